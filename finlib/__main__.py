@@ -1,0 +1,5 @@
+import sys
+
+from finlib.cli import entry_point
+
+entry_point()

@@ -1,0 +1,86 @@
+"""The single ``finlib`` command.
+
+Subcommands live beside the code they drive (``finlib/<area>/cli.py``) and are imported
+lazily, so ``finlib --help`` stays fast and one area's heavy imports never slow another.
+A :class:`~finlib.errors.FinlibError` is printed as a message (no traceback) and the
+process exits with the error's code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from finlib import __version__
+from finlib.errors import FinlibError
+
+# name -> "module:attribute" (a click command or group)
+COMMANDS: dict[str, str] = {
+    "db": "finlib.warehouse.cli:db",
+    "demo-data": "finlib.demo.cli:demo_data",
+    "ingest": "finlib.ingest.cli:ingest",
+    "kpis": "finlib.metrics.cli:kpis",
+    "alerts": "finlib.alerts.cli:alerts",
+    "run": "finlib.jobs.cli:run",
+    "schedule": "finlib.jobs.cli:schedule",
+    "reports": "finlib.jobs.cli:reports",
+    "jobs": "finlib.jobs.cli:jobs",
+    "governance": "finlib.governance.cli:governance",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is not None or name not in COMMANDS:
+            return cmd
+        module, attr = COMMANDS[name].split(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("finlib"):
+                return None  # area not installed in this build
+            raise
+        return getattr(mod, attr, None)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="finlib")
+def cli() -> None:
+    """Financial analytics workbench: warehouse, metrics, alerts, jobs and reports.
+
+    The warehouse is FINLIB_DB_URL (default: the DuckDB file data/warehouse.duckdb).
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="finlib", standalone_mode=False)
+    except FinlibError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+def entry_point() -> None:
+    """Console-script entry: exit with :func:`main`'s status."""
+    sys.exit(main())

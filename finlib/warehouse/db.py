@@ -1,0 +1,251 @@
+"""Connecting to the warehouse: one small adapter over DuckDB and PostgreSQL.
+
+Connections are short: open one for an operation, close it after. DuckDB lets one process
+write *or* several processes read a file at a time; a conflicting open is retried with
+back-off for ``FINLIB_DB_TIMEOUT`` seconds and then fails with :class:`WarehouseBusyError`,
+never corrupting anything.
+
+SQL is written once, with ``:name`` placeholders, in the common subset of DuckDB and
+PostgreSQL; :func:`translate_params` rewrites placeholders for each driver.
+
+Example
+-------
+>>> wh = Warehouse.from_url("duckdb:///tmp/w.duckdb")        # doctest: +SKIP
+>>> with wh.connect(read_only=True) as conn:                # doctest: +SKIP
+...     df = conn.query_df("SELECT * FROM customers WHERE segment = :s", {"s": "SMB"})
+>>> with wh.transaction() as conn:                          # doctest: +SKIP
+...     conn.execute("DELETE FROM alerts WHERE state = :st", {"st": "resolved"})
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from finlib import config
+from finlib.errors import ConfigError, WarehouseBusyError, WarehouseError
+
+_PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def translate_params(sql: str, backend: str) -> str:
+    """Rewrite ``:name`` placeholders to ``$name`` (DuckDB) or ``%(name)s`` (psycopg).
+
+    ``::`` casts are left alone. For psycopg, literal ``%`` is escaped.
+    """
+    if backend == "duckdb":
+        return _PARAM_RE.sub(r"$\1", sql)
+    sql = sql.replace("%", "%%")
+    return _PARAM_RE.sub(r"%(\1)s", sql)
+
+
+class Connection:
+    """A thin, backend-neutral wrapper. ``raw`` is the driver connection."""
+
+    def __init__(self, raw: Any, backend: str):
+        self.raw = raw
+        self.backend = backend
+
+    # -- statements ----------------------------------------------------------------
+    def execute(self, sql: str, params: dict | None = None) -> "Connection":
+        try:
+            if self.backend == "duckdb":
+                if params:
+                    self.raw.execute(translate_params(sql, "duckdb"), params)
+                else:
+                    self.raw.execute(sql)
+            else:
+                with self.raw.cursor() as cur:
+                    cur.execute(translate_params(sql, "postgresql") if params else sql, params or None)
+        except Exception as exc:  # driver errors become WarehouseError with the statement
+            raise WarehouseError(f"{exc}\n  in SQL: {_short(sql)}") from exc
+        return self
+
+    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
+        try:
+            if self.backend == "duckdb":
+                cur = self.raw.execute(translate_params(sql, "duckdb"), params) if params else self.raw.execute(sql)
+                return cur.fetchall()
+            with self.raw.cursor() as cur:
+                cur.execute(translate_params(sql, "postgresql") if params else sql, params or None)
+                return cur.fetchall() if cur.description else []
+        except Exception as exc:
+            raise WarehouseError(f"{exc}\n  in SQL: {_short(sql)}") from exc
+
+    def scalar(self, sql: str, params: dict | None = None) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def query_df(self, sql: str, params: dict | None = None):
+        """Run a query and return a pandas DataFrame (DECIMAL columns stay Decimal on PG,
+        become float64 on DuckDB only if the SQL casts them; cast in SQL for floats)."""
+        import pandas as pd
+
+        try:
+            if self.backend == "duckdb":
+                cur = self.raw.execute(translate_params(sql, "duckdb"), params) if params else self.raw.execute(sql)
+                return cur.df()
+            with self.raw.cursor() as cur:
+                cur.execute(translate_params(sql, "postgresql") if params else sql, params or None)
+                cols = [d.name for d in cur.description]
+                return pd.DataFrame(cur.fetchall(), columns=cols)
+        except Exception as exc:
+            raise WarehouseError(f"{exc}\n  in SQL: {_short(sql)}") from exc
+
+    def table_exists(self, name: str) -> bool:
+        if self.backend == "duckdb":
+            sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = :n AND table_schema = 'main'"
+        else:
+            sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = :n AND table_schema = current_schema()"
+        return bool(self.scalar(sql, {"n": name}))
+
+    def columns(self, table: str) -> list[str]:
+        schema = "'main'" if self.backend == "duckdb" else "current_schema()"
+        rows = self.query(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_name = :t AND table_schema = {schema} ORDER BY ordinal_position",
+            {"t": table},
+        )
+        return [r[0] for r in rows]
+
+
+def _short(sql: str, n: int = 300) -> str:
+    s = " ".join(sql.split())
+    return s if len(s) <= n else s[:n] + " ..."
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """A warehouse location. Cheap to create; opens nothing until asked."""
+
+    url: str
+    backend: str  # 'duckdb' | 'postgresql'
+    path: Path | None = None  # DuckDB file
+    dsn: str | None = None  # PostgreSQL conninfo for psycopg
+
+    @classmethod
+    def from_url(cls, url: str | None = None) -> "Warehouse":
+        url = url or config.db_url()
+        if url.startswith("duckdb://"):
+            # duckdb:///abs/path (like file:///), duckdb://rel/path (relative to the project)
+            raw = url[len("duckdb://"):]
+            if raw in (":memory:", "/:memory:"):
+                return cls(url=url, backend="duckdb", path=Path(":memory:"))
+            p = Path("/" + raw.lstrip("/")) if raw.startswith("/") else config.project_root() / raw
+            return cls(url=url, backend="duckdb", path=p)
+        if url.startswith(("postgresql", "postgres")):
+            parsed = urlparse(url)
+            scheme = parsed.scheme.split("+")[0]
+            dsn = parsed._replace(scheme="postgresql" if scheme in ("postgresql", "postgres") else scheme).geturl()
+            return cls(url=url, backend="postgresql", dsn=dsn)
+        raise ConfigError(
+            f"FINLIB_DB_URL={url!r} is not understood: use duckdb:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME"
+        )
+
+    # -- display -------------------------------------------------------------------
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked (safe to print or log)."""
+        if self.backend == "duckdb":
+            return f"duckdb://{self.path}"
+        p = urlparse(self.url)
+        if p.password:
+            netloc = p.netloc.replace(f":{p.password}@", ":***@")
+            return p._replace(netloc=netloc).geturl()
+        return self.url
+
+    # -- connecting ----------------------------------------------------------------
+    def _open(self, read_only: bool):
+        if self.backend == "duckdb":
+            import duckdb
+
+            assert self.path is not None
+            if str(self.path) != ":memory:":
+                if read_only and not self.path.exists():
+                    raise WarehouseError(
+                        f"No warehouse at {self.path}. Create one with `finlib db init` "
+                        "or `finlib demo-data`."
+                    )
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            deadline = time.monotonic() + config.db_timeout()
+            delay = 0.05
+            while True:
+                try:
+                    return duckdb.connect(str(self.path), read_only=read_only)
+                except duckdb.IOException as exc:
+                    msg = str(exc)
+                    if "lock" not in msg.lower():
+                        raise WarehouseError(f"Cannot open {self.path}: {msg}") from exc
+                    if time.monotonic() >= deadline:
+                        raise WarehouseBusyError(
+                            f"The warehouse {self.path} is busy: another process is writing to it "
+                            f"(waited {config.db_timeout():.0f} s). Try again when it finishes, or "
+                            "raise FINLIB_DB_TIMEOUT."
+                        ) from exc
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                except duckdb.ConnectionException as exc:
+                    # same process already has the file open with another configuration
+                    raise WarehouseError(f"Cannot open {self.path}: {exc}") from exc
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.dsn, connect_timeout=int(config.db_timeout()))
+        except psycopg.OperationalError as exc:
+            raise WarehouseError(f"Cannot connect to {self.display_url}: {exc}") from exc
+        if read_only:
+            conn.read_only = True
+        return conn
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Connection]:
+        """Open a connection for one operation. On PostgreSQL the work is committed on
+        normal exit and rolled back on error; on DuckDB statements autocommit unless run
+        inside :meth:`transaction`."""
+        raw = self._open(read_only)
+        conn = Connection(raw, self.backend)
+        try:
+            yield conn
+            if self.backend == "postgresql" and not read_only:
+                raw.commit()
+        except BaseException:
+            if self.backend == "postgresql":
+                raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One all-or-nothing transaction: committed on normal exit, rolled back on error."""
+        raw = self._open(read_only=False)
+        conn = Connection(raw, self.backend)
+        try:
+            if self.backend == "duckdb":
+                raw.execute("BEGIN TRANSACTION")
+            yield conn
+            raw.commit()
+        except BaseException:
+            try:
+                raw.rollback()
+            except Exception:
+                pass
+            raise
+        finally:
+            raw.close()
+
+    def exists(self) -> bool:
+        if self.backend == "duckdb":
+            return self.path is not None and (str(self.path) == ":memory:" or self.path.exists())
+        return True
+
+
+def get_warehouse(url: str | None = None) -> Warehouse:
+    """The warehouse named by ``url`` or ``FINLIB_DB_URL`` (default ``data/warehouse.duckdb``)."""
+    return Warehouse.from_url(url)

@@ -1,0 +1,134 @@
+"""The one loading path: every write to the warehouse goes through :func:`write_batch`.
+
+A batch is one transaction. Callers (ingestion, the demo generator, alert storage, the
+job runner) append DataFrames or Arrow tables, delete rows for a replace, or run an
+``INSERT ... SELECT``; on normal exit every registered *write hook* runs inside the same
+transaction (the audit trail hooks in here) and the batch commits. On any error nothing is
+written.
+
+>>> with write_batch(wh, action="ingest", actor="ana", target="customers") as b:  # doctest: +SKIP
+...     b.append("customers", df)
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from finlib.warehouse.db import Connection, Warehouse
+from finlib.warehouse.schema import TABLES
+
+WriteHook = Callable[[Connection, "Batch"], None]
+_HOOKS: list[WriteHook] = []
+
+
+def register_write_hook(hook: WriteHook) -> WriteHook:
+    """Register ``hook(conn, batch)``, called inside every batch's transaction before commit."""
+    if hook not in _HOOKS:
+        _HOOKS.append(hook)
+    return hook
+
+
+def unregister_write_hook(hook: WriteHook) -> None:
+    if hook in _HOOKS:
+        _HOOKS.remove(hook)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no passwd entry in some containers
+        return "unknown"
+
+
+@dataclass
+class Batch:
+    conn: Connection
+    action: str
+    actor: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)
+    rows_deleted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return self.conn.backend
+
+    def _count(self, table: str, n: int) -> None:
+        self.rows_written[table] = self.rows_written.get(table, 0) + int(n)
+
+    def append(self, table: str, data) -> int:
+        """Append a pandas DataFrame or pyarrow Table whose columns are a subset of the
+        table's columns (missing nullable columns become NULL). Returns rows written."""
+        n = len(data) if not hasattr(data, "num_rows") else data.num_rows
+        if n == 0:
+            return 0
+        cols = list(data.columns) if not hasattr(data, "column_names") else list(data.column_names)
+        known = set(TABLES[table].column_names) if table in TABLES else None
+        if known is not None:
+            unknown = [c for c in cols if c not in known]
+            if unknown:
+                raise ValueError(f"{table}: unknown columns {unknown}")
+        collist = ", ".join(cols)
+        if self.backend == "duckdb":
+            raw = self.conn.raw
+            raw.register("_finlib_append", data)
+            try:
+                raw.execute(f"INSERT INTO {table} ({collist}) SELECT {collist} FROM _finlib_append")
+            finally:
+                raw.unregister("_finlib_append")
+        else:
+            _copy_to_postgres(self.conn.raw, table, cols, data)
+        self._count(table, n)
+        return n
+
+    def insert_select(self, table: str, columns: list[str], select_sql: str, params: dict | None = None) -> int:
+        """``INSERT INTO table (columns) <select_sql>``; returns rows written."""
+        before = self.conn.scalar(f"SELECT count(*) FROM {table}")
+        self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) {select_sql}", params)
+        n = self.conn.scalar(f"SELECT count(*) FROM {table}") - before
+        self._count(table, n)
+        return n
+
+    def delete(self, table: str, where: str = "TRUE", params: dict | None = None) -> int:
+        n = self.conn.scalar(f"SELECT count(*) FROM {table} WHERE {where}", params) or 0
+        self.conn.execute(f"DELETE FROM {table} WHERE {where}", params)
+        self.rows_deleted[table] = self.rows_deleted.get(table, 0) + int(n)
+        return n
+
+    def execute(self, sql: str, params: dict | None = None) -> None:
+        """Any other statement (UPDATE of system tables, ...). Prefer the methods above."""
+        self.conn.execute(sql, params)
+
+
+def _copy_to_postgres(raw, table: str, cols: list[str], data) -> None:
+    """Stream rows into PostgreSQL with COPY (text CSV), chunked to bound memory."""
+    import pandas as pd
+
+    df = data.to_pandas() if hasattr(data, "to_pandas") else data
+    chunk = 100_000
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
+            for start in range(0, len(df), chunk):
+                part = df.iloc[start:start + chunk]
+                buf = io.StringIO()
+                part.to_csv(buf, header=False, index=False, na_rep="\\N",
+                            date_format="%Y-%m-%d %H:%M:%S")
+                cp.write(buf.getvalue())
+    del pd
+
+
+@contextmanager
+def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = None,
+                details: dict | None = None) -> Iterator[Batch]:
+    """Open one all-or-nothing write transaction on ``wh`` and yield a :class:`Batch`."""
+    with wh.transaction() as conn:
+        batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
+                      details=dict(details or {}))
+        yield batch
+        for hook in list(_HOOKS):
+            hook(conn, batch)

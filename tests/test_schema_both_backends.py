@@ -1,0 +1,47 @@
+from finlib.warehouse.db import get_warehouse
+from finlib.warehouse.init import init_db
+from finlib.warehouse.schema import TABLES
+
+
+def test_init_creates_every_canonical_table_and_column(any_db_url):
+    wh = get_warehouse()
+    created = init_db(wh)
+    assert set(created) == set(TABLES)
+    with wh.connect(read_only=True) as conn:
+        for name, table in TABLES.items():
+            assert conn.columns(name) == table.column_names, name
+    assert init_db(wh) == []  # idempotent
+
+
+def test_money_is_exact_decimal(any_db_url):
+    wh = get_warehouse()
+    init_db(wh)
+    with wh.transaction() as conn:
+        conn.execute("INSERT INTO departments VALUES ('d1', 'Sales')")
+        conn.execute("INSERT INTO accounts VALUES ('a1', 'Rev', 'revenue', 'subscription')")
+        for i in range(10):
+            conn.execute(
+                "INSERT INTO gl_entries (entry_id, posted_at, period, account_id, department_id,"
+                " amount, currency, is_manual) VALUES (:id, TIMESTAMP '2024-01-05 00:00:00',"
+                " DATE '2024-01-01', 'a1', 'd1', 0.10, 'USD', FALSE)",
+                {"id": f"e{i}"},
+            )
+    with wh.connect(read_only=True) as conn:
+        total = conn.scalar("SELECT CAST(SUM(amount) AS VARCHAR) FROM gl_entries")
+    assert total == "1.00"
+
+
+def test_period_must_be_first_of_month(any_db_url):
+    import pytest
+
+    from finlib.errors import WarehouseError
+
+    wh = get_warehouse()
+    init_db(wh)
+    with pytest.raises(WarehouseError):
+        with wh.transaction() as conn:
+            conn.execute("INSERT INTO departments VALUES ('d1', 'Sales')")
+            conn.execute("INSERT INTO accounts VALUES ('a1', 'Rev', 'revenue', 'subscription')")
+            conn.execute("INSERT INTO budgets VALUES (DATE '2024-01-15', 'd1', 'a1', 10)")
+    with wh.connect(read_only=True) as conn:
+        assert conn.scalar("SELECT count(*) FROM departments") == 0  # rolled back
