@@ -1,0 +1,246 @@
+"""Dashboard building blocks shared by every notebook: KPI tiles and a :class:`Dashboard`
+that renders the same sections statically (papermill, nbconvert reports) or
+interactively (JupyterLab, Voilà: controls that re-draw sections in place).
+
+A notebook does::
+
+    dash = Dashboard("Executive", params={"period": period, "segment": segment},
+                     choices={"period": periods, "segment": ["all", "SMB", ...]},
+                     interactive=interactive)
+    dash.section(views.headline_tiles)          # one cell each
+    dash.section(views.revenue_vs_target)
+
+Each *view* is a function ``view(params) -> None`` living in finlib (testable) that
+displays tables and charts for the given parameters. In interactive mode a change of any
+control re-runs every section's view into its own ``ipywidgets.Output``; no page reload,
+no notebook re-run.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+View = Callable[[dict], Any]
+
+_TILE_CSS = """
+<style>
+.finlib-tiles{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 16px 0;font-family:Inter,Segoe UI,Helvetica,Arial,sans-serif}
+.finlib-tile{border:1px solid #d9dee7;border-radius:8px;padding:10px 14px;min-width:170px;background:#fff}
+.finlib-tile .label{font-size:12px;color:#5b6577;text-transform:uppercase;letter-spacing:.04em}
+.finlib-tile .value{font-size:24px;font-weight:600;color:#1f2a44;margin:2px 0}
+.finlib-tile .delta{font-size:12px}
+.finlib-tile .good{color:#1a7f37}.finlib-tile .bad{color:#c62828}.finlib-tile .flat{color:#5b6577}
+.finlib-note{color:#5b6577;font-size:12px}
+.finlib-error{border-left:4px solid #c62828;background:#fdecea;padding:8px 12px;color:#611a15;font-family:sans-serif}
+</style>
+"""
+
+
+def format_value(value: float | None, fmt: str = "money") -> str:
+    """Human formatting: money ``$1.23M``, ``pct`` ``12.3 %``, ``ratio`` ``2.40x``, ``int``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    v = float(value)
+    if fmt == "money":
+        a = abs(v)
+        sign = "-" if v < 0 else ""
+        if a >= 1e9:
+            return f"{sign}${a / 1e9:.2f}B"
+        if a >= 1e6:
+            return f"{sign}${a / 1e6:.2f}M"
+        if a >= 1e4:
+            return f"{sign}${a / 1e3:.1f}k"
+        return f"{sign}${a:,.0f}" if a >= 100 else f"{sign}${a:,.2f}"
+    if fmt == "pct":
+        return f"{v * 100:.1f} %"
+    if fmt == "ratio":
+        return f"{v:.2f}x"
+    if fmt == "months":
+        return f"{v:.1f} mo"
+    if fmt == "int":
+        return f"{v:,.0f}"
+    return f"{v:,.2f}"
+
+
+@dataclass
+class Tile:
+    """One KPI: its value, the change against the previous period and against target.
+
+    ``higher_is_better`` decides the colour of a change (revenue: True; cost, churn: False).
+    """
+
+    label: str
+    value: float | None
+    fmt: str = "money"
+    previous: float | None = None
+    target: float | None = None
+    higher_is_better: bool = True
+    key: str = ""
+
+    def _delta(self, other: float | None, name: str) -> str:
+        if other is None or self.value is None or other == 0 or (isinstance(other, float) and math.isnan(other)):
+            return ""
+        change = (float(self.value) - float(other)) / abs(float(other))
+        good = (change > 0) == self.higher_is_better
+        cls = "flat" if abs(change) < 0.0005 else ("good" if good else "bad")
+        arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
+        return f'<div class="delta {cls}">{arrow} {change * 100:+.1f} % {html.escape(name)}</div>'
+
+    def to_html(self) -> str:
+        key = f' data-kpi="{html.escape(self.key)}"' if self.key else ""
+        raw = "" if self.value is None else f' data-value="{float(self.value):.6f}"'
+        return (
+            f'<div class="finlib-tile"{key}{raw}><div class="label">{html.escape(self.label)}</div>'
+            f'<div class="value">{html.escape(format_value(self.value, self.fmt))}</div>'
+            f"{self._delta(self.previous, 'vs previous month')}{self._delta(self.target, 'vs target')}</div>"
+        )
+
+
+def tiles_html(tiles: list[Tile]) -> str:
+    return _TILE_CSS + '<div class="finlib-tiles">' + "".join(t.to_html() for t in tiles) + "</div>"
+
+
+def show_tiles(tiles: list[Tile]) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(tiles_html(tiles)))
+
+
+def show_note(text: str) -> None:
+    """A one-sentence explanation under a figure, in plain words."""
+    from IPython.display import HTML, display
+
+    display(HTML(f'<p class="finlib-note">{html.escape(text)}</p>'))
+
+
+def show_table(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
+               max_rows: int = 30) -> None:
+    """Display a DataFrame with money/percent/ratio columns formatted, index hidden."""
+    from IPython.display import HTML, display
+
+    if df is None or len(df) == 0:
+        display(HTML('<p class="finlib-note">No rows for this selection.</p>'))
+        return
+    view = df.head(max_rows).copy()
+    for col in view.columns:
+        if col in money:
+            view[col] = view[col].map(lambda v: format_value(v, "money"))
+        elif col in pct:
+            view[col] = view[col].map(lambda v: format_value(v, "pct"))
+        elif col in ratio:
+            view[col] = view[col].map(lambda v: format_value(v, "ratio"))
+    display(HTML(view.to_html(index=False, classes="finlib-table", border=0, na_rep="n/a")))
+    if len(df) > max_rows:
+        display(HTML(f'<p class="finlib-note">Showing {max_rows} of {len(df)} rows.</p>'))
+
+
+def show_error(message: str) -> None:
+    """A short message for viewers instead of a traceback."""
+    from IPython.display import HTML, display
+
+    display(HTML(f'<div class="finlib-error">{html.escape(message)}</div>'))
+
+
+class Dashboard:
+    """Controls plus sections; static when ``interactive`` is False.
+
+    Parameters
+    ----------
+    title : str
+    params : dict
+        Initial parameter values (from the notebook's parameters cell).
+    choices : dict
+        For each parameter that gets a control, its options (a list). Parameters without
+        choices are fixed.
+    interactive : bool
+        True: render ipywidgets controls and re-draw sections on change.
+    refresh : callable, optional
+        Called by the Refresh button before re-drawing (e.g. to clear caches and pick up
+        newly ingested data).
+    """
+
+    def __init__(self, title: str, params: dict, choices: dict | None = None,
+                 interactive: bool = False, refresh: Callable[[], None] | None = None):
+        self.title = title
+        self.params = dict(params)
+        self.choices = dict(choices or {})
+        self.interactive = interactive
+        self.refresh_hook = refresh
+        self.sections: list[tuple[View, Any]] = []
+        self.controls: dict[str, Any] = {}
+        self._controls_box = None
+        if interactive:
+            self._build_controls()
+
+    # -- interactive plumbing ---------------------------------------------------
+    def _build_controls(self) -> None:
+        import ipywidgets as w
+        from IPython.display import display
+
+        items = []
+        for name, options in self.choices.items():
+            options = list(options)
+            value = self.params.get(name)
+            if value not in options and options:
+                value = options[0]
+                self.params[name] = value
+            dd = w.Dropdown(options=options, value=value, description=name.replace("_", " ").capitalize(),
+                            layout=w.Layout(width="260px"))
+            dd.add_class(f"finlib-control-{name}")
+            dd.observe(self._on_change(name), names="value")
+            self.controls[name] = dd
+            items.append(dd)
+        button = w.Button(description="Refresh data", icon="refresh", layout=w.Layout(width="140px"))
+        button.add_class("finlib-refresh")
+        button.on_click(lambda _b: self.refresh())
+        items.append(button)
+        self._status = w.HTML(value="")
+        self._status.add_class("finlib-status")
+        items.append(self._status)
+        self._controls_box = w.HBox(items, layout=w.Layout(flex_flow="row wrap", gap="8px"))
+        display(self._controls_box)
+
+    def _on_change(self, name: str):
+        def handler(change):
+            self.params[name] = change["new"]
+            self.redraw()
+        return handler
+
+    def refresh(self) -> None:
+        if self.refresh_hook:
+            self.refresh_hook()
+        self.redraw()
+
+    def redraw(self) -> None:
+        for view, out in self.sections:
+            self._render_into(view, out)
+
+    def _render_into(self, view: View, out) -> None:
+        out.clear_output(wait=True)
+        with out:
+            self._safe(view)
+
+    def _safe(self, view: View) -> None:
+        from finlib.errors import FinlibError
+
+        try:
+            view(dict(self.params))
+        except FinlibError as exc:
+            show_error(str(exc))
+
+    # -- public --------------------------------------------------------------------
+    def section(self, view: View) -> None:
+        """Render ``view(params)`` here; in interactive mode keep it live."""
+        if not self.interactive:
+            view(dict(self.params))  # a job run must fail loudly, not hide the error
+            return
+        import ipywidgets as w
+        from IPython.display import display
+
+        out = w.Output()
+        self.sections.append((view, out))
+        display(out)
+        self._render_into(view, out)
