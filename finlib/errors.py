@@ -65,3 +65,34 @@ class AccessDenied(FinlibError):
     """The current identity may not see or change this data."""
 
     exit_code = 77
+
+
+class JobSpecError(JobError):
+    """One or more job specs in ``parameters/jobs/`` are invalid. ``problems`` lists each
+    as ``"FILE: what is wrong"``; nothing has run."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class JobRunError(JobError):
+    """One or more runs failed (each is archived as failed; the others completed)."""
+
+
+class UndefinedMetricError(FinlibError, ValueError):
+    """A metric is undefined for its inputs (e.g. simple CLV at zero churn)."""
+
+
+class NoDataError(FinlibError):
+    """The warehouse holds no data for the period asked about."""
+
+    exit_code = 4
+
+
+class DemoDataError(FinlibError):
+    """The demo data could not be generated (warehouse not empty, bad scale or period, ...)."""
+
+    exit_code = 2

@@ -1,0 +1,30 @@
+"""Alerts: rules over the warehouse, alert history, delivery channels (issue 3).
+
+Public API::
+
+    from finlib.alerts import check, list_alerts, acknowledge
+    alerts = check(wh, "2024-05")            # evaluate, store, deliver new alerts
+    list_alerts(wh, state="open")
+    acknowledge(wh, alerts[0]["id"], user="ana")
+
+Rules live in :mod:`finlib.alerts.rules`, channels in :mod:`finlib.alerts.channels`,
+history in :mod:`finlib.alerts.store`; thresholds in ``parameters/alerts.yaml``.
+"""
+
+from finlib.alerts.engine import (
+    acknowledge,
+    check,
+    deliver_pending,
+    last_closed_month,
+    list_alerts,
+    parse_period,
+)
+
+__all__ = [
+    "acknowledge",
+    "check",
+    "deliver_pending",
+    "last_closed_month",
+    "list_alerts",
+    "parse_period",
+]

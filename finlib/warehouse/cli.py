@@ -21,3 +21,36 @@ def init_cmd() -> None:
     created = init_db(wh)
     click.echo(f"{wh.display_url}: {len(created)} tables created"
                + (f" ({', '.join(created)})" if created else " (schema already present)"))
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status_cmd(as_json: bool) -> None:
+    """Tables with row counts, the last ingest and the data fingerprint."""
+    import json
+
+    from finlib.warehouse.status import warehouse_status
+
+    st = warehouse_status(get_warehouse())
+    if as_json:
+        click.echo(json.dumps(st, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"warehouse   {st['warehouse']}")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for t in st["tables"]:
+        name = t["table"] + (" (system)" if t["system"] else "")
+        table.add_row(name, "missing" if t["rows"] is None else f"{t['rows']:,}")
+    console.print(table)
+    li = st["last_ingest"]
+    if li:
+        console.print(f"last ingest {li['started_at']}  {li['table']} <- {li['file']}  "
+                      f"{li['rows']:,} rows, {li['outcome']} (by {li['user']})")
+    else:
+        console.print("last ingest none")
+    console.print(f"fingerprint {st['fingerprint']}")

@@ -100,6 +100,19 @@ class Batch:
         self.rows_deleted[table] = self.rows_deleted.get(table, 0) + int(n)
         return n
 
+    def append_stream(self, table: str, columns: list[str], batches) -> int:
+        """Append an iterable of pyarrow RecordBatches (e.g. a ``RecordBatchReader``) without
+        holding them all in memory: ``INSERT`` per batch on DuckDB, one streamed ``COPY`` on
+        PostgreSQL. Returns rows written."""
+        if self.backend == "duckdb":
+            n = 0
+            for rb in batches:
+                n += self.append(table, rb)
+            return n
+        n = copy_arrow_batches(self.conn.raw, table, columns, batches)
+        self._count(table, n)
+        return n
+
     def execute(self, sql: str, params: dict | None = None) -> None:
         """Any other statement (UPDATE of system tables, ...). Prefer the methods above."""
         self.conn.execute(sql, params)
@@ -120,6 +133,27 @@ def _copy_to_postgres(raw, table: str, cols: list[str], data) -> None:
                             date_format="%Y-%m-%d %H:%M:%S")
                 cp.write(buf.getvalue())
     del pd
+
+
+def copy_arrow_batches(raw, table: str, cols: list[str], batches) -> int:
+    """Stream pyarrow RecordBatches into a PostgreSQL table with one ``COPY`` (CSV text).
+
+    Empty strings are written quoted and NULLs unquoted, so PostgreSQL tells them apart.
+    """
+    import pyarrow.csv as pacsv
+
+    opts = pacsv.WriteOptions(include_header=False)
+    n = 0
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)") as cp:
+            for rb in batches:
+                if rb.num_rows == 0:
+                    continue
+                buf = io.BytesIO()
+                pacsv.write_csv(rb, buf, opts)
+                cp.write(buf.getvalue())
+                n += rb.num_rows
+    return n
 
 
 @contextmanager

@@ -1,0 +1,244 @@
+"""Dashboard figures in a real browser (not timed tests): prints a table, writes JSON.
+
+    .venv/bin/python bench/bench_dashboards.py [NOTEBOOK ...] [--loads 5] [--sessions 10]
+
+Notebooks: the arguments, else every notebook in notebooks/, else the test fixture (with a
+small warehouse built on the fly). The warehouse is FINLIB_DB_URL (default data/warehouse.duckdb);
+for the fixture fallback a temporary one is built.
+
+Measured per notebook:
+* open, cold: a server without preheating (``--pool-size 0``); navigation -> KPI tile visible
+* open, preheated: the committed configuration; after each load the pool is allowed to
+  refill (pool filled + kernels idle) before the next load
+* control change: the first <select> gets another option -> the KPI tile's text changes
+* memory per kernel: RSS (and USS) of the dashboard kernels
+* concurrency: N sessions of the first notebook opened at once on one preheated server
+
+Targets (issue 5): preheated open < 1.5 s, control change < 0.5 s, 10 sessions without error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from finlib import config
+from finlib.dashboards import ERROR_SELECTOR, KPI_SELECTOR
+from finlib.dashboards.harness import DashboardServer, chromium, stub_external_assets
+
+FIXTURE_DIR = ROOT / "tests" / "dashboards" / "fixtures" / "notebooks"
+TIMEOUT_MS = 120_000
+
+
+def pick_notebooks(args) -> tuple[Path, list[str], str]:
+    """(folder to serve, notebook names, warehouse URL)."""
+    if args.notebooks:
+        paths = [Path(p).resolve() for p in args.notebooks]
+        folder = paths[0].parent
+        if any(p.parent != folder for p in paths):
+            sys.exit("all notebooks must be in one folder")
+        return folder, [p.name for p in paths], config.db_url()
+    real = sorted(config.notebooks_dir().glob("*.ipynb"))
+    if real:
+        return config.notebooks_dir(), [p.name for p in real], config.db_url()
+    from tests.dashboards.fixtures import warehouse
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dash-"))
+    url = warehouse.build(tmp / "warehouse.duckdb")
+    return FIXTURE_DIR, sorted(p.name for p in FIXTURE_DIR.glob("*.ipynb")), url
+
+
+def new_page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    stub_external_assets(ctx)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    return ctx, page
+
+
+def timed_open(browser, url: str) -> tuple[float, object, object]:
+    ctx, page = new_page(browser)
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    page.wait_for_selector(f"{KPI_SELECTOR}, {ERROR_SELECTOR}", state="visible", timeout=TIMEOUT_MS)
+    elapsed = time.perf_counter() - t0
+    if page.locator(ERROR_SELECTOR).count():
+        page.errors.append("dashboard error: " + page.locator(ERROR_SELECTOR).first.inner_text())
+    return elapsed, ctx, page
+
+
+def control_change(page) -> float | None:
+    """Pick another option in the first <select>; seconds until the first KPI tile changes."""
+    select = page.locator("select").first
+    if not select.count():
+        return None
+    options = select.locator("option").evaluate_all("os => os.map(o => o.value)")
+    current = select.input_value()
+    others = [o for o in options if o != current]
+    if not others:
+        return None
+    before = page.locator(KPI_SELECTOR).first.inner_text()
+    t0 = time.perf_counter()
+    select.select_option(others[0])
+    page.wait_for_function(
+        "([sel, before]) => document.querySelector(sel)?.innerText !== before",
+        arg=[KPI_SELECTOR, before], timeout=30_000, polling=10,
+    )
+    return time.perf_counter() - t0
+
+
+def close(ctx, page) -> None:
+    """Close like a viewer closing the tab: Voilà shuts the kernel down on beforeunload."""
+    try:
+        page.close(run_before_unload=True)
+        time.sleep(0.3)  # let the shutdown request leave
+    finally:
+        ctx.close()
+
+
+def kernel_memory(server) -> list[dict]:
+    out = []
+    for p in server.kernel_processes():
+        try:
+            mi = p.memory_full_info()
+            out.append({"pid": p.pid, "rss_mb": mi.rss / 2**20, "uss_mb": mi.uss / 2**20})
+        except Exception:  # noqa: BLE001, S110 - the kernel just exited
+            pass
+    return out
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, unit="s"):
+    return "-" if x is None else f"{x:.2f} {unit}"
+
+
+def bench(args) -> dict:
+    folder, notebooks, db_url = pick_notebooks(args)
+    results: dict = {"notebooks": {}, "folder": str(folder), "loads": args.loads}
+    print(f"serving {folder}: {', '.join(notebooks)}", flush=True)
+    with chromium() as browser:
+        # -- cold: no preheating, every load starts a kernel --------------------------
+        with DashboardServer(folder, db_url, pool_size=0) as srv:
+            for nb in notebooks:
+                r = results["notebooks"].setdefault(nb, {"errors": []})
+                times = []
+                for _ in range(args.loads):
+                    t, ctx, page = timed_open(browser, srv.render_url(nb))
+                    times.append(t)
+                    r["errors"] += page.errors
+                    close(ctx, page)
+                r["cold_open_s"] = times
+                print(f"  {nb}: cold open median {fmt(median(times))}", flush=True)
+        # -- preheated: the committed configuration -----------------------------------
+        with DashboardServer(folder, db_url) as srv:
+            fills = len(notebooks)
+            srv.wait_for_pools(fills, timeout=300)
+            for nb in notebooks:
+                r = results["notebooks"][nb]
+                times, changes, mem = [], [], []
+                for _ in range(args.loads):
+                    t, ctx, page = timed_open(browser, srv.render_url(nb))
+                    times.append(t)
+                    changes.append(control_change(page))
+                    r["errors"] += page.errors
+                    mem = kernel_memory(srv) or mem
+                    close(ctx, page)
+                    fills += 1
+                    srv.wait_for_pools(fills, timeout=300)
+                r["preheated_open_s"] = times
+                r["control_change_s"] = changes
+                r["kernel_memory_mb"] = mem
+                print(f"  {nb}: preheated open median {fmt(median(times))}, "
+                      f"control change median {fmt(median(changes))}", flush=True)
+            # -- concurrency: N sessions of the first notebook at once ----------------
+            nb = notebooks[0]
+            time.sleep(2)
+            results["kernels_before_concurrency"] = len(srv.kernel_processes())
+            sessions = []
+            t0 = time.perf_counter()
+            for _ in range(args.sessions):
+                ctx, page = new_page(browser)
+                page.goto(srv.render_url(nb), wait_until="commit")
+                sessions.append((ctx, page))
+            done, failures = [], []
+            for ctx, page in sessions:
+                try:
+                    page.wait_for_selector(KPI_SELECTOR, state="visible", timeout=TIMEOUT_MS * 3)
+                    done.append(time.perf_counter() - t0)
+                    if page.errors:
+                        failures.append("; ".join(page.errors))
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(str(exc).splitlines()[0])
+            # interact with every session to prove each kernel is live
+            live = sum(control_change(page) is not None for _, page in sessions) if not failures else 0
+            mem = kernel_memory(srv)
+            for ctx, page in sessions:
+                close(ctx, page)
+            results["concurrency"] = {
+                "notebook": nb, "sessions": args.sessions, "ok": len(done) - len(failures),
+                "failures": failures, "all_loaded_s": max(done) if done else None,
+                "first_loaded_s": min(done) if done else None, "live_controls": live,
+                "kernels": len(mem), "kernels_rss_mb_total": sum(m["rss_mb"] for m in mem),
+            }
+    return results
+
+
+def report(results: dict) -> None:
+    print()
+    print(f"{'notebook':28} {'cold open':>12} {'preheated':>12} {'control':>10} {'RSS/kernel':>11} {'USS/kernel':>11} errors")
+    for nb, r in results["notebooks"].items():
+        mem = r.get("kernel_memory_mb") or []
+        rss = median([m["rss_mb"] for m in mem])
+        uss = median([m["uss_mb"] for m in mem])
+        print(f"{nb:28} {fmt(median(r.get('cold_open_s', []))):>12} "
+              f"{fmt(median(r.get('preheated_open_s', []))):>12} "
+              f"{fmt(median(r.get('control_change_s', []))):>10} {fmt(rss, 'MB'):>11} "
+              f"{fmt(uss, 'MB'):>11} {len(r['errors'])}")
+    c = results.get("concurrency")
+    if c:
+        print(f"\n{c['sessions']} concurrent sessions of {c['notebook']}: {c['ok']} ok, "
+              f"{len(c['failures'])} failed; first tile {fmt(c['first_loaded_s'])}, "
+              f"all tiles {fmt(c['all_loaded_s'])}; controls live in {c['live_controls']}; "
+              f"{c['kernels']} kernels, {c['kernels_rss_mb_total']:.0f} MB RSS in total")
+        for f in c["failures"][:5]:
+            print("  failure:", f)
+    print("\nmedians of", results["loads"], "loads; targets: preheated open < 1.5 s, control < 0.5 s")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebooks", nargs="*", help="notebooks to measure (one folder)")
+    ap.add_argument("--loads", type=int, default=5, help="loads per notebook and mode")
+    ap.add_argument("--sessions", type=int, default=10, help="concurrent sessions")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "dashboards.json")
+    args = ap.parse_args(argv)
+    if not shutil.which("chromium") and not Path("/usr/bin/chromium").exists():
+        print("chromium missing: apt-get install -y chromium", file=sys.stderr)
+        return 1
+    results = bench(args)
+    report(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.json}")
+    failed = results.get("concurrency", {}).get("failures") or any(
+        r["errors"] for r in results["notebooks"].values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

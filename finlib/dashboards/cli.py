@@ -1,0 +1,88 @@
+"""``finlib dashboards serve``: the Voilà dashboard server.
+
+Registered in ``finlib/cli.py`` as ``"dashboards": "finlib.dashboards.cli:dashboards"``;
+also runnable as ``python -m finlib.dashboards serve``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from finlib.errors import FinlibError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def dashboards() -> None:
+    """Voilà dashboards: the notebooks in notebooks/ as web pages for executives."""
+
+
+@dashboards.command()
+@click.option("--port", type=int, default=None, help="Port (default: $PORT, else 8866).")
+@click.option(
+    "--ip",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. Anything but loopback needs FINLIB_DASHBOARD_TOKEN "
+    "(or FINLIB_DASHBOARD_PASSWORD_HASH).",
+)
+@click.option(
+    "--notebooks",
+    "notebooks",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of dashboard notebooks to serve (default: notebooks/). Nothing else is served.",
+)
+@click.option(
+    "--pool-size",
+    type=int,
+    default=None,
+    help="Preheated kernels kept ready per notebook (default from voila.json: 1; 0 disables).",
+)
+@click.option("--certfile", default=None, help="PEM certificate: serve HTTPS (or FINLIB_DASHBOARD_CERTFILE).")
+@click.option("--keyfile", default=None, help="PEM private key (or FINLIB_DASHBOARD_KEYFILE).")
+@click.option("--log-level", default=None, type=click.Choice(["DEBUG", "INFO", "WARN", "ERROR"]))
+def serve(port, ip, notebooks, pool_size, certfile, keyfile, log_level) -> None:
+    """Serve the dashboards with Voilà (preheated kernels, idle culling, no tracebacks).
+
+    The warehouse is FINLIB_DB_URL, as for every command; the landing page lists the
+    dashboards. Stop with Ctrl-C.
+    """
+    from finlib.dashboards.server import ServeOptions
+    from finlib.dashboards.server import serve as run
+
+    opts = ServeOptions(ip=ip, pool_size=pool_size, log_level=log_level)
+    if port is not None:
+        opts.port = port
+    if notebooks is not None:
+        opts.notebooks = notebooks
+    if certfile:
+        opts.certfile = certfile
+    if keyfile:
+        opts.keyfile = keyfile
+    opts.check()
+    click.echo(f"dashboards: {opts.url} serving {Path(opts.notebooks).resolve()}", err=True)
+    run(opts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m finlib.dashboards``: messages, not tracebacks."""
+    try:
+        dashboards.main(args=argv, prog_name="python -m finlib.dashboards", standalone_mode=False)
+    except FinlibError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

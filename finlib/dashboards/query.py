@@ -1,0 +1,193 @@
+"""The page's URL query string, for notebooks served by Voilà.
+
+``param(name, default)`` returns ``?name=value`` from the URL a viewer opened, or ``default``
+when the notebook runs anywhere else (papermill, JupyterLab, nbconvert)::
+
+    department: str = "Sales"  # parameters cell (papermill may inject another value)
+    ...
+    from finlib.dashboards import query
+    department = query.param("department", department, choices=DEPARTMENTS)
+
+How it works
+------------
+Without preheating, Voilà starts a kernel per page view with the request in its environment
+(``QUERY_STRING``, ``PATH_INFO``, ...). With preheated kernels (our configuration) the
+kernel is started and the notebook executed *before* anyone asks for the page, so the
+environment has no request yet; Voilà's documented mechanism is ``voila.utils.get_query_string()``,
+which blocks the kernel until a viewer is handed that kernel and then receives the request
+over the websocket ``/voila/query/<VOILA_KERNEL_ID>``. This module does the same, once per
+kernel (a second blocking wait would hang: the server sends the request only once), and
+also over TLS (Voilà's helper would verify the certificate against 127.0.0.1 and fail).
+
+Consequence for notebook authors: in a preheated kernel everything *above* the first
+:func:`param` / :func:`wait_for_viewer` call runs ahead of time (put imports there) and
+everything below runs when the page is opened (read the warehouse there, so the data is
+as of the page view, not as of the kernel's start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from finlib.errors import ConfigError, FinlibError
+
+#: environment variables Voilà sets from the viewer's request
+REQUEST_KEYS = (
+    "QUERY_STRING",
+    "PATH_INFO",
+    "SCRIPT_NAME",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "SERVER_SOFTWARE",
+)
+CONNECT_TIMEOUT = 10.0
+
+_request: dict[str, str] | None = None  # this kernel's request, once known
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def under_voila() -> bool:
+    """True in a kernel started by Voilà (preheated or not)."""
+    return "VOILA_PREHEAT" in os.environ or "VOILA_KERNEL_ID" in os.environ
+
+
+def preheated() -> bool:
+    """True in a preheated kernel (whether or not its viewer has arrived yet)."""
+    return os.environ.get("VOILA_PREHEAT") == "True"
+
+
+def _request_ws_url() -> str:
+    kernel_id = os.environ.get("VOILA_KERNEL_ID")
+    if not kernel_id:
+        raise FinlibError("This dashboard's kernel has no VOILA_KERNEL_ID: reload the page.")
+    proto = os.environ.get("VOILA_WS_PROTOCOL", "ws")
+    host = os.environ.get("VOILA_APP_IP", "127.0.0.1")
+    port = os.environ.get("VOILA_APP_PORT", "8866")
+    base = os.environ.get("VOILA_WS_BASE_URL") or os.environ.get("VOILA_SERVER_URL") or "/"
+    if not base.endswith("/"):
+        base += "/"
+    return f"{proto}://{host}:{port}{base}voila/query/{kernel_id}"
+
+
+def _receive_request(url: str) -> dict[str, str]:
+    """Block until the server sends this kernel's request (i.e. until a viewer opens it)."""
+    from websockets.sync.client import connect
+
+    ctx = None
+    if url.startswith("wss://"):
+        # our own server on this machine (VOILA_APP_IP): its certificate names the public
+        # host, not 127.0.0.1, so verify nothing here; the hop never leaves the host.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with connect(url, open_timeout=CONNECT_TIMEOUT, ssl=ctx, max_size=2**20) as ws:
+            message = ws.recv()
+    except OSError as exc:
+        raise FinlibError(
+            "This dashboard could not read its address from the dashboard server; "
+            "reload the page."
+        ) from exc
+    payload = json.loads(message)
+    return {str(k): str(v) for k, v in payload.items()}
+
+
+def request_info() -> dict[str, str]:
+    """The viewer's request as a dict (``QUERY_STRING``, ``PATH_INFO``, ...); ``{}`` outside Voilà.
+
+    In a preheated kernel the first call blocks until a viewer opens the page; later calls
+    return at once.
+    """
+    global _request
+    if _request is not None:
+        return _request
+    if not under_voila():
+        return {}
+    if preheated():
+        info = _receive_request(_request_ws_url())
+        os.environ.update(info)  # as voila.utils.wait_for_request does
+    else:
+        info = {k: os.environ[k] for k in REQUEST_KEYS if k in os.environ}
+    _request = info
+    return info
+
+
+def wait_for_viewer() -> None:
+    """Hold a preheated kernel here until someone opens the page (no-op elsewhere).
+
+    Call it after the imports and before the first warehouse query in dashboards that take
+    no URL parameters, so the figures are read when the page is opened.
+    """
+    request_info()
+
+
+def params() -> dict[str, str]:
+    """Every query parameter of the page (first value of each); ``{}`` outside Voilà."""
+    qs = request_info().get("QUERY_STRING", "")
+    return {k: v[0] for k, v in parse_qs(qs, keep_blank_values=True).items()}
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"The address gives {name}={raw!r}, which is not a valid {kind.__name__}."
+        ) from None
+
+
+def param(
+    name: str,
+    default: Any = None,
+    *,
+    choices: Iterable[Any] | None = None,
+    cast: type | None = None,
+) -> Any:
+    """The URL query parameter ``name`` under Voilà, else ``default``.
+
+    Parameters
+    ----------
+    name : the query-string key (``?department=Marketing`` -> ``"department"``).
+    default : returned when not under Voilà or when the URL does not have ``name``. Under
+        papermill pass the parameters-cell value, so the job's parameter wins there.
+    choices : allowed values; anything else raises :class:`~finlib.errors.ConfigError`
+        with a message fit for the viewer (the URL is user input).
+    cast : ``str`` (default, or the type of ``default``), ``int``, ``float`` or ``bool``.
+
+    Examples
+    --------
+    >>> param("department", "Sales")          # outside Voilà
+    'Sales'
+    """
+    qs = request_info().get("QUERY_STRING", "")
+    values = parse_qs(qs, keep_blank_values=False).get(name)
+    if not values:
+        return default
+    raw = values[0]
+    kind = cast or (type(default) if default is not None else str)
+    value = _convert(name, raw, kind) if kind is not str else raw
+    if choices is not None:
+        allowed = list(choices)
+        if value not in allowed:
+            shown = ", ".join(str(c) for c in allowed)
+            raise ConfigError(f"Unknown {name} {raw!r}: choose one of {shown}.")
+    return value
+
+
+def _reset_for_tests() -> None:
+    global _request
+    _request = None

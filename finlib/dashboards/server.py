@@ -1,0 +1,158 @@
+"""Starting the dashboard server: options, the safety checks, and Voilà's configuration.
+
+The configuration that matters is committed in ``voila.json`` beside this file and is the
+*only* Voilà/Jupyter config file read (``Voila.config_file_paths`` points here), so a stray
+``~/.jupyter/voila.json`` cannot change what viewers get. Per-run values (port, address,
+notebook folder, pool size) are passed as command-line options, which take precedence over
+the file; secrets (token, password hash) are passed as a config object, never on a command
+line and never left in the environment that kernels inherit.
+
+Settings from the environment
+-----------------------------
+``PORT``                           port (default 8866)
+``FINLIB_DB_URL``                  the warehouse, read by the notebooks (see finlib.config)
+``FINLIB_DASHBOARD_TOKEN``         token viewers must present (``?token=...`` once; a cookie after)
+``FINLIB_DASHBOARD_PASSWORD_HASH`` alternatively a password hash from
+                                   ``python -c "from jupyter_server.auth import passwd; print(passwd())"``
+``FINLIB_DASHBOARD_CERTFILE``      PEM certificate (chain): serve HTTPS
+``FINLIB_DASHBOARD_KEYFILE``       PEM private key for the certificate
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from finlib import config
+from finlib.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent  # holds voila.json
+DEFAULT_PORT = 8866
+DEFAULT_IP = "127.0.0.1"
+TOKEN_ENV = "FINLIB_DASHBOARD_TOKEN"
+PASSWORD_HASH_ENV = "FINLIB_DASHBOARD_PASSWORD_HASH"
+CERTFILE_ENV = "FINLIB_DASHBOARD_CERTFILE"
+KEYFILE_ENV = "FINLIB_DASHBOARD_KEYFILE"
+MIN_TOKEN_LENGTH = 16
+
+
+def default_port() -> int:
+    raw = os.environ.get("PORT") or str(DEFAULT_PORT)
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"PORT={raw!r} is not a port number: use e.g. PORT=8866") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"PORT={port} is out of range (1-65535)")
+    return port
+
+
+def is_loopback(ip: str) -> bool:
+    """True if ``ip`` only accepts connections from this machine."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:  # '' (all interfaces), a host name, garbage
+        return False
+
+
+@dataclass
+class ServeOptions:
+    """Everything that varies between runs of the dashboard server."""
+
+    port: int = field(default_factory=default_port)
+    ip: str = DEFAULT_IP
+    notebooks: Path = field(default_factory=config.notebooks_dir)
+    pool_size: int | None = None  # None: voila.json's default_pool_size; 0: no preheating
+    token: str | None = field(default_factory=lambda: os.environ.get(TOKEN_ENV) or None)
+    password_hash: str | None = field(
+        default_factory=lambda: os.environ.get(PASSWORD_HASH_ENV) or None
+    )
+    certfile: str | None = field(default_factory=lambda: os.environ.get(CERTFILE_ENV) or None)
+    keyfile: str | None = field(default_factory=lambda: os.environ.get(KEYFILE_ENV) or None)
+    log_level: str | None = None
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for any unsafe or impossible combination."""
+        nb = Path(self.notebooks)
+        if not nb.is_dir():
+            raise ConfigError(f"No notebook folder at {nb}: pass --notebooks DIR")
+        if not is_loopback(self.ip) and not (self.token or self.password_hash):
+            raise ConfigError(
+                f"Refusing to serve dashboards on {self.ip or 'all interfaces'} without "
+                f"authentication: anyone who can reach this address could read the data. "
+                f"Set {TOKEN_ENV} (at least {MIN_TOKEN_LENGTH} random characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) or "
+                f"{PASSWORD_HASH_ENV}, or bind to 127.0.0.1."
+            )
+        if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"{TOKEN_ENV} is too short ({len(self.token)} characters): use at least "
+                f"{MIN_TOKEN_LENGTH} random characters."
+            )
+        if self.keyfile and not self.certfile:
+            raise ConfigError(f"{KEYFILE_ENV}/--keyfile given without a certificate (--certfile)")
+        for label, path in (("certificate", self.certfile), ("key", self.keyfile)):
+            if path and not Path(path).is_file():
+                raise ConfigError(f"TLS {label} file {path} does not exist")
+        if self.pool_size is not None and self.pool_size < 0:
+            raise ConfigError("--pool-size must be 0 (no preheated kernels) or more")
+
+    def argv(self) -> list[str]:
+        """Voilà command-line options (no secrets: those go in :meth:`secret_config`)."""
+        args = [
+            f"--Voila.config_file_paths={CONFIG_DIR}",
+            f"--Voila.root_dir={Path(self.notebooks).resolve()}",
+            f"--Voila.port={self.port}",
+            f"--Voila.ip={self.ip}",
+        ]
+        if self.pool_size is not None:
+            if self.pool_size == 0:
+                args.append("--VoilaConfiguration.preheat_kernel=False")
+            else:
+                args.append(f"--VoilaConfiguration.default_pool_size={self.pool_size}")
+        if self.certfile:
+            args.append(f"--FinlibVoila.certfile={self.certfile}")
+        if self.keyfile:
+            args.append(f"--FinlibVoila.keyfile={self.keyfile}")
+        if self.log_level:
+            args.append(f"--Voila.log_level={self.log_level}")
+        return args
+
+    def secret_config(self):
+        """A traitlets Config with the token / password hash (kept off argv and out of ps)."""
+        from traitlets.config import Config
+
+        cfg = Config()
+        if self.token:
+            cfg.Voila.token = self.token
+        if self.password_hash:
+            cfg.PasswordIdentityProvider.hashed_password = self.password_hash
+        return cfg
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.ip in ("", "0.0.0.0") else self.ip
+        return f"{'https' if self.certfile else 'http'}://{host}:{self.port}/"
+
+
+def _scrub_environment() -> None:
+    """Kernels inherit this process's environment: keep the viewers' secrets out of it."""
+    for name in (TOKEN_ENV, PASSWORD_HASH_ENV):
+        os.environ.pop(name, None)
+
+
+def serve(options: ServeOptions) -> int:
+    """Run Voilà in this process until interrupted (SIGINT/SIGTERM). Returns an exit code."""
+    options.check()
+    _scrub_environment()
+    os.environ.setdefault("FINLIB_DB_URL", config.db_url())  # every kernel reads the same warehouse
+    os.environ["FINLIB_DASHBOARD"] = "1"
+
+    from finlib.dashboards.app import FinlibVoila
+
+    FinlibVoila.launch_instance(argv=options.argv(), config=options.secret_config())
+    return 0

@@ -1,0 +1,1004 @@
+"""Validated, all-or-nothing ingestion of CSV and Parquet exports.
+
+How a load runs
+---------------
+1. The file is checked (exists, not empty, decodes) and its header is compared with the
+   target table's columns through the mapping (missing columns get a "did you mean").
+2. DuckDB reads the file *streaming* (``read_csv(..., all_varchar=true)``): every value is
+   parsed with ``TRY_CAST``/``try_strptime`` and every rule derived from
+   :mod:`finlib.warehouse.schema` (not-null, types, allowed values, ranges, first-of-month
+   periods, primary keys unique in the file and new to the warehouse, foreign keys present)
+   is counted in **one aggregate pass**. Only when something fails is the file read again
+   with row numbers to report the first ``max_errors`` problems with their real line.
+3. With no problem, the rows are inserted in the same transaction (one
+   :func:`~finlib.warehouse.load.write_batch`): ``INSERT INTO t SELECT ... FROM read_csv``
+   on DuckDB, a streamed ``COPY`` on PostgreSQL. On any error nothing is written.
+4. Every batch, accepted or rejected, is recorded in ``ingest_batches`` (a rejected batch in
+   its own small transaction).
+
+Re-loading a file already accepted into the same table (same sha256) is refused unless a
+``replace`` scope is given (see :func:`parse_replace`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+
+from finlib.errors import IngestError, ValidationError
+from finlib.ingest.mapping import ColumnSpec, Mapping
+from finlib.warehouse.db import Warehouse
+from finlib.warehouse.load import current_user, write_batch
+from finlib.warehouse.schema import TABLES, Column, Table
+
+Progress = Callable[[str, float | None], None]
+
+#: DuckDB reads these encodings natively; any other is transcoded to UTF-8 first.
+_DUCKDB_ENCODINGS = {"utf-8": "utf-8", "iso8859-1": "latin-1", "utf-16": "utf-16"}
+_PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
+
+
+# ---------------------------------------------------------------------------- helpers
+def ident(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value) -> str:
+    """An SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def did_you_mean(word: str, candidates) -> str:
+    """``" (did you mean 'x'?)"`` for the closest candidate, or ``""``."""
+    cands = list(candidates)
+    lower = {c.lower(): c for c in cands}
+    if word.lower() in lower and lower[word.lower()] != word:
+        return f" (did you mean {lower[word.lower()]!r}?)"
+    close = difflib.get_close_matches(word, cands, n=1, cutoff=0.6)
+    if not close:
+        close = [lower[c] for c in difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256 (hex), read in 8 MiB chunks (hashlib releases the GIL)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------- replace
+@dataclass(frozen=True)
+class Replace:
+    """What a re-load replaces.
+
+    ``all``                delete every row of the table, then load the file (full refresh)
+    ``keys``               delete the rows whose primary key is in the file, then load (upsert)
+    ``period=2024-01``     delete the table's rows of that month (or ``2024-01..2024-03``, a
+                           range); every row of the file must fall in it
+    """
+
+    kind: str  # all | keys | period
+    lo: date | None = None
+    hi: date | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "period":
+            return f"period={self.lo:%Y-%m}..{self.hi:%Y-%m}"
+        return self.kind
+
+
+def _month(s: str) -> date:
+    m = re.fullmatch(r"(\d{4})-(\d{2})(?:-01)?", s.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise IngestError(f"--replace period={s!r}: write the month as YYYY-MM, e.g. period=2024-01")
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def parse_replace(text: str | None, table: Table) -> Replace | None:
+    """Parse ``--replace`` (``all``, ``keys``, ``period=YYYY-MM[..YYYY-MM]``) for ``table``."""
+    if not text:
+        return None
+    t = text.strip().lower()
+    if t == "all":
+        return Replace("all")
+    if t == "keys":
+        if not table.primary_key:
+            raise IngestError(f"--replace keys needs a primary key; {table.name} has none. "
+                              "Use --replace all or --replace period=YYYY-MM.")
+        return Replace("keys")
+    if t.startswith("period="):
+        if "period" not in table.column_names:
+            raise IngestError(f"--replace {text}: {table.name} has no period column. "
+                              "Use --replace all" + (" or --replace keys." if table.primary_key else "."))
+        lo, _, hi = t[len("period="):].partition("..")
+        lo_d = _month(lo)
+        hi_d = _month(hi) if hi else lo_d
+        if hi_d < lo_d:
+            raise IngestError(f"--replace {text}: the range ends before it starts")
+        return Replace("period", lo_d, hi_d)
+    raise IngestError(f"--replace {text!r} is not understood: use all, keys or period=YYYY-MM[..YYYY-MM]")
+
+
+# ---------------------------------------------------------------------------- plan
+@dataclass
+class _Col:
+    col: Column
+    spec: ColumnSpec | None
+    source: str | None
+    raw: str  # SQL over the source relation -> cleaned VARCHAR (or NULL)
+    typed: str = ""  # SQL over the raw level -> typed value
+    lookup: tuple[str, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.col.name
+
+    @property
+    def label(self) -> str:
+        return self.source if self.source and self.source != self.name else self.name
+
+
+@dataclass
+class _Check:
+    rule: str
+    column: str  # target column
+    sql: str  # condition over the stage (alias s); TRUE means a problem
+    message: str
+    value_col: str | None = None  # stage column holding the value to report
+
+
+@dataclass
+class IngestResult:
+    """What an accepted load did."""
+
+    batch_id: str
+    table: str
+    file: str
+    sha256: str
+    rows: int
+    deleted: int = 0
+    replace: str | None = None
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else float("nan")
+
+
+def _problem(file, line, column, value, rule, message) -> dict:
+    return {"file": file, "line": line, "column": column, "value": value, "rule": rule,
+            "message": message}
+
+
+_TYPE_HINT = {
+    "date": "a date (YYYY-MM-DD)",
+    "period": "a month (YYYY-MM-01 or YYYY-MM)",
+    "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS)",
+    "money": "an amount like -1234.50",
+    "rate": "a number",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true/false",
+}
+
+
+class _Source:
+    """The file as DuckDB sees it: a relation of VARCHAR columns plus its header."""
+
+    def __init__(self, path: Path, encoding: str | None, mapping: Mapping | None, tmpdir: Path):
+        self.path = path
+        self.kind = "parquet" if path.suffix.lower() in _PARQUET_SUFFIXES else "csv"
+        self.delimiter = mapping.delimiter if mapping else ","
+        self.quote = mapping.quote if mapping else '"'
+        self.encoding = "utf-8"
+        self.read_path = path
+        self.headers: list[str] = []
+        if self.kind == "csv":
+            self._prepare_csv(encoding, tmpdir)
+
+    # -- CSV -------------------------------------------------------------------------
+    def _prepare_csv(self, encoding: str | None, tmpdir: Path) -> None:
+        enc_name = encoding or "utf-8"
+        try:
+            norm = codecs.lookup(enc_name).name
+        except LookupError:
+            raise IngestError(f"unknown encoding {enc_name!r}: try utf-8, latin-1 or cp1252") from None
+        self.user_encoding = enc_name
+        if norm in _DUCKDB_ENCODINGS:
+            self.encoding = _DUCKDB_ENCODINGS[norm]
+            self.py_encoding = "utf-8-sig" if norm == "utf-8" else norm
+        else:  # transcode to UTF-8 in chunks (bounded memory)
+            out = tmpdir / (self.path.stem + ".utf8.csv")
+            dec = codecs.getincrementaldecoder(norm)(errors="strict")
+            try:
+                with open(self.path, "rb") as fi, open(out, "w", encoding="utf-8", newline="") as fo:
+                    while chunk := fi.read(8 << 20):
+                        fo.write(dec.decode(chunk))
+                    fo.write(dec.decode(b"", final=True))
+            except UnicodeDecodeError as exc:
+                raise IngestError(f"{self.path.name} does not decode as {enc_name}: {exc.reason} "
+                                  f"at byte {exc.start}. Check --encoding.") from exc
+            self.read_path, self.encoding, self.py_encoding = out, "utf-8", "utf-8"
+        try:
+            with open(self.read_path, encoding=self.py_encoding, newline="") as f:
+                reader = csv.reader(f, delimiter=self.delimiter, quotechar=self.quote)
+                self.headers = [h.strip() for h in next(reader, [])]
+                self.has_rows = next(reader, None) is not None
+        except UnicodeDecodeError as exc:
+            raise self.decode_error(1) from exc
+
+    def decode_error(self, line: int | None) -> IngestError:
+        where = f" (line {line})" if line else ""
+        return IngestError(
+            f"{self.path.name} is not valid {self.user_encoding.upper()}{where}: it was probably "
+            "saved by Excel or an older system in another encoding. Try again with "
+            "--encoding latin-1 (or --encoding cp1252 for Windows exports)."
+        )
+
+    def relation(self) -> str:
+        if self.kind == "parquet":
+            return f"read_parquet({lit(self.read_path)})"
+        cols = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in self.headers) + "}"
+        return (f"read_csv({lit(self.read_path)}, auto_detect=false, header=true, columns={cols}, "
+                f"delim={lit(self.delimiter)}, quote={lit(self.quote)}, escape={lit(self.quote)}, "
+                f"encoding={lit(self.encoding)}, strict_mode=true)")
+
+    def raw_ref(self, header: str) -> str:
+        if self.kind == "parquet":
+            return f"CAST({ident(header)} AS VARCHAR)"
+        return ident(header)
+
+    def lines_of(self, rns: set[int]) -> dict[int, int]:
+        """Map data-row numbers (1-based, DuckDB order) to the file's real line numbers.
+
+        A quoted value may span lines, so the CSV is re-scanned up to the largest row asked
+        for (only on the error path). Parquet rows are reported by row number.
+        """
+        if not rns:
+            return {}
+        if self.kind == "parquet":
+            return {r: r for r in rns}
+        out: dict[int, int] = {}
+        want = max(rns)
+        with open(self.read_path, encoding=self.py_encoding, newline="", errors="replace") as f:
+            reader = csv.reader(f, delimiter=self.delimiter, quotechar=self.quote)
+            prev, rec = 0, -1  # rec 0 is the header
+            for row in reader:
+                start = prev + 1
+                prev = reader.line_num
+                if not row:
+                    continue
+                rec += 1
+                if rec in rns:
+                    out[rec] = start
+                if rec >= want:
+                    break
+        return {r: out.get(r, r + 1) for r in rns}
+
+
+# ---------------------------------------------------------------------------- engine
+class _Ingest:
+    def __init__(self, wh: Warehouse, table: str, path: Path, mapping: Mapping | None,
+                 encoding: str | None, replace: Replace | None, max_errors: int,
+                 user: str, progress: Progress | None):
+        self.wh, self.table, self.path, self.mapping = wh, TABLES[table], path, mapping
+        self.encoding, self.replace, self.max_errors = encoding, replace, max(1, max_errors)
+        self.user, self.progress = user, progress
+        self.fname = path.name
+        self.cols: list[_Col] = []
+        self.checks: list[_Check] = []
+        self.lookups: dict[tuple[str, str], str] = {}  # (table, column) -> relation name
+        self.refs: dict[tuple[str, str], str] = {}  # referenced (table, column) -> relation
+
+    # -- header ----------------------------------------------------------------------
+    def plan(self, src: _Source) -> list[dict]:
+        """Decide where each target column comes from; header problems (no data read)."""
+        problems: list[dict] = []
+        headers = src.headers
+        seen: set[str] = set()
+        for h in headers:
+            if h in seen:
+                problems.append(_problem(self.fname, 1, h, h, "duplicate_column",
+                                         f"the header names {h!r} twice; rename one"))
+            seen.add(h)
+        specs = dict(self.mapping.columns) if self.mapping else {}
+        for target in specs:
+            if target not in self.table.column_names:
+                from finlib.errors import ConfigError
+
+                raise ConfigError(f"mapping {self.mapping.name}: {target!r} is not a column of "
+                                  f"{self.table.name}{did_you_mean(target, self.table.column_names)}")
+        used: set[str] = set()
+        for col in self.table.columns:
+            spec = specs.get(col.name)
+            if spec is not None and spec.is_constant:
+                self.cols.append(_Col(col, spec, None, "NULL" if spec.constant is None else lit(spec.constant)))
+                continue
+            source = spec.source if spec is not None else (col.name if col.name in headers else None)
+            if source is None or source not in headers:
+                if spec is None and col.nullable:
+                    self.cols.append(_Col(col, None, None, "CAST(NULL AS VARCHAR)"))
+                    continue
+                unused = [h for h in headers if h not in used and h not in self._mapped_sources()]
+                hint = did_you_mean(source or col.name, unused or headers)
+                what = (f"mapping {self.mapping.name} reads {col.name} from column {source!r}, "
+                        "which the file does not have" if spec is not None else
+                        f"required column {col.name!r} is not in the header")
+                problems.append(_problem(self.fname, 1, source or col.name, None, "missing_column",
+                                         what + hint))
+                continue
+            used.add(source)
+            for other in (spec.null_when or {}) if spec else {}:
+                if other not in headers:
+                    problems.append(_problem(self.fname, 1, other, None, "missing_column",
+                                             f"mapping uses column {other!r} (null_when of {col.name}), "
+                                             f"which the file does not have{did_you_mean(other, headers)}"))
+            self.cols.append(_Col(col, spec, source, self._raw_sql(src, source, spec),
+                                  lookup=spec.lookup if spec else None))
+        if self.mapping is None:
+            known = set(self.table.column_names)
+            for h in headers:
+                if h not in known:
+                    problems.append(_problem(
+                        self.fname, 1, h, h, "unknown_column",
+                        f"{h!r} is not a column of {self.table.name}"
+                        f"{did_you_mean(h, [c for c in known if c not in used])}; "
+                        "rename it, or use --mapping to rename or ignore source columns"))
+        return problems
+
+    def _mapped_sources(self) -> set[str]:
+        if not self.mapping:
+            return set()
+        return {s.source for s in self.mapping.columns.values() if s.source}
+
+    def _raw_sql(self, src: _Source, source: str, spec: ColumnSpec | None) -> str:
+        x = f"NULLIF(trim({src.raw_ref(source)}), '')"
+        if spec is None:
+            return x
+        if spec.extract:
+            group = 1 if re.compile(spec.extract).groups else 0
+            x = f"NULLIF(trim(regexp_extract({x}, {lit(spec.extract)}, {group})), '')"
+        if spec.case:
+            x = f"{spec.case}({x})"
+        if spec.values:
+            whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in spec.values.items())
+            other = lit(spec.otherwise) if spec.otherwise is not None else x
+            x = f"CASE {x} {whens} ELSE {other} END"
+        if spec.null_when:
+            conds = " OR ".join(
+                f"trim({src.raw_ref(c)}) IN ({', '.join(lit(v) for v in vals)})"
+                for c, vals in spec.null_when.items())
+            x = f"CASE WHEN {conds} THEN NULL ELSE {x} END"
+        return x
+
+    # -- typed values and rules --------------------------------------------------------
+    def _typed_sql(self, c: _Col, r: str) -> str:
+        t, spec = c.col.type, c.spec
+        fmts = spec.formats if spec else ()
+        if c.lookup:
+            return f"{self.lookups[c.lookup]}.v"
+        if c.spec is not None and c.spec.is_constant:
+            return f"CAST({r} AS {c.col.sql_type.replace('DOUBLE PRECISION', 'DOUBLE')})"
+        if t in ("date", "period", "timestamp"):
+            if fmts:
+                flist = "[" + ", ".join(lit(f) for f in fmts) + "]"
+                x = f"try_strptime({r}, {flist})"
+            elif t == "period":
+                x = f"COALESCE(TRY_CAST({r} AS DATE), CAST(try_strptime({r}, '%Y-%m') AS DATE))"
+            else:
+                x = f"TRY_CAST({r} AS {'TIMESTAMP' if t == 'timestamp' else 'DATE'})"
+            if t == "timestamp":
+                return f"CAST({x} AS TIMESTAMP)"
+            if spec is not None and spec.truncate == "month":
+                return f"CAST(date_trunc('month', {x}) AS DATE)"
+            return f"CAST({x} AS DATE)"
+        if t in ("money", "rate"):
+            st = c.col.sql_type
+            style = spec.amount if spec else "plain"
+            if style == "cents":
+                return f"CAST(CAST(TRY_CAST({r} AS BIGINT) AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS {st})"
+            if style == "accounting":
+                stripped = (f"regexp_replace(regexp_replace({r}, '^[A-Za-z]{{3}}\\s+', ''), "
+                            f"'[\\s$€£,()]', '', 'g')")
+                sign = f"CASE WHEN regexp_matches({r}, '^\\s*-?\\s*[A-Za-z$€£ ]*\\(.*\\)\\s*$') THEN -1 ELSE 1 END"
+                return f"CAST({sign} * TRY_CAST({stripped} AS {st}) AS {st})"
+            return f"TRY_CAST({r} AS {st})"
+        if t == "int":
+            return f"TRY_CAST({r} AS BIGINT)"
+        if t == "float":
+            return f"TRY_CAST({r} AS DOUBLE)"
+        if t == "bool":
+            tv = spec.true_values if spec else ColumnSpec("x").true_values
+            fv = spec.false_values if spec else ColumnSpec("x").false_values
+            return (f"CASE WHEN lower({r}) IN ({', '.join(lit(v) for v in tv)}) THEN TRUE "
+                    f"WHEN lower({r}) IN ({', '.join(lit(v) for v in fv)}) THEN FALSE END")
+        return r  # id, text, json
+
+    def build_checks(self, pg_keys_checked_elsewhere: bool) -> None:
+        tbl = self.table
+        for c in self.cols:
+            n, rawc = c.name, f"s.{ident('__raw_' + c.name)}"
+            typed = f"s.{ident(n)}"
+            c.typed = self._typed_sql(c, f"q.{ident('__raw_' + n)}")
+            const = c.spec is not None and c.spec.is_constant
+            if not c.col.nullable:
+                self.checks.append(_Check("not_null", n, f"{rawc} IS NULL",
+                                          f"{c.label} is empty but {n} is required", "__raw_" + n))
+            if c.lookup:
+                lt, lc = c.lookup
+                self.checks.append(_Check("lookup", n, f"{rawc} IS NOT NULL AND {typed} IS NULL",
+                                          f"no {lt} row has {lc} = this value", "__raw_" + n))
+            elif c.col.type not in ("id", "text", "json") and not const:
+                hint = (c.spec.describe_format() if c.spec and c.spec.formats else "") or \
+                    (f"{c.spec.amount} amount" if c.spec and c.col.type in ("money", "rate")
+                     and c.spec.amount != "plain" else _TYPE_HINT[c.col.type])
+                self.checks.append(_Check("type", n, f"{rawc} IS NOT NULL AND {typed} IS NULL",
+                                          f"{c.label} is not {hint}" if not hint.startswith(("a ", "an ", "true"))
+                                          else f"{c.label} is not {hint}", "__raw_" + n))
+            if c.col.type == "id":
+                self.checks.append(_Check("max_length", n, f"length({typed}) > 64",
+                                          f"{n} is longer than 64 characters", "__raw_" + n))
+            if c.col.allowed:
+                vals = ", ".join(lit(v) for v in c.col.allowed)
+                self.checks.append(_Check("allowed", n, f"{typed} NOT IN ({vals})",
+                                          f"{n} must be one of {', '.join(c.col.allowed)}"
+                                          + (" (add a 'values' map to the mapping)" if c.source else ""),
+                                          "__raw_" + n))
+            if c.col.min is not None:
+                self.checks.append(_Check("min", n, f"{typed} < {c.col.min}",
+                                          f"{n} must be at least {c.col.min:g}", "__raw_" + n))
+            if c.col.max is not None:
+                self.checks.append(_Check("max", n, f"{typed} > {c.col.max}",
+                                          f"{n} must be at most {c.col.max:g}", "__raw_" + n))
+            if c.col.type == "period" and not (c.spec and c.spec.truncate):
+                self.checks.append(_Check("first_of_month", n, f"day({typed}) <> 1",
+                                          f"{n} must be the first day of a month "
+                                          "(or set 'truncate: month' in the mapping)", "__raw_" + n))
+            if c.col.references:
+                rt, rc = c.col.references.split(".")
+                rel = self.refs[(rt, rc)]
+                self.checks.append(_Check("foreign_key", n,
+                                          f"{typed} IS NOT NULL AND {typed} NOT IN (SELECT v FROM {rel})",
+                                          f"{n} not found in {rt}.{rc}: load {rt} first or fix the id",
+                                          n))
+        if self.replace and self.replace.kind == "period":
+            lo, hi = self.replace.lo, self.replace.hi
+            self.checks.append(_Check("replace_scope", "period",
+                                      f"s.period NOT BETWEEN DATE '{lo}' AND DATE '{hi}'",
+                                      f"period is outside --replace {self.replace}", "__raw_period"))
+        key = self.key_columns()
+        if key and not pg_keys_checked_elsewhere and not (self.replace and self.replace.kind in ("all", "keys")):
+            on = " AND ".join(f"w.{ident(k)} = s.{ident(k)}" for k in key)
+            scope = self._replace_pred("w")
+            self.checks.append(_Check(
+                "primary_key_exists", ", ".join(key),
+                f"EXISTS (SELECT 1 FROM {tbl.name} w WHERE {on}" + (f" AND NOT ({scope})" if scope else "") + ")",
+                f"{', '.join(key)} already in the warehouse: use --replace keys to overwrite", None))
+
+    def key_columns(self) -> tuple[str, ...]:
+        if self.table.primary_key:
+            return self.table.primary_key
+        return self.table.unique[0] if self.table.unique else ()
+
+    def _replace_pred(self, alias: str) -> str:
+        r = self.replace
+        if r is None:
+            return ""
+        if r.kind == "period":
+            return f"{alias}.period BETWEEN DATE '{r.lo}' AND DATE '{r.hi}'"
+        return "TRUE"
+
+    def stage_sql(self, src: _Source, numbered: bool) -> str:
+        raws = ", ".join(f"{c.raw} AS {ident('__raw_' + c.name)}" for c in self.cols)
+        rn = "row_number() OVER () AS __rn, " if numbered else ""
+        typed = ", ".join(f"{c.typed} AS {ident(c.name)}" for c in self.cols)
+        joins = ""
+        for c in self.cols:
+            if c.lookup:
+                joins += f" LEFT JOIN {self.lookups[c.lookup]} ON {self.lookups[c.lookup]}.k = q.{ident('__raw_' + c.name)}"
+        return f"SELECT q.*, {typed} FROM (SELECT {rn}{raws} FROM {src.relation()}) AS q{joins}"
+
+    # -- running -----------------------------------------------------------------------
+    def count_problems(self, duck, src: _Source) -> tuple[int, list[int], int]:
+        """One streaming pass: (rows, failures per check, duplicate keys in the file)."""
+        key = self.key_columns()
+        aggs = ["count(*)"] + [f"count(*) FILTER (WHERE {ch.sql})" for ch in self.checks]
+        if key:
+            kexpr = ident(key[0]) if len(key) == 1 else "row(" + ", ".join(ident(k) for k in key) + ")"
+            notnull = " AND ".join(f"{ident(k)} IS NOT NULL" for k in key)
+            aggs += [f"count(*) FILTER (WHERE {notnull})", f"count(DISTINCT {kexpr}) FILTER (WHERE {notnull})"]
+        sql = f"SELECT {', '.join(aggs)} FROM ({self.stage_sql(src, False)}) AS s"
+        row = _run(duck, sql, self.progress, "validating").fetchone()
+        n = row[0]
+        fails = list(row[1:1 + len(self.checks)])
+        dups = (row[-2] - row[-1]) if key else 0
+        return n, fails, dups
+
+    def detail_problems(self, duck, src: _Source, fails: list[int], dups: int) -> list[dict]:
+        """The first ``max_errors`` problems with line, column, value and rule."""
+        active = [ch for ch, f in zip(self.checks, fails) if f]
+        found: list[tuple[int, dict]] = []
+        stage = self.stage_sql(src, True)
+        if active:
+            flags = ", ".join(f"({ch.sql}) AS __f{i}" for i, ch in enumerate(active))
+            anyf = " OR ".join(f"({ch.sql})" for ch in active)
+            rows = _run(duck, f"SELECT s.*, {flags} FROM ({stage}) AS s WHERE {anyf} "
+                              f"ORDER BY __rn LIMIT {self.max_errors}", self.progress, "reporting")
+            names = [d[0] for d in rows.description]
+            for rec in rows.fetchall():
+                r = dict(zip(names, rec))
+                for i, ch in enumerate(active):
+                    if r[f"__f{i}"]:
+                        if ch.value_col:
+                            val = r[ch.value_col]
+                        else:
+                            val = ", ".join(str(r[k]) for k in self.key_columns())
+                        col = self._source_label(ch.column)
+                        found.append((r["__rn"], _problem(self.fname, None, col, val, ch.rule,
+                                                           self._message(ch, val))))
+        if dups:
+            key = self.key_columns()
+            kcols = ", ".join(ident(k) for k in key)
+            notnull = " AND ".join(f"{ident(k)} IS NOT NULL" for k in key)
+            rows = _run(duck, f"SELECT {kcols}, list(__rn ORDER BY __rn) AS rns FROM ({stage}) AS s "
+                              f"WHERE {notnull} GROUP BY {kcols} HAVING count(*) > 1 "
+                              f"ORDER BY min(__rn) LIMIT {self.max_errors}", self.progress, "reporting")
+            for rec in rows.fetchall():
+                val = ", ".join(str(v) for v in rec[:-1])
+                first = rec[-1][0]
+                for rn in rec[-1][1:]:
+                    found.append((rn, _problem(self.fname, None, self._source_label(", ".join(key)), val,
+                                               "unique", f"duplicate key; first seen on data row {first}")))
+                    found[-1][1]["_first"] = first
+        found.sort(key=lambda x: x[0])
+        found = found[: self.max_errors]
+        lines = src.lines_of({rn for rn, _ in found} | {p.get("_first") for _, p in found if p.get("_first")})
+        out = []
+        for rn, p in found:
+            p["line"] = lines.get(rn, rn + 1)
+            if "_first" in p:
+                p["message"] = f"duplicate key; first seen on line {lines.get(p.pop('_first'))}"
+            out.append(p)
+        return out
+
+    def _source_label(self, column: str) -> str:
+        for c in self.cols:
+            if c.name == column:
+                return c.label if c.label == c.name else f"{c.label} -> {c.name}"
+        return column
+
+    def _message(self, ch: _Check, val) -> str:
+        if ch.rule == "lookup" and val is not None:
+            c = next(c for c in self.cols if c.name == ch.column)
+            names = getattr(self, "_lookup_names", {}).get(c.lookup, [])
+            return ch.message + did_you_mean(str(val), names)
+        if ch.rule == "allowed" and val is not None:
+            allowed = next(c for c in self.cols if c.name == ch.column).col.allowed or ()
+            return ch.message + did_you_mean(str(val), allowed)
+        return ch.message
+
+
+def _run(duck, sql: str, progress: Progress | None, phase: str):
+    """Execute on a DuckDB connection, reporting ``query_progress`` to ``progress``."""
+    if progress is None:
+        return duck.execute(sql)
+    done = threading.Event()
+
+    def poll():
+        while not done.wait(0.5):
+            try:
+                p = duck.query_progress()
+            except Exception:
+                return
+            progress(phase, p / 100 if p is not None and p >= 0 else None)
+
+    progress(phase, 0.0)
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    try:
+        return duck.execute(sql)
+    finally:
+        done.set()
+        t.join()
+        progress(phase, 1.0)
+
+
+# ---------------------------------------------------------------------------- public API
+def ingest_file(wh: Warehouse, table: str, path: str | os.PathLike, *, mapping: Mapping | None = None,
+                encoding: str | None = None, replace: str | None = None, max_errors: int = 50,
+                user: str | None = None, progress: Progress | None = None) -> IngestResult:
+    """Validate ``path`` against ``table`` and load it all-or-nothing.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        The target (DuckDB file or PostgreSQL); it must have been initialised.
+    table : str
+        A canonical table name.
+    path : path-like
+        A CSV (UTF-8 unless ``encoding``) or Parquet file.
+    mapping : Mapping, optional
+        How source columns become table columns (:mod:`finlib.ingest.mapping`).
+    encoding : str, optional
+        The CSV's text encoding, e.g. ``latin-1``.
+    replace : str, optional
+        ``all``, ``keys`` or ``period=YYYY-MM[..YYYY-MM]`` (see :class:`Replace`). Required
+        to load a file already accepted into this table.
+    max_errors : int
+        Report at most this many problems.
+    user : str, optional
+        Recorded in ``ingest_batches`` (default: the login name).
+    progress : callable, optional
+        ``progress(phase, fraction_or_None)`` during long steps.
+
+    Returns
+    -------
+    IngestResult
+
+    Raises
+    ------
+    IngestError
+        The file is missing, undecodable or already loaded.
+    ValidationError
+        The data broke rules; ``.problems`` lists them (file, line, column, value, rule).
+    """
+    t0 = time.monotonic()
+    started = datetime.now().replace(microsecond=0)
+    p = Path(path)
+    if table not in TABLES or TABLES[table].system:
+        names = [n for n, t in TABLES.items() if not t.system]
+        raise IngestError(f"{table!r} is not a canonical table{did_you_mean(table, names)}; "
+                          f"tables: {', '.join(names)}")
+    if mapping is not None and mapping.table and mapping.table != table:
+        raise IngestError(f"mapping {mapping.name} is for table {mapping.table}, not {table}")
+    if not p.is_file():
+        where = p if p.is_absolute() else f"{p} (looked in {Path.cwd()})"
+        hint = did_you_mean(p.name, [x.name for x in p.parent.glob("*")]) if p.parent.is_dir() else ""
+        raise IngestError(f"file not found: {where}{hint}")
+    user = user or current_user()
+    tbl = TABLES[table]
+    rep = parse_replace(replace, tbl)
+    _check_initialised(wh)
+    pool = ThreadPoolExecutor(max_workers=1)
+    sha_future = pool.submit(file_sha256, p)
+    job = _Ingest(wh, table, p, mapping, encoding, rep, max_errors, user, progress)
+    record = {"batch_id": uuid.uuid4().hex, "table_name": table, "file_name": p.name, "rows": 0,
+              "started_at": started, "user_name": user,
+              "mode": f"replace {rep}" if rep else "append"}
+    tmpdir = Path(tempfile.mkdtemp(prefix="finlib-ingest-"))
+    try:
+        try:
+            result = _ingest(job, p, tmpdir, sha_future, record)
+        except (ValidationError, IngestError) as exc:
+            record.setdefault("sha256", _safe_sha(sha_future))
+            record.update(outcome="rejected", errors=len(getattr(exc, "problems", []) or [1]),
+                          message=str(exc)[:1000])
+            _record_rejected(wh, record)
+            raise
+        result.seconds = time.monotonic() - t0
+        return result
+    finally:
+        pool.shutdown(wait=True)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _safe_sha(fut) -> str:
+    try:
+        return fut.result()
+    except Exception:
+        return ""
+
+
+def _check_initialised(wh: Warehouse) -> None:
+    if not wh.exists():
+        raise IngestError(f"No warehouse at {wh.display_url}. Create it with `finlib db init` "
+                          "(or `finlib demo-data`), then ingest.")
+    with wh.connect(read_only=True) as conn:
+        if not conn.table_exists("ingest_batches"):
+            raise IngestError(f"The warehouse {wh.display_url} has no schema yet: run `finlib db init`.")
+
+
+def _record_rejected(wh: Warehouse, record: dict) -> None:
+    """Write a rejected batch's record in its own small transaction."""
+    record["finished_at"] = datetime.now().replace(microsecond=0)
+    with write_batch(wh, action="ingest-rejected", target=record["table_name"],
+                     actor=record["user_name"], details=dict(record)) as b:
+        _insert_record(b, record)
+
+
+def _insert_record(b, record: dict) -> None:
+    cols = ["batch_id", "table_name", "file_name", "sha256", "rows", "started_at", "finished_at",
+            "user_name", "outcome", "mode", "errors", "message"]
+    vals = {c: record.get(c) for c in cols}
+    b.execute(f"INSERT INTO ingest_batches ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
+              vals)
+
+
+def _ingest(job: _Ingest, p: Path, tmpdir: Path, sha_future, record: dict) -> IngestResult:
+    import duckdb
+
+    if p.stat().st_size == 0 or (p.suffix.lower() not in _PARQUET_SUFFIXES and not p.read_bytes()[:4096].strip()):
+        raise ValidationError(f"{p.name} is empty: nothing was loaded",
+                              [_problem(p.name, 1, None, None, "empty_file",
+                                        f"the file is empty; expected a header line with the columns of "
+                                        f"{job.table.name} and at least one data row")])
+    src = _Source(p, job.encoding, job.mapping, tmpdir)
+    if src.kind == "parquet":
+        with duckdb.connect() as d:
+            src.headers = [r[0] for r in d.execute(f"DESCRIBE SELECT * FROM {src.relation()}").fetchall()]
+            src.has_rows = d.execute(f"SELECT count(*) FROM {src.relation()}").fetchone()[0] > 0
+    problems = job.plan(src)
+    if problems:
+        raise ValidationError(_summary(p.name, len(problems), len(problems)), problems)
+    if not src.has_rows:
+        raise ValidationError(f"{p.name} has a header but no data rows: nothing was loaded",
+                              [_problem(p.name, 2, None, None, "no_rows", "the file has no data rows")])
+    wh = job.wh
+    if wh.backend == "duckdb":
+        return _ingest_duckdb(job, src, sha_future, record)
+    return _ingest_postgres(job, src, sha_future, record)
+
+
+def _summary(fname: str, total: int, shown: int) -> str:
+    more = f" (showing the first {shown})" if total > shown else ""
+    return (f"{fname}: {total} problem{'s' if total != 1 else ''} found{more}; nothing was loaded. "
+            "Fix the file or the mapping and try again.")
+
+
+def _prepare_duck(duck) -> None:
+    duck.execute("SET enable_progress_bar = true")
+    duck.execute("SET enable_progress_bar_print = false")
+
+
+def _validate(job: _Ingest, duck, src: _Source, sha_future, conn, extra=None) -> tuple[int, str]:
+    """Run the rule pass; raise on problems or a duplicate file. Returns (rows, sha256)."""
+    import duckdb
+
+    try:
+        n, fails, dups = job.count_problems(duck, src)
+        total = sum(fails) + dups
+        problems = job.detail_problems(duck, src, fails, dups) if total else []
+    except duckdb.Error as exc:
+        raise _read_error(exc, src) from exc
+    if extra is not None:  # checks done on the warehouse side (PostgreSQL)
+        more_total, more = extra(n)
+        total += more_total
+        problems = sorted(problems + more, key=lambda x: x["line"] or 0)[: job.max_errors]
+    sha = sha_future.result()
+    record_dup = _duplicate_of(conn, job.table.name, sha)
+    if record_dup and job.replace is None:
+        bid, when, who = record_dup
+        raise IngestError(
+            f"{src.path.name} was already loaded into {job.table.name} on {when} by {who} "
+            f"(batch {bid}); nothing was loaded. To load it again say what to replace: "
+            "--replace keys (rows with the same keys), --replace all (the whole table) or "
+            "--replace period=YYYY-MM.")
+    if total:
+        raise ValidationError(_summary(src.path.name, total, len(problems)), problems)
+    return n, sha
+
+
+def _read_error(exc, src: _Source) -> Exception:
+    msg = str(exc)
+    m = re.search(r"CSV Error on Line: (\d+)", msg)
+    rec = int(m.group(1)) - 1 if m else None
+    line = src.lines_of({rec}).get(rec) if rec is not None and rec > 0 else None
+    if "unicode" in msg.lower() or "utf-8" in msg.lower():
+        return src.decode_error(line)
+    m2 = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg)
+    if m2:
+        exp, got = m2.groups()
+        return ValidationError(
+            f"{src.path.name}: line {line} has {got} fields, the header has {exp}; nothing was loaded.",
+            [_problem(src.path.name, line, None, None, "malformed_row",
+                      f"expected {exp} fields, found {got}: the line is truncated or has an "
+                      "unquoted delimiter (was the file cut off while copying?)")])
+    first = msg.splitlines()[0] if msg else type(exc).__name__
+    return IngestError(f"{src.path.name} could not be read" + (f" (line {line})" if line else "")
+                       + f": {first}")
+
+
+def _duplicate_of(conn, table: str, sha: str):
+    rows = conn.query("SELECT batch_id, CAST(started_at AS VARCHAR), user_name FROM ingest_batches "
+                      "WHERE table_name = :t AND sha256 = :s AND outcome = 'accepted' "
+                      "ORDER BY started_at DESC", {"t": table, "s": sha})
+    return rows[0] if rows else None
+
+
+def _accept(b, job: _Ingest, record: dict, sha: str, rows: int, deleted: int) -> IngestResult:
+    if job.replace is not None:
+        b.execute("UPDATE ingest_batches SET outcome = 'replaced' WHERE table_name = :t AND "
+                  "sha256 = :s AND outcome = 'accepted'", {"t": job.table.name, "s": sha})
+    record.update(sha256=sha, rows=rows, outcome="accepted", errors=0,
+                  finished_at=datetime.now().replace(microsecond=0),
+                  message=f"{rows} rows loaded" + (f", {deleted} replaced" if deleted else ""))
+    b.details.update({k: (str(v) if isinstance(v, datetime) else v) for k, v in record.items()})
+    _insert_record(b, record)
+    return IngestResult(batch_id=record["batch_id"], table=job.table.name, file=str(job.path),
+                        sha256=sha, rows=rows, deleted=deleted,
+                        replace=str(job.replace) if job.replace else None)
+
+
+def _delete_scope(b, job: _Ingest, keys_rel: str | None) -> int:
+    r = job.replace
+    if r is None:
+        return 0
+    name = job.table.name
+    if r.kind == "all":
+        return b.delete(name)
+    if r.kind == "period":
+        return b.delete(name, job._replace_pred(name))
+    key = job.key_columns()
+    on = " AND ".join(f"k.{ident(c)} = {name}.{ident(c)}" for c in key)
+    return b.delete(name, f"EXISTS (SELECT 1 FROM {keys_rel} k WHERE {on})")
+
+
+def _orphans(b, job: _Ingest) -> None:
+    """After a replace deleted rows, refuse if other tables still point at missing ones."""
+    problems = []
+    for other in TABLES.values():
+        for col in other.columns:
+            if col.references and col.references.split(".")[0] == job.table.name:
+                rc = col.references.split(".")[1]
+                n = b.conn.scalar(f"SELECT count(*) FROM {other.name} o WHERE o.{col.name} IS NOT NULL "
+                                  f"AND NOT EXISTS (SELECT 1 FROM {job.table.name} t WHERE t.{rc} = o.{col.name})")
+                if n:
+                    problems.append(_problem(job.fname, None, rc, None, "referenced",
+                                             f"{n} rows of {other.name}.{col.name} refer to {job.table.name} "
+                                             "rows this replace would remove"))
+    if problems:
+        raise ValidationError(f"{job.fname}: the replace would orphan rows in other tables; "
+                              "nothing was loaded.", problems)
+
+
+def _ingest_duckdb(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
+    """DuckDB target: validate and insert inside one write transaction on the warehouse."""
+    name = job.table.name
+    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
+                     details={"file": str(job.path)}) as b:
+        duck = b.conn.raw
+        _prepare_duck(duck)
+        for c in job.cols:
+            if c.lookup:
+                lt, lc = c.lookup
+                pk = TABLES[lt].primary_key[0]
+                rel = f"(SELECT {ident(lc)} AS k, min({ident(pk)}) AS v FROM {lt} GROUP BY 1)"
+                job.lookups[c.lookup] = "_lk_" + c.name
+                duck.execute(f"CREATE OR REPLACE TEMP VIEW _lk_{c.name} AS {rel}")
+                job._lookup_names = getattr(job, "_lookup_names", {})
+                job._lookup_names[c.lookup] = [r[0] for r in duck.execute(
+                    f"SELECT {ident(lc)} FROM {lt} LIMIT 10000").fetchall()]
+        for col in job.table.columns:
+            if col.references:
+                rt, rc = col.references.split(".")
+                job.refs[(rt, rc)] = f"(SELECT {ident(rc)} AS v FROM {rt})"
+        job.build_checks(pg_keys_checked_elsewhere=False)
+        rows, sha = _validate(job, duck, src, sha_future, b.conn)
+        keys_rel = None
+        if job.replace is not None and job.replace.kind == "keys":
+            kc = ", ".join(ident(k) for k in job.key_columns())
+            duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({job.stage_sql(src, False)})")
+            keys_rel = "_finlib_keys"
+        deleted = _delete_scope(b, job, keys_rel)
+        cols = [c.name for c in job.cols]
+        duck.execute("SET preserve_insertion_order = false")
+        t = threading.Thread  # noqa: F841 - progress handled by _run below
+        before = b.conn.scalar(f"SELECT count(*) FROM {name}")
+        try:
+            _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
+                       f"FROM ({job.stage_sql(src, False)})", job.progress, "loading")
+        except Exception as exc:
+            raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
+                              f"{str(exc).splitlines()[0]}") from exc
+        written = b.conn.scalar(f"SELECT count(*) FROM {name}") - before
+        b._count(name, written)
+        if deleted:
+            _orphans(b, job)
+        return _accept(b, job, record, sha, rows, deleted)
+
+
+def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
+    """PostgreSQL target: validate in an in-memory DuckDB, stream the rows with COPY."""
+    import duckdb
+    import pyarrow as pa
+
+    name = job.table.name
+    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
+                     details={"file": str(job.path)}) as b, duckdb.connect() as duck:
+        _prepare_duck(duck)
+        pg = b.conn
+        job._lookup_names = {}
+        for c in job.cols:
+            if c.lookup:
+                lt, lc = c.lookup
+                pk = TABLES[lt].primary_key[0]
+                rows = pg.query(f"SELECT {lc}, min({pk}) FROM {lt} GROUP BY 1")
+                duck.register("_tmp", pa.table({"k": [r[0] for r in rows], "v": [r[1] for r in rows]},
+                                               schema=pa.schema([("k", pa.string()), ("v", pa.string())])))
+                duck.execute(f"CREATE TEMP TABLE _lk_{c.name} AS SELECT * FROM _tmp")
+                duck.unregister("_tmp")
+                job.lookups[c.lookup] = f"_lk_{c.name}"
+                job._lookup_names[c.lookup] = [r[0] for r in rows][:10000]
+        for col in job.table.columns:
+            if col.references:
+                rt, rc = col.references.split(".")
+                if (rt, rc) in job.refs:
+                    continue
+                vals = [r[0] for r in pg.query(f"SELECT {rc} FROM {rt}")]
+                duck.register("_tmp", pa.table({"v": pa.array(vals, pa.string())}))
+                duck.execute(f"CREATE TEMP TABLE _ref_{rt}_{rc} AS SELECT * FROM _tmp")
+                duck.unregister("_tmp")
+                job.refs[(rt, rc)] = f"_ref_{rt}_{rc}"
+        job.build_checks(pg_keys_checked_elsewhere=True)
+        key = job.key_columns()
+        stage = job.stage_sql(src, False)
+        check_keys = bool(key) and not (job.replace and job.replace.kind in ("all", "keys"))
+        if key:  # the file's keys in a PostgreSQL temp table: warehouse-side checks, upserts
+            kdefs = ", ".join(f"{k} {job.table.column(k).sql_type}" for k in key)
+            pg.execute(f"CREATE TEMP TABLE _finlib_keys ({kdefs}) ON COMMIT DROP")
+
+        def pg_checks(n: int):
+            if not key:
+                return 0, []
+            kc = ", ".join(ident(k) for k in key)
+            reader = duck.sql(f"SELECT DISTINCT {kc} FROM ({stage}) WHERE "
+                                  + " AND ".join(f"{ident(k)} IS NOT NULL" for k in key)).to_arrow_reader(200_000)
+            _copy_batches(pg.raw, "_finlib_keys", list(key), reader)
+            if not check_keys:
+                return 0, []
+            on = " AND ".join(f"w.{k} = k.{k}" for k in key)
+            scope = job._replace_pred("w")
+            where = f" AND NOT ({scope})" if scope else ""
+            cnt = pg.scalar(f"SELECT count(*) FROM _finlib_keys k JOIN {name} w ON {on}{where}")
+            if not cnt:
+                return 0, []
+            hits = pg.query(f"SELECT {', '.join('k.' + k for k in key)} FROM _finlib_keys k JOIN {name} w "
+                            f"ON {on}{where} LIMIT {job.max_errors}")
+            conds = " OR ".join("(" + " AND ".join(f"{ident(k)} = {lit(v)}" for k, v in zip(key, h)) + ")"
+                                for h in hits)
+            found = duck.execute(f"SELECT __rn, {kc} FROM ({job.stage_sql(src, True)}) WHERE {conds} "
+                                 f"ORDER BY __rn LIMIT {job.max_errors}").fetchall()
+            lines = src.lines_of({r[0] for r in found})
+            msg = f"{', '.join(key)} already in the warehouse: use --replace keys to overwrite"
+            return cnt, [_problem(job.fname, lines[r[0]], ", ".join(key), ", ".join(str(v) for v in r[1:]),
+                                  "primary_key_exists", msg) for r in found]
+
+        rows, sha = _validate(job, duck, src, sha_future, pg, extra=pg_checks)
+        deleted = _delete_scope(b, job, "_finlib_keys")
+        cols = [c.name for c in job.cols]
+        reader = duck.sql(f"SELECT {', '.join(ident(c) for c in cols)} FROM ({stage})").to_arrow_reader(200_000)
+        if job.progress:
+            job.progress("loading", None)
+        try:
+            written = b.append_stream(name, cols, reader)
+        except Exception as exc:
+            raise IngestError(f"{src.path.name}: the load failed and nothing was loaded: "
+                              f"{str(exc).splitlines()[0]}") from exc
+        if deleted:
+            _orphans(b, job)
+        return _accept(b, job, record, sha, rows, deleted)
+
+
+def _copy_batches(raw, table: str, cols: list[str], reader) -> int:
+    from finlib.warehouse.load import copy_arrow_batches
+
+    return copy_arrow_batches(raw, table, cols, reader)

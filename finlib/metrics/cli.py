@@ -1,0 +1,49 @@
+"""``finlib kpis``: the company's headline figures for a period."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def _fmt(key: str, value, unit: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "favourable" if value else "unfavourable"
+    if unit == "ratio":
+        return f"{value * 100:,.1f} %"
+    if unit == "count":
+        return f"{int(value):,}"
+    if unit == "months":
+        return f"{value:,.1f}"
+    return f"{value:,.2f}"
+
+
+@click.command("kpis")
+@click.option("--period", "period", default=None, metavar="YYYY-MM",
+              help="Month to report (default: the last closed month).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def kpis(period: str | None, as_json: bool) -> None:
+    """Print headline KPIs for a month: MRR, ARR, MRR movements, recognised revenue vs
+    target, NRR, GRR, logo churn and CAC."""
+    from finlib.metrics.kpis import KPI_LABELS, headline_kpis
+    from finlib.metrics.periods import last_closed_month, parse_period
+    from finlib.warehouse.db import get_warehouse
+
+    p = parse_period(period) if period else last_closed_month()
+    figures = headline_kpis(get_warehouse(), p)
+    if as_json:
+        click.echo(json.dumps(figures, allow_nan=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Headline KPIs — {p:%Y-%m}", title_justify="left")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for key, (label, unit) in KPI_LABELS.items():
+        table.add_row(label, _fmt(key, figures.get(key), unit), "" if unit in ("flag", "count") else unit)
+    Console().print(table)

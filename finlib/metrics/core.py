@@ -1,0 +1,150 @@
+"""The three conventions every metric shares: ROI, ROAS and variance (DESIGN.md).
+
+ROI
+    ``roi = (return - cost) / cost``, a ratio: 2.0 means 200 %. A return of zero gives
+    -1.0 (-100 %). A cost of zero or less has no ROI (``NaN``), never ``inf``.
+ROAS
+    ``roas = revenue / spend``. ROAS 2.0 (200 %) is ROI 1.0 (100 %). Fields are always
+    named ``roi`` and ``roas``; the two are never mixed.
+Variance
+    ``variance = actual - plan``; ``variance_pct = (actual - plan) / |plan|``. *Favourable*
+    means revenue above plan or cost below plan (``kind="revenue"`` or ``"cost"``) and is
+    stored explicitly in a boolean column ``favourable``. A plan of zero or less is a data
+    issue: ``variance_pct`` is ``NaN``, ``favourable`` is ``None`` and ``data_issue`` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+KINDS = ("revenue", "cost")
+
+
+def roi(return_: float, cost: float) -> float:
+    """Return on investment as a ratio.
+
+    Formula: ``(return_ - cost) / cost``. Units: ratio (1.0 = 100 %). Sign: positive
+    when the return exceeds the cost; ``-1.0`` when the return is zero. ``NaN`` when
+    ``cost <= 0`` (no investment, no ROI).
+
+    >>> roi(300.0, 100.0)
+    2.0
+    >>> roi(0.0, 50.0)
+    -1.0
+    """
+    if cost is None or return_ is None:
+        return math.nan
+    cost = float(cost)
+    if not cost > 0:
+        return math.nan
+    return (float(return_) - cost) / cost
+
+
+def roas(revenue: float, spend: float) -> float:
+    """Return on ad spend: ``revenue / spend`` (ratio; 2.0 = 200 %). ``NaN`` if spend <= 0.
+
+    >>> roas(300.0, 100.0)
+    3.0
+    """
+    if spend is None or revenue is None:
+        return math.nan
+    spend = float(spend)
+    return float(revenue) / spend if spend > 0 else math.nan
+
+
+def roi_series(return_, cost):
+    """Vectorised :func:`roi` over pandas Series (NaN where cost <= 0)."""
+    import numpy as np
+
+    cost = cost.astype(float)
+    ok = cost > 0
+    out = (return_.astype(float) - cost) / cost.where(ok)
+    return out.where(ok, np.nan)
+
+
+def roas_series(revenue, spend):
+    """Vectorised :func:`roas` over pandas Series (NaN where spend <= 0)."""
+    spend = spend.astype(float)
+    return revenue.astype(float) / spend.where(spend > 0)
+
+
+@dataclass(frozen=True)
+class Variance:
+    """One actual against one plan.
+
+    Attributes
+    ----------
+    actual, plan : float
+        In the units of the figure (USD for money).
+    variance : float
+        ``actual - plan`` (same units). Positive = above plan, for revenue and cost alike.
+    variance_pct : float
+        ``(actual - plan) / |plan|`` as a ratio, ``NaN`` when the plan is a data issue.
+    favourable : bool | None
+        Revenue: ``actual >= plan``; cost: ``actual <= plan``. ``None`` on a data issue.
+    data_issue : str | None
+        Why no percentage was computed (plan missing, zero or negative).
+    """
+
+    actual: float
+    plan: float
+    kind: str
+    variance: float
+    variance_pct: float
+    favourable: bool | None
+    data_issue: str | None = None
+
+
+def variance(actual: float, plan: float, kind: str) -> Variance:
+    """Compare an actual with its plan under the house sign convention.
+
+    Formula: ``variance = actual - plan``; ``variance_pct = variance / |plan|``.
+    Favourable: revenue at or above plan, cost at or below plan (``kind``).
+    A plan of zero or less (or missing) is reported in ``data_issue`` and not divided by.
+
+    >>> v = variance(90.0, 100.0, "cost")
+    >>> (v.variance, v.variance_pct, v.favourable)
+    (-10.0, -0.1, True)
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    a = float(actual)
+    if plan is None or (isinstance(plan, float) and math.isnan(plan)):
+        return Variance(a, math.nan, kind, math.nan, math.nan, None, "no plan")
+    p = float(plan)
+    var = a - p
+    if p <= 0:
+        return Variance(a, p, kind, var, math.nan, None, f"plan is {p:g} (zero or negative)")
+    fav = a >= p if kind == "revenue" else a <= p
+    return Variance(a, p, kind, var, var / abs(p), bool(fav), None)
+
+
+def variance_frame(df, actual: str = "actual", plan: str = "plan", kind: str = "cost",
+                   kind_column: str | None = None):
+    """Add ``variance``, ``variance_pct``, ``favourable`` and ``data_issue`` columns.
+
+    Vectorised :func:`variance` over a DataFrame; ``kind`` is ``"revenue"`` or ``"cost"``
+    or the name of a column holding one of those per row. Returns a new DataFrame.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = df.copy()
+    a = out[actual].astype(float)
+    p = out[plan].astype(float)
+    kinds = out[kind_column] if kind_column else pd.Series(kind, index=out.index)
+    bad = set(kinds.unique()) - set(KINDS)
+    if bad:
+        raise ValueError(f"kind must be one of {KINDS}, got {sorted(bad)}")
+    ok = p > 0
+    out["variance"] = a - p
+    out["variance_pct"] = (a - p) / p.abs().where(ok)
+    fav = np.where(kinds == "revenue", a >= p, a <= p)
+    out["favourable"] = pd.Series(fav, index=out.index, dtype="boolean").where(ok, pd.NA)
+    issue = pd.Series(None, index=out.index, dtype="object")
+    issue[p.isna()] = "no plan"
+    nonpos = p.notna() & ~ok
+    issue[nonpos] = "plan is zero or negative"
+    out["data_issue"] = issue
+    return out

@@ -1,0 +1,718 @@
+"""Monthly facts: the SQL that turns canonical tables into small DataFrames.
+
+Every query here is written once, in the common subset of DuckDB and PostgreSQL
+(recursive CTE for the month series, ``CAST``, ``date_trunc``, ``INTERVAL '1 month'``,
+window functions), runs on both backends (tests/metrics/test_facts.py checks both) and
+does the heavy aggregation in the warehouse: pandas only ever sees one row per month,
+department, feature or (for per-customer facts) customer.
+
+Conventions
+-----------
+* A *period* is the first day of a month. Functions take ``start``/``end`` periods
+  (inclusive) and read only the rows that can affect them.
+* A subscription is active at the end of month ``M`` when
+  ``start_date <= last_day(M) AND (end_date IS NULL OR end_date > last_day(M))``
+  (CONTRACTS.md; ``end_date`` is exclusive). Equivalently it is active in every month
+  ``M`` with ``month(start_date) <= M < month(end_date)``: one contiguous month range per
+  subscription, which the SQL range-joins to the month series (ChartMogul's rule:
+  MRR is what is active on the last day of the month; ``mrr`` is already monthly).
+* Money is summed as DECIMAL in SQL (exact) and cast to DOUBLE PRECISION only in the
+  final projection. MRR movements are classified on exact decimals, so
+  ``mrr_end = mrr_start + new + expansion + reactivation - contraction - churn`` holds
+  exactly in the warehouse; in the returned floats up to rounding (< 1e-6).
+* A customer *pays* in a month when their summed MRR is > 0.
+
+Every function accepts either a :class:`~finlib.warehouse.db.Warehouse` (a short read-only
+connection is opened) or an open :class:`~finlib.warehouse.db.Connection`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from contextlib import contextmanager
+
+from finlib.metrics.periods import add_months, month_end, parse_period
+
+FAR_FUTURE = "9999-12-01"
+
+# -- plumbing ------------------------------------------------------------------------
+
+
+def _used(sql: str, params: dict | None) -> dict | None:
+    """Only the parameters the statement names (DuckDB rejects extra ones)."""
+    if not params:
+        return params
+    from finlib.warehouse.db import _PARAM_RE
+
+    names = set(_PARAM_RE.findall(sql))
+    return {k: v for k, v in params.items() if k in names}
+
+
+@contextmanager
+def _connection(src):
+    if hasattr(src, "query_df"):
+        yield src
+        return
+    with src.connect(read_only=True) as conn:
+        yield conn
+
+
+def _df(src, sql: str, params: dict | None = None, dates: tuple[str, ...] = ("period",)):
+    import pandas as pd
+
+    with _connection(src) as conn:
+        df = conn.query_df(sql, _used(sql, params))
+    for c in dates:
+        if c in df.columns:
+            df[c] = pd.to_datetime(df[c])
+    for c in df.columns:
+        if df[c].dtype == object and len(df) and _is_decimal(df[c]):
+            df[c] = df[c].astype(float)
+    return df
+
+
+def _is_decimal(s) -> bool:
+    from decimal import Decimal
+
+    first = s.dropna()
+    return len(first) > 0 and isinstance(first.iloc[0], Decimal)
+
+
+def _range(start, end=None) -> dict:
+    s = parse_period(start)
+    e = parse_period(end if end is not None else start)
+    if e < s:
+        from finlib.errors import ConfigError
+
+        raise ConfigError(f"end period {e:%Y-%m} is before start period {s:%Y-%m}")
+    return {"start": s, "end": e, "prev": add_months(s, -1), "start_next": add_months(s, 1),
+            "end_next": add_months(e, 1), "end_last_day": month_end(e)}
+
+
+def _month(expr: str) -> str:
+    """SQL: the first day of the month of a DATE/TIMESTAMP expression, as DATE (both backends)."""
+    return f"CAST(date_trunc('month', CAST({expr} AS TIMESTAMP)) AS DATE)"
+
+
+def _months_cte(first: str = ":start", last: str = ":end") -> str:
+    """SQL: ``months(m)``, the month series ``first .. last`` (a recursive CTE, both backends)."""
+    return (
+        "months(m) AS (\n"
+        f"  SELECT CAST({first} AS DATE)\n"
+        "  UNION ALL\n"
+        f"  SELECT CAST(m + INTERVAL '1 month' AS DATE) FROM months WHERE m < CAST({last} AS DATE)\n"
+        ")"
+    )
+
+
+def _subs_cte(name: str = "subs", active_from: str = ":start", active_to_next: str = ":end_next") -> str:
+    """SQL: subscriptions as month ranges ``[m0, m1)`` that touch ``active_from .. active_to``."""
+    return (
+        f"{name} AS (\n"
+        f"  SELECT customer_id, product_id, mrr, {_month('start_date')} AS m0,\n"
+        f"         COALESCE({_month('end_date')}, DATE '{FAR_FUTURE}') AS m1\n"
+        "  FROM subscriptions\n"
+        f"  WHERE start_date < CAST({active_to_next} AS DATE)\n"
+        f"    AND (end_date IS NULL OR end_date >= CAST({active_from} AS DATE) + INTERVAL '1 month')\n"
+        ")"
+    )
+
+
+# -- MRR -------------------------------------------------------------------------------
+
+
+def mrr_by_customer_product(src, start, end=None):
+    """MRR per customer and product at each month end from ``start`` to ``end``.
+
+    Columns: ``period`` (datetime, first of month), ``customer_id``, ``product_id``,
+    ``mrr`` (USD per month, float). Only rows with an active subscription appear.
+    Formula: ``mrr(c, p, M) = Σ subscriptions.mrr`` active at the last day of ``M``.
+    Reference: ChartMogul, "MRR" (subscriptions active at month end, normalised monthly).
+    """
+    sql = f"""
+WITH RECURSIVE {_months_cte()},
+{_subs_cte()}
+SELECT months.m AS period, s.customer_id, s.product_id,
+       CAST(SUM(s.mrr) AS DOUBLE PRECISION) AS mrr
+FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
+GROUP BY months.m, s.customer_id, s.product_id
+ORDER BY 1, 2, 3"""
+    return _df(src, sql, _range(start, end))
+
+
+def mrr_by_customer(src, period):
+    """MRR per paying customer at the end of ``period`` (``customer_id``, ``mrr`` > 0)."""
+    sql = f"""
+WITH {_subs_cte()}
+SELECT customer_id, CAST(SUM(mrr) AS DOUBLE PRECISION) AS mrr
+FROM subs WHERE m0 <= CAST(:start AS DATE) AND m1 > CAST(:start AS DATE)
+GROUP BY customer_id HAVING SUM(mrr) > 0
+ORDER BY customer_id"""
+    return _df(src, sql, _range(period))
+
+
+def mrr_monthly(src, start, end=None):
+    """Company MRR per month: ``period``, ``mrr``, ``arr`` (12 × MRR), ``customers`` (paying)."""
+    sql = f"""
+WITH RECURSIVE {_months_cte()},
+{_subs_cte()},
+cm AS (
+  SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr
+  FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
+  GROUP BY months.m, s.customer_id HAVING SUM(s.mrr) > 0
+)
+SELECT months.m AS period, CAST(COALESCE(SUM(cm.mrr), 0) AS DOUBLE PRECISION) AS mrr,
+       CAST(12 * COALESCE(SUM(cm.mrr), 0) AS DOUBLE PRECISION) AS arr,
+       COUNT(cm.customer_id) AS customers
+FROM months LEFT JOIN cm ON cm.period = months.m
+GROUP BY months.m ORDER BY 1"""
+    return _df(src, sql, _range(start, end))
+
+
+def _movements_sql(detail: bool) -> str:
+    """Per customer and month: MRR at the start (previous month end) and end, classified."""
+    base = f"""
+WITH RECURSIVE {_months_cte(':prev', ':end')},
+{_subs_cte('subs', ':prev', ':end_next')},
+cm AS (
+  SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr
+  FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
+  GROUP BY months.m, s.customer_id HAVING SUM(s.mrr) > 0
+),
+firsts AS (
+  SELECT customer_id, MIN({_month('start_date')}) AS first_month
+  FROM subscriptions
+  WHERE mrr > 0 AND (end_date IS NULL OR {_month('end_date')} > {_month('start_date')})
+    AND start_date < CAST(:end_next AS DATE)
+  GROUP BY customer_id
+),
+pairs AS (
+  SELECT COALESCE(c.period, p.next_period) AS period,
+         COALESCE(c.customer_id, p.customer_id) AS customer_id,
+         COALESCE(p.mrr, 0) AS mrr_start, COALESCE(c.mrr, 0) AS mrr_end
+  FROM (SELECT period, customer_id, mrr FROM cm WHERE period >= CAST(:start AS DATE)) c
+  FULL OUTER JOIN (
+    SELECT CAST(period + INTERVAL '1 month' AS DATE) AS next_period, customer_id, mrr
+    FROM cm WHERE period < CAST(:end AS DATE)
+  ) p ON c.customer_id = p.customer_id AND c.period = p.next_period
+),
+mv AS (
+  SELECT x.period, x.customer_id, x.mrr_start, x.mrr_end,
+    CASE WHEN x.mrr_start = 0 AND f.first_month >= x.period THEN x.mrr_end ELSE 0 END AS new,
+    CASE WHEN x.mrr_start > 0 AND x.mrr_end > x.mrr_start THEN x.mrr_end - x.mrr_start ELSE 0 END AS expansion,
+    CASE WHEN x.mrr_start > 0 AND x.mrr_end > 0 AND x.mrr_end < x.mrr_start
+         THEN x.mrr_start - x.mrr_end ELSE 0 END AS contraction,
+    CASE WHEN x.mrr_start > 0 AND x.mrr_end = 0 THEN x.mrr_start ELSE 0 END AS churn,
+    CASE WHEN x.mrr_start = 0 AND f.first_month < x.period THEN x.mrr_end ELSE 0 END AS reactivation
+  FROM pairs x LEFT JOIN firsts f ON f.customer_id = x.customer_id
+)"""
+    if detail:
+        return base + """
+SELECT period, customer_id,
+  CAST(mrr_start AS DOUBLE PRECISION) AS mrr_start, CAST(mrr_end AS DOUBLE PRECISION) AS mrr_end,
+  CAST(new AS DOUBLE PRECISION) AS new, CAST(expansion AS DOUBLE PRECISION) AS expansion,
+  CAST(contraction AS DOUBLE PRECISION) AS contraction, CAST(churn AS DOUBLE PRECISION) AS churn,
+  CAST(reactivation AS DOUBLE PRECISION) AS reactivation
+FROM mv WHERE (:changes_only = 0 OR mrr_start <> mrr_end)
+ORDER BY period, customer_id"""
+    return base + """,
+tot AS (
+  SELECT period, SUM(mrr_start) AS mrr_start, SUM(mrr_end) AS mrr_end, SUM(new) AS new,
+    SUM(expansion) AS expansion, SUM(contraction) AS contraction, SUM(churn) AS churn,
+    SUM(reactivation) AS reactivation,
+    SUM(CASE WHEN mrr_start > 0 THEN 1 ELSE 0 END) AS customers_start,
+    SUM(CASE WHEN mrr_end > 0 THEN 1 ELSE 0 END) AS customers_end,
+    SUM(CASE WHEN new > 0 THEN 1 ELSE 0 END) AS new_customers,
+    SUM(CASE WHEN churn > 0 THEN 1 ELSE 0 END) AS churned_customers,
+    SUM(CASE WHEN reactivation > 0 THEN 1 ELSE 0 END) AS reactivated_customers,
+    SUM(mrr_end - mrr_start - new - expansion - reactivation + contraction + churn) AS identity_residual
+  FROM mv GROUP BY period
+)
+SELECT months.m AS period,
+  CAST(COALESCE(mrr_start, 0) AS DOUBLE PRECISION) AS mrr_start,
+  CAST(COALESCE(new, 0) AS DOUBLE PRECISION) AS new,
+  CAST(COALESCE(expansion, 0) AS DOUBLE PRECISION) AS expansion,
+  CAST(COALESCE(contraction, 0) AS DOUBLE PRECISION) AS contraction,
+  CAST(COALESCE(churn, 0) AS DOUBLE PRECISION) AS churn,
+  CAST(COALESCE(reactivation, 0) AS DOUBLE PRECISION) AS reactivation,
+  CAST(COALESCE(mrr_end, 0) AS DOUBLE PRECISION) AS mrr_end,
+  CAST(COALESCE(customers_start, 0) AS BIGINT) AS customers_start,
+  CAST(COALESCE(customers_end, 0) AS BIGINT) AS customers_end,
+  CAST(COALESCE(new_customers, 0) AS BIGINT) AS new_customers,
+  CAST(COALESCE(churned_customers, 0) AS BIGINT) AS churned_customers,
+  CAST(COALESCE(reactivated_customers, 0) AS BIGINT) AS reactivated_customers,
+  CAST(COALESCE(identity_residual, 0) AS VARCHAR) AS identity_residual
+FROM months LEFT JOIN tot ON tot.period = months.m
+WHERE months.m >= CAST(:start AS DATE)
+ORDER BY 1"""
+
+
+def mrr_movements(src, start, end=None):
+    """MRR movements per month (ChartMogul's five movements), company totals.
+
+    Columns: ``period``, ``mrr_start`` (MRR at the end of the previous month), ``new``,
+    ``expansion``, ``contraction``, ``churn``, ``reactivation``, ``mrr_end`` (USD per month,
+    all movements >= 0), counts ``customers_start``, ``customers_end``, ``new_customers``,
+    ``churned_customers``, ``reactivated_customers``, and ``identity_residual`` (the exact
+    DECIMAL value of ``mrr_end - mrr_start - new - expansion - reactivation + contraction +
+    churn``, as text: always ``"0"``/``"0.00"``).
+
+    Per customer ``c`` and month ``M`` with ``s = MRR(c, M-1)`` and ``e = MRR(c, M)``:
+    new = ``e`` if ``s = 0`` and ``M`` is ``c``'s first paid month; reactivation = ``e`` if
+    ``s = 0`` and ``c`` paid before; expansion = ``e - s`` if ``0 < s < e``; contraction =
+    ``s - e`` if ``0 < e < s``; churn = ``s`` if ``s > 0 = e``.
+    Identity: ``mrr_end = mrr_start + new + expansion + reactivation - contraction - churn``.
+    Reference: ChartMogul, "Data Table and MRR Movements".
+    """
+    p = _range(start, end)
+    return _df(src, _movements_sql(detail=False), p)
+
+
+def customer_mrr_movements(src, start, end=None, changes_only: bool = True):
+    """MRR movements per customer and month (same columns and rules as :func:`mrr_movements`,
+    one row per ``period``, ``customer_id``; by default only rows where MRR changed)."""
+    p = _range(start, end) | {"changes_only": 1 if changes_only else 0}
+    return _df(src, _movements_sql(detail=True), p)
+
+
+def expansion_components(src, start, end=None):
+    """Per customer-month with expansion: the gross product-level increases behind it.
+
+    Columns: ``period``, ``customer_id``, ``expansion`` (customer-level, as in
+    :func:`mrr_movements`), ``upsell_gross`` (Σ increases on products the customer already
+    paid for), ``cross_sell_gross`` (Σ MRR of products the customer did not pay for the
+    month before). :func:`finlib.metrics.retention.split_expansion` allocates ``expansion``
+    between upsell and cross-sell in proportion to these.
+    """
+    sql = f"""
+WITH RECURSIVE {_months_cte(':prev', ':end')},
+{_subs_cte('subs', ':prev', ':end_next')},
+cpm AS (
+  SELECT months.m AS period, s.customer_id, s.product_id, SUM(s.mrr) AS mrr
+  FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
+  GROUP BY months.m, s.customer_id, s.product_id HAVING SUM(s.mrr) > 0
+),
+pairs AS (
+  SELECT COALESCE(c.period, p.next_period) AS period,
+         COALESCE(c.customer_id, p.customer_id) AS customer_id,
+         COALESCE(p.mrr, 0) AS mrr_start, COALESCE(c.mrr, 0) AS mrr_end
+  FROM (SELECT period, customer_id, product_id, mrr FROM cpm WHERE period >= CAST(:start AS DATE)) c
+  FULL OUTER JOIN (
+    SELECT CAST(period + INTERVAL '1 month' AS DATE) AS next_period, customer_id, product_id, mrr
+    FROM cpm WHERE period < CAST(:end AS DATE)
+  ) p ON c.customer_id = p.customer_id AND c.product_id = p.product_id AND c.period = p.next_period
+),
+agg AS (
+  SELECT period, customer_id, SUM(mrr_start) AS s, SUM(mrr_end) AS e,
+    SUM(CASE WHEN mrr_start > 0 AND mrr_end > mrr_start THEN mrr_end - mrr_start ELSE 0 END) AS up,
+    SUM(CASE WHEN mrr_start = 0 THEN mrr_end ELSE 0 END) AS xs
+  FROM pairs GROUP BY period, customer_id
+)
+SELECT period, customer_id, CAST(e - s AS DOUBLE PRECISION) AS expansion,
+       CAST(up AS DOUBLE PRECISION) AS upsell_gross, CAST(xs AS DOUBLE PRECISION) AS cross_sell_gross
+FROM agg WHERE s > 0 AND e > s ORDER BY 1, 2"""
+    return _df(src, sql, _range(start, end))
+
+
+def product_new_mrr(src, start, end=None):
+    """New MRR per product and month: MRR of (customer, product) pairs that start paying.
+
+    Columns ``period``, ``product_id``, ``new_mrr`` (USD/month), ``new_customers`` (pairs).
+    Counts a product's first paid month for a customer, whether or not the customer is new
+    to the company (so a cross-sell counts for the product). Used by launch ROI.
+    """
+    sql = f"""
+WITH RECURSIVE {_months_cte(':prev', ':end')},
+{_subs_cte('subs', ':prev', ':end_next')},
+cpm AS (
+  SELECT months.m AS period, s.customer_id, s.product_id, SUM(s.mrr) AS mrr
+  FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
+  GROUP BY months.m, s.customer_id, s.product_id HAVING SUM(s.mrr) > 0
+)
+SELECT c.period, c.product_id, CAST(SUM(c.mrr) AS DOUBLE PRECISION) AS new_mrr,
+       COUNT(*) AS new_customers
+FROM cpm c LEFT JOIN cpm p ON p.customer_id = c.customer_id AND p.product_id = c.product_id
+  AND p.period = CAST(c.period - INTERVAL '1 month' AS DATE)
+WHERE c.period >= CAST(:start AS DATE) AND p.customer_id IS NULL
+GROUP BY c.period, c.product_id ORDER BY 1, 2"""
+    return _df(src, sql, _range(start, end))
+
+
+def retention_cohort(src, period, months: int = 12):
+    """Per customer paying at the end of ``period - months``: MRR then and at ``period``.
+
+    Columns ``customer_id``, ``mrr_then``, ``mrr_now`` (0 if churned), ``segment``,
+    ``cs_tier``, ``csm_owner``. Feeds NRR, GRR and CS investment ROI.
+    """
+    p = parse_period(period)
+    then = add_months(p, -months)
+    sql = f"""
+WITH {_subs_cte('subs', ':then', ':now_next')},
+cm AS (
+  SELECT customer_id,
+    SUM(CASE WHEN m0 <= CAST(:then AS DATE) AND m1 > CAST(:then AS DATE) THEN mrr ELSE 0 END) AS mrr_then,
+    SUM(CASE WHEN m0 <= CAST(:now AS DATE) AND m1 > CAST(:now AS DATE) THEN mrr ELSE 0 END) AS mrr_now
+  FROM subs GROUP BY customer_id
+)
+SELECT cm.customer_id, CAST(mrr_then AS DOUBLE PRECISION) AS mrr_then,
+       CAST(mrr_now AS DOUBLE PRECISION) AS mrr_now, c.segment, c.cs_tier, c.csm_owner
+FROM cm LEFT JOIN customers c ON c.customer_id = cm.customer_id
+WHERE mrr_then > 0 ORDER BY 1"""
+    return _df(src, sql, {"then": then, "now": p, "now_next": add_months(p, 1)})
+
+
+def customer_snapshot(src, period, health_lookback_months: int = 3):
+    """One row per customer paying at the end of ``period`` with their latest health score.
+
+    Columns ``customer_id``, ``segment``, ``cs_tier``, ``csm_owner``, ``signup_date``,
+    ``mrr``, ``arr`` (12 × MRR), ``score``, ``usage_score``, ``support_score``,
+    ``sentiment_score``, ``payment_score`` (latest ``health_scores`` row scored on or before
+    the month end and within ``health_lookback_months``; NaN if none).
+    """
+    p = parse_period(period)
+    sql = f"""
+WITH {_subs_cte()},
+cm AS (
+  SELECT customer_id, SUM(mrr) AS mrr FROM subs
+  WHERE m0 <= CAST(:start AS DATE) AND m1 > CAST(:start AS DATE)
+  GROUP BY customer_id HAVING SUM(mrr) > 0
+),
+h AS (
+  SELECT customer_id, score, usage_score, support_score, sentiment_score, payment_score,
+         ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY scored_on DESC) AS rn
+  FROM health_scores
+  WHERE scored_on <= CAST(:last_day AS DATE) AND scored_on >= CAST(:since AS DATE)
+)
+SELECT cm.customer_id, c.segment, c.cs_tier, c.csm_owner, c.signup_date,
+  CAST(cm.mrr AS DOUBLE PRECISION) AS mrr, CAST(12 * cm.mrr AS DOUBLE PRECISION) AS arr,
+  h.score, h.usage_score, h.support_score, h.sentiment_score, h.payment_score
+FROM cm LEFT JOIN customers c ON c.customer_id = cm.customer_id
+LEFT JOIN h ON h.customer_id = cm.customer_id AND h.rn = 1
+ORDER BY 1"""
+    params = {"start": p, "end_next": add_months(p, 1), "last_day": month_end(p),
+              "since": add_months(p, 1 - health_lookback_months)}
+    return _df(src, sql, params, dates=("signup_date",))
+
+
+# -- revenue, costs, budgets -------------------------------------------------------------
+
+
+def recognised_revenue(src, start, end=None):
+    """Recognised revenue per month from ``revenue_recognized`` (USD): ``period``, ``revenue``.
+
+    Months without rows appear with 0. This, not MRR, is what revenue targets compare with.
+    """
+    sql = f"""
+WITH RECURSIVE {_months_cte()}
+SELECT months.m AS period, CAST(COALESCE(SUM(r.amount), 0) AS DOUBLE PRECISION) AS revenue,
+       COUNT(r.period) AS rows
+FROM months LEFT JOIN revenue_recognized r ON r.period = months.m
+GROUP BY months.m ORDER BY 1"""
+    return _df(src, sql, _range(start, end))
+
+
+def ledger_by_line(src, start, end=None):
+    """General-ledger actuals per month, department, account (and its type and category).
+
+    Columns ``period``, ``department_id``, ``department``, ``account_id``, ``account``,
+    ``account_type`` (revenue, cogs, opex), ``category``, ``amount`` (USD, positive in the
+    account's normal direction), ``entries``. The 10-million-row table is aggregated here.
+    """
+    sql = """
+WITH g AS (
+  SELECT period, department_id, account_id, SUM(amount) AS amount, COUNT(*) AS entries
+  FROM gl_entries
+  WHERE period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)
+  GROUP BY period, department_id, account_id
+)
+SELECT g.period, g.department_id, d.name AS department, g.account_id, a.name AS account,
+       a.account_type, a.category, CAST(g.amount AS DOUBLE PRECISION) AS amount, g.entries
+FROM g JOIN departments d ON d.department_id = g.department_id
+JOIN accounts a ON a.account_id = g.account_id
+ORDER BY 1, 2, 4"""
+    return _df(src, sql, _range(start, end))
+
+
+def budget_vs_actual(src, start, end=None):
+    """Budget and actual per month, department and account (full outer join of the two).
+
+    Columns as :func:`ledger_by_line` plus ``budget``; ``actual`` (0 where nothing was
+    posted) and ``budget`` (NaN where no budget line exists).
+    """
+    sql = """
+WITH g AS (
+  SELECT period, department_id, account_id, SUM(amount) AS amount
+  FROM gl_entries
+  WHERE period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)
+  GROUP BY period, department_id, account_id
+),
+b AS (
+  SELECT period, department_id, account_id, SUM(amount) AS amount FROM budgets
+  WHERE period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)
+  GROUP BY period, department_id, account_id
+),
+j AS (
+  SELECT COALESCE(g.period, b.period) AS period,
+         COALESCE(g.department_id, b.department_id) AS department_id,
+         COALESCE(g.account_id, b.account_id) AS account_id,
+         COALESCE(g.amount, 0) AS actual, b.amount AS budget
+  FROM g FULL OUTER JOIN b ON g.period = b.period AND g.department_id = b.department_id
+    AND g.account_id = b.account_id
+)
+SELECT j.period, j.department_id, d.name AS department, j.account_id, a.name AS account,
+       a.account_type, a.category, CAST(j.actual AS DOUBLE PRECISION) AS actual,
+       CAST(j.budget AS DOUBLE PRECISION) AS budget
+FROM j JOIN departments d ON d.department_id = j.department_id
+JOIN accounts a ON a.account_id = j.account_id
+ORDER BY 1, 2, 4"""
+    return _df(src, sql, _range(start, end))
+
+
+def department_costs(src, start, end=None):
+    """Cost (``cogs`` + ``opex`` ledger lines) per month and department name.
+
+    Columns ``period``, ``department``, ``cost`` (USD). Months and departments without
+    entries are absent.
+    """
+    sql = """
+SELECT g.period, d.name AS department, CAST(SUM(g.amount) AS DOUBLE PRECISION) AS cost
+FROM gl_entries g JOIN accounts a ON a.account_id = g.account_id
+JOIN departments d ON d.department_id = g.department_id
+WHERE a.account_type IN ('cogs', 'opex')
+  AND g.period >= CAST(:start AS DATE) AND g.period <= CAST(:end AS DATE)
+GROUP BY g.period, d.name ORDER BY 1, 2"""
+    return _df(src, sql, _range(start, end))
+
+
+def kpi_targets(src, start, end=None, kpi: str | None = None):
+    """``kpi_targets`` rows in the range: ``period``, ``kpi``, ``dimension``, ``target``."""
+    sql = """
+SELECT period, kpi, dimension, CAST(target AS DOUBLE PRECISION) AS target FROM kpi_targets
+WHERE period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)
+  AND (CAST(:kpi AS VARCHAR) IS NULL OR kpi = CAST(:kpi AS VARCHAR))
+ORDER BY 1, 2, 3"""
+    return _df(src, sql, _range(start, end) | {"kpi": kpi})
+
+
+def revenue_to_date(src, period, as_of: _dt.date):
+    """Revenue posted to the ledger (revenue accounts) in ``period`` up to ``as_of`` (USD).
+
+    Month-to-date actual for run-rates: ``gl_entries`` with ``account_type = 'revenue'``,
+    ``period`` = the month and ``posted_at < as_of + 1 day``.
+    """
+    p = parse_period(period)
+    sql = """
+SELECT CAST(COALESCE(SUM(g.amount), 0) AS DOUBLE PRECISION)
+FROM gl_entries g JOIN accounts a ON a.account_id = g.account_id
+WHERE a.account_type = 'revenue' AND g.period = CAST(:p AS DATE)
+  AND g.posted_at < CAST(:upto AS TIMESTAMP)"""
+    with _connection(src) as conn:
+        return float(conn.scalar(sql, {"p": p, "upto": as_of + _dt.timedelta(days=1)}) or 0.0)
+
+
+# -- product development ------------------------------------------------------------------
+
+
+def dev_costs(src, end, start=None):
+    """Development cost per feature, milestone and month up to ``end``.
+
+    Columns ``period``, ``feature_id``, ``milestone_id`` (None = not tied to a milestone),
+    ``product_id``, ``team``, ``cost`` (USD), ``hours``.
+    """
+    p = _range(start if start is not None else "1900-01", end)
+    sql = """
+SELECT dc.period, dc.feature_id, dc.milestone_id, f.product_id, f.team,
+       CAST(SUM(dc.cost) AS DOUBLE PRECISION) AS cost, CAST(SUM(dc.hours) AS DOUBLE PRECISION) AS hours
+FROM dev_costs dc JOIN features f ON f.feature_id = dc.feature_id
+WHERE dc.period >= CAST(:start AS DATE) AND dc.period <= CAST(:end AS DATE)
+GROUP BY dc.period, dc.feature_id, dc.milestone_id, f.product_id, f.team
+ORDER BY 1, 2, 3"""
+    return _df(src, sql, p)
+
+
+def feature_adoption(src, end):
+    """First month each customer used each feature (``active_users > 0``) up to ``end``.
+
+    Columns ``customer_id``, ``feature_id``, ``first_period``.
+    """
+    sql = """
+SELECT customer_id, feature_id, MIN(period) AS first_period FROM feature_usage
+WHERE active_users > 0 AND period <= CAST(:end AS DATE)
+GROUP BY customer_id, feature_id ORDER BY 1, 2"""
+    return _df(src, sql, _range(end), dates=("first_period",))
+
+
+def table(src, name: str, columns: str = "*", dates: tuple[str, ...] = ()):
+    """A small dimension table as a DataFrame (``features``, ``milestones``, ``products`` ...)."""
+    from finlib.warehouse.schema import TABLES
+
+    if name not in TABLES:
+        raise KeyError(f"unknown table {name!r}")
+    return _df(src, f"SELECT {columns} FROM {name}", None, dates=dates)
+
+
+# -- sales and marketing ---------------------------------------------------------------
+
+
+def acquisition(src, start, end=None):
+    """CAC inputs per month: Sales and Marketing opex, new customers, new MRR.
+
+    Columns ``period``, ``sales_cost``, ``marketing_cost`` (USD, ``gl_entries`` on opex
+    accounts of the departments named ``Sales`` and ``Marketing``), ``new_customers``
+    (customers whose ``signup_date`` is in the month, as the alert rules count them),
+    ``new_mrr_signups`` (their MRR at the end of their signup month, USD/month),
+    ``revenue``, ``cogs`` (ledger, for gross margin).
+    """
+    sql = f"""
+WITH RECURSIVE {_months_cte()},
+{_subs_cte()},
+gl AS (
+  SELECT g.period,
+    SUM(CASE WHEN a.account_type = 'opex' AND d.name = 'Sales' THEN g.amount ELSE 0 END) AS sales_cost,
+    SUM(CASE WHEN a.account_type = 'opex' AND d.name = 'Marketing' THEN g.amount ELSE 0 END) AS marketing_cost,
+    SUM(CASE WHEN a.account_type = 'revenue' THEN g.amount ELSE 0 END) AS revenue,
+    SUM(CASE WHEN a.account_type = 'cogs' THEN g.amount ELSE 0 END) AS cogs
+  FROM gl_entries g JOIN accounts a ON a.account_id = g.account_id
+  JOIN departments d ON d.department_id = g.department_id
+  WHERE g.period >= CAST(:start AS DATE) AND g.period <= CAST(:end AS DATE)
+  GROUP BY g.period
+),
+nc AS (
+  SELECT c.customer_id, {_month('c.signup_date')} AS period FROM customers c
+  WHERE c.signup_date >= CAST(:start AS DATE) AND c.signup_date < CAST(:end_next AS DATE)
+),
+ncm AS (
+  SELECT nc.period, COUNT(DISTINCT nc.customer_id) AS new_customers,
+         COALESCE(SUM(s.mrr), 0) AS new_mrr
+  FROM nc LEFT JOIN subs s ON s.customer_id = nc.customer_id AND s.m0 <= nc.period AND s.m1 > nc.period
+  GROUP BY nc.period
+)
+SELECT months.m AS period,
+  CAST(COALESCE(gl.sales_cost, 0) AS DOUBLE PRECISION) AS sales_cost,
+  CAST(COALESCE(gl.marketing_cost, 0) AS DOUBLE PRECISION) AS marketing_cost,
+  CAST(COALESCE(ncm.new_customers, 0) AS BIGINT) AS new_customers,
+  CAST(COALESCE(ncm.new_mrr, 0) AS DOUBLE PRECISION) AS new_mrr_signups,
+  CAST(COALESCE(gl.revenue, 0) AS DOUBLE PRECISION) AS revenue,
+  CAST(COALESCE(gl.cogs, 0) AS DOUBLE PRECISION) AS cogs
+FROM months LEFT JOIN gl ON gl.period = months.m LEFT JOIN ncm ON ncm.period = months.m
+ORDER BY 1"""
+    return _df(src, sql, _range(start, end))
+
+
+def acquisition_by_channel(src, start, end=None):
+    """Per month and channel: campaign spend and customers acquired through campaigns.
+
+    Columns ``period``, ``channel``, ``spend`` (``gl_entries`` with ``campaign_id`` of the
+    channel's campaigns, USD), ``new_customers`` (signup in the month, acquired through a
+    campaign of the channel), ``new_mrr`` (their MRR at the end of the signup month).
+    """
+    sql = f"""
+WITH {_subs_cte()},
+sp AS (
+  SELECT g.period, mc.channel, SUM(g.amount) AS spend
+  FROM gl_entries g JOIN marketing_campaigns mc ON mc.campaign_id = g.campaign_id
+  WHERE g.campaign_id IS NOT NULL AND g.period >= CAST(:start AS DATE) AND g.period <= CAST(:end AS DATE)
+  GROUP BY g.period, mc.channel
+),
+nc AS (
+  SELECT c.customer_id, {_month('c.signup_date')} AS period, mc.channel
+  FROM customers c JOIN marketing_campaigns mc ON mc.campaign_id = c.acquisition_campaign_id
+  WHERE c.signup_date >= CAST(:start AS DATE) AND c.signup_date < CAST(:end_next AS DATE)
+),
+ncm AS (
+  SELECT nc.period, nc.channel, COUNT(DISTINCT nc.customer_id) AS new_customers,
+         COALESCE(SUM(s.mrr), 0) AS new_mrr
+  FROM nc LEFT JOIN subs s ON s.customer_id = nc.customer_id AND s.m0 <= nc.period AND s.m1 > nc.period
+  GROUP BY nc.period, nc.channel
+)
+SELECT COALESCE(sp.period, ncm.period) AS period, COALESCE(sp.channel, ncm.channel) AS channel,
+  CAST(COALESCE(sp.spend, 0) AS DOUBLE PRECISION) AS spend,
+  CAST(COALESCE(ncm.new_customers, 0) AS BIGINT) AS new_customers,
+  CAST(COALESCE(ncm.new_mrr, 0) AS DOUBLE PRECISION) AS new_mrr
+FROM sp FULL OUTER JOIN ncm ON sp.period = ncm.period AND sp.channel = ncm.channel
+ORDER BY 1, 2"""
+    return _df(src, sql, _range(start, end))
+
+
+def campaign_results(src, ended_from=None, ended_to=None):
+    """Per marketing campaign: spend and the new MRR of the customers it acquired.
+
+    Columns ``campaign_id``, ``name``, ``channel``, ``product_id``, ``started_on``,
+    ``ended_on``, ``spend`` (USD, ``marketing_campaigns.spend``), ``customers`` (acquired:
+    ``customers.acquisition_campaign_id``), ``new_mrr`` (Σ their MRR at the end of their
+    signup month, USD/month). Optionally only campaigns that ended in
+    ``[ended_from, ended_to]`` (dates).
+    """
+    sql = f"""
+WITH subs AS (
+  SELECT customer_id, mrr, {_month('start_date')} AS m0,
+         COALESCE({_month('end_date')}, DATE '{FAR_FUTURE}') AS m1 FROM subscriptions
+),
+acq AS (
+  SELECT c.acquisition_campaign_id AS campaign_id, c.customer_id, {_month('c.signup_date')} AS sm
+  FROM customers c WHERE c.acquisition_campaign_id IS NOT NULL
+),
+res AS (
+  SELECT acq.campaign_id, COUNT(DISTINCT acq.customer_id) AS customers, COALESCE(SUM(s.mrr), 0) AS new_mrr
+  FROM acq LEFT JOIN subs s ON s.customer_id = acq.customer_id AND s.m0 <= acq.sm AND s.m1 > acq.sm
+  GROUP BY acq.campaign_id
+)
+SELECT mc.campaign_id, mc.name, mc.channel, mc.product_id, mc.started_on, mc.ended_on,
+  CAST(mc.spend AS DOUBLE PRECISION) AS spend, CAST(COALESCE(res.customers, 0) AS BIGINT) AS customers,
+  CAST(COALESCE(res.new_mrr, 0) AS DOUBLE PRECISION) AS new_mrr
+FROM marketing_campaigns mc LEFT JOIN res ON res.campaign_id = mc.campaign_id
+WHERE (CAST(:f AS DATE) IS NULL OR mc.ended_on >= CAST(:f AS DATE))
+  AND (CAST(:t AS DATE) IS NULL OR mc.ended_on <= CAST(:t AS DATE))
+ORDER BY 1"""
+    return _df(src, sql, {"f": ended_from, "t": ended_to}, dates=("started_on", "ended_on"))
+
+
+def opportunities_closed(src, start, end=None):
+    """Opportunities closed in the range, per month, kind and stage.
+
+    Columns ``period`` (month of ``closed_on``), ``kind``, ``stage`` (won, lost),
+    ``opportunities``, ``arr`` (USD/year).
+    """
+    sql = f"""
+SELECT {_month('closed_on')} AS period, kind, stage, COUNT(*) AS opportunities,
+       CAST(SUM(arr) AS DOUBLE PRECISION) AS arr
+FROM opportunities
+WHERE closed_on >= CAST(:start AS DATE) AND closed_on < CAST(:end_next AS DATE)
+  AND stage IN ('won', 'lost')
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+    return _df(src, sql, _range(start, end))
+
+
+def open_expansion_pipeline(src, period):
+    """Customers with an open or won expansion opportunity touching ``period``.
+
+    Columns ``customer_id``, ``pipeline_arr`` (USD/year): expansion opportunities created
+    on or before the month end and either still open then or closed in the month.
+    """
+    p = _range(period)
+    sql = """
+SELECT customer_id, CAST(SUM(arr) AS DOUBLE PRECISION) AS pipeline_arr FROM opportunities
+WHERE kind = 'expansion' AND customer_id IS NOT NULL AND created_on <= CAST(:end_last_day AS DATE)
+  AND (closed_on IS NULL OR closed_on >= CAST(:start AS DATE))
+  AND stage <> 'lost'
+GROUP BY customer_id ORDER BY 1"""
+    return _df(src, sql, p)
+
+
+def has_data(src, period) -> dict[str, int]:
+    """Row counts that say whether ``period`` has data: subscriptions active at its end,
+    ledger lines, recognised-revenue rows, and ``subscriptions_after``: subscriptions that
+    start or end in or after the month (0 means the period lies beyond the last recorded
+    subscription activity, where open-ended subscriptions would only *project* MRR)."""
+    p = _range(period)
+    sql = f"""
+WITH {_subs_cte()}
+SELECT (SELECT COUNT(*) FROM subs WHERE m0 <= CAST(:start AS DATE) AND m1 > CAST(:start AS DATE)),
+       (SELECT COUNT(*) FROM gl_entries WHERE period = CAST(:start AS DATE)),
+       (SELECT COUNT(*) FROM revenue_recognized WHERE period = CAST(:start AS DATE)),
+       (SELECT COUNT(*) FROM subscriptions WHERE start_date >= CAST(:start AS DATE)
+          OR end_date >= CAST(:start AS DATE))"""
+    with _connection(src) as conn:
+        row = conn.query(sql, _used(sql, p))[0]
+    return {"subscriptions": int(row[0]), "gl_entries": int(row[1]), "revenue_recognized": int(row[2]),
+            "subscriptions_after": int(row[3])}

@@ -1,0 +1,162 @@
+"""Financial performance monitoring: revenue vs target (month to date, run-rate, optional
+forecast), cost variance against budget, month over month, and budget utilisation.
+
+Variance convention (:mod:`finlib.metrics.core`): ``variance = actual − plan``,
+``variance_pct = variance / |plan|``, ``favourable`` stored explicitly (revenue above
+plan, cost below plan), and a plan <= 0 is a ``data_issue``, not divided by.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as _dt
+import math
+from dataclasses import dataclass
+
+from finlib.metrics.core import variance, variance_frame
+from finlib.metrics.periods import parse_period
+
+
+@dataclass(frozen=True)
+class RevenueVsTarget:
+    """Recognised revenue of a month against its target.
+
+    ``actual`` is month to date when ``as_of`` falls inside the month, else the full month.
+    ``projection`` is the month-end figure used for the comparison: the supplied
+    ``forecast`` if any, else the linear run-rate ``actual × days_in_month / days_elapsed``
+    (equal to ``actual`` for a closed month). ``variance``, ``variance_pct``,
+    ``favourable`` and ``data_issue`` compare ``projection`` with ``target``; the year-end
+    figures add ``projection`` to the year's earlier actuals plus ``projection`` for each
+    remaining month (or a supplied ``year_end_forecast``).
+    """
+
+    period: _dt.date
+    actual: float
+    days_elapsed: int
+    days_in_month: int
+    projection: float
+    projection_method: str
+    target: float
+    variance: float
+    variance_pct: float
+    favourable: bool | None
+    data_issue: str | None
+    ytd_actual: float
+    year_end_projection: float
+    year_target: float
+
+
+def revenue_vs_target(period, actual: float, target: float | None, as_of: _dt.date | None = None,
+                      forecast: float | None = None, prior_months_actual: float = 0.0,
+                      year_target: float | None = None,
+                      year_end_forecast: float | None = None) -> RevenueVsTarget:
+    """Compare recognised revenue with its target, projecting an open month to its end.
+
+    Parameters
+    ----------
+    period : period
+        The month.
+    actual : float
+        Recognised revenue of the month so far (USD).
+    target : float | None
+        ``kpi_targets`` row ``revenue`` (no dimension) for the month (USD).
+    as_of : date, optional
+        Day the actual is as of; default: the month is closed.
+    forecast : float, optional
+        A month-end forecast (e.g. the statsmodels forecast of :mod:`finlib.models`); used
+        instead of the run-rate when given.
+    prior_months_actual : float
+        Revenue of the year's months before ``period`` (USD), for year to date.
+    year_target, year_end_forecast : float, optional
+        The whole year's target and an external year-end forecast.
+
+    Formula: run-rate = ``actual × days_in_month / days_elapsed``; ``variance =
+    projection − target``; favourable when ``projection >= target`` (revenue convention).
+    Year end: ``prior + projection × (months left incl. this one)`` unless forecast.
+    Units: USD. Reference: DESIGN.md "Revenue vs target".
+    """
+    p = parse_period(period)
+    dim = calendar.monthrange(p.year, p.month)[1]
+    if as_of is None or as_of >= _dt.date(p.year, p.month, dim):
+        elapsed = dim
+    else:
+        if as_of < p:
+            raise ValueError(f"as_of {as_of} is before the period {p}")
+        elapsed = (as_of - p).days + 1
+    actual = float(actual)
+    if forecast is not None:
+        proj, method = float(forecast), "forecast"
+    elif elapsed >= dim:
+        proj, method = actual, "actual"
+    else:
+        proj, method = actual * dim / elapsed, "run-rate"
+    v = variance(proj, target if target is not None else math.nan, "revenue")
+    months_left = 12 - p.month + 1
+    ye = float(year_end_forecast) if year_end_forecast is not None else prior_months_actual + proj * months_left
+    return RevenueVsTarget(p, actual, elapsed, dim, proj, method,
+                           math.nan if target is None else float(target), v.variance, v.variance_pct,
+                           v.favourable, v.data_issue, prior_months_actual + actual, ye,
+                           math.nan if year_target is None else float(year_target))
+
+
+def cost_variance(lines, by=("department", "category")):
+    """Cost against budget per month and ``by`` group, with month-over-month change.
+
+    Parameters
+    ----------
+    lines : DataFrame
+        :func:`finlib.metrics.facts.budget_vs_actual` (``period``, ``department``,
+        ``account_type``, ``category``, ``actual``, ``budget``). Only ``cogs`` and ``opex``
+        lines are used.
+    by : sequence of str
+        Grouping columns (default department × category).
+
+    Returns
+    -------
+    DataFrame
+        ``period``, ``by``…, ``actual``, ``budget`` (USD), ``variance`` = actual − budget,
+        ``variance_pct``, ``favourable`` (cost convention: at or under budget),
+        ``data_issue`` (no budget / budget <= 0), ``mom_change`` (actual − previous month's
+        actual of the group) and ``mom_pct``.
+    """
+    cost = lines[lines["account_type"].isin(["cogs", "opex"])]
+    keys = ["period", *by]
+    g = cost.groupby(list(keys), as_index=False).agg(actual=("actual", "sum"),
+                                                    budget=("budget", lambda s: s.sum(min_count=1)))
+    g = g.sort_values(keys).reset_index(drop=True)
+    prev = g.groupby(list(by))["actual"].shift(1)
+    out = variance_frame(g, actual="actual", plan="budget", kind="cost")
+    out["mom_change"] = out["actual"] - prev
+    out["mom_pct"] = out["mom_change"] / prev.abs().where(prev.abs() > 0)
+    return out
+
+
+def budget_utilisation(lines, period, by=("department",)):
+    """Budget utilisation year to date: actual ÷ budget, per ``by`` group.
+
+    Parameters
+    ----------
+    lines : DataFrame
+        :func:`finlib.metrics.facts.budget_vs_actual` covering at least January to
+        ``period`` of the year (cost lines: ``cogs`` and ``opex``).
+    period : period
+        The last month included.
+
+    Returns ``by``…, ``actual_ytd``, ``budget_ytd`` (USD), ``utilisation`` (ratio; 1.0 =
+    fully used; NaN with a ``data_issue`` when the budget is <= 0), ``variance`` and
+    ``favourable`` (cost convention) — and, for the months elapsed, ``expected_utilisation``
+    = months elapsed / 12 is *not* assumed: budgets are monthly, so YTD budget already
+    reflects the phasing.
+    """
+    import pandas as pd
+
+    p = parse_period(period)
+    start = pd.Timestamp(p.year, 1, 1)
+    df = lines.assign(period=pd.to_datetime(lines["period"]))
+    df = df[(df["period"] >= start) & (df["period"] <= pd.Timestamp(p)) & df["account_type"].isin(["cogs", "opex"])]
+    g = df.groupby(list(by), as_index=False).agg(actual_ytd=("actual", "sum"),
+                                                budget_ytd=("budget", lambda s: s.sum(min_count=1)))
+    out = variance_frame(g, actual="actual_ytd", plan="budget_ytd", kind="cost")
+    b = out["budget_ytd"]
+    out["utilisation"] = out["actual_ytd"] / b.where(b > 0)
+    return out

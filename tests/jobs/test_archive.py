@@ -1,0 +1,76 @@
+"""The archive's guarantees and the index at scale (no kernels: fast)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import time
+
+import pytest
+
+from finlib.errors import JobError
+from finlib.jobs import archive
+from finlib.jobs.index import rebuild_index
+
+
+def test_run_ids_sort_by_start_time_and_are_unique():
+    t0 = dt.datetime(2024, 4, 2, 6, 0, tzinfo=dt.timezone.utc)
+    ids = [archive.new_run_id(t0 + dt.timedelta(milliseconds=i)) for i in range(50)]
+    assert ids == sorted(ids)
+    assert len({archive.new_run_id(t0) for _ in range(200)}) == 200
+
+
+def test_publish_never_overwrites_an_existing_run(tmp_path):
+    tmp = archive.temp_run_dir(tmp_path, "job", "2024-03", "r1")
+    (tmp / "manifest.json").write_text("{}")
+    final = archive.publish(tmp, archive.run_dir(tmp_path, "job", "2024-03", "r1"))
+    tmp2 = archive.temp_run_dir(tmp_path, "job", "2024-03", "r1")
+    with pytest.raises(JobError, match="refusing to overwrite"):
+        archive.publish(tmp2, final)
+
+
+def test_temporary_folders_are_invisible_to_the_catalogue(tmp_path):
+    tmp = archive.temp_run_dir(tmp_path, "job", "2024-03", "r9")
+    (tmp / "manifest.json").write_text(json.dumps({"run_id": "r9", "status": "succeeded"}))
+    assert archive.load_catalogue(tmp_path) == []
+
+
+def _stubs(reports, n):
+    rnd = random.Random(7)
+    jobs = ["product_roi", "retention_roi", "budget_variance", "executive", "department"]
+    t0 = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    for i in range(n):
+        job = jobs[i % 5]
+        started = t0 + dt.timedelta(hours=i)
+        period = f"{started:%Y-%m}"
+        run_id = archive.new_run_id(started)
+        d = reports / job / period / run_id
+        d.mkdir(parents=True)
+        status = "failed" if rnd.random() < 0.05 else "succeeded"
+        (d / "manifest.json").write_text(json.dumps({
+            "run_id": run_id, "job": job, "title": job.replace("_", " ").title(), "period": period,
+            "variant_label": "department=Sales" if job == "department" else "", "status": status,
+            "started_at": started.isoformat(), "duration_s": 12.3, "alerts": [{}] * (i % 3),
+            "error": {"type": "PapermillExecutionError", "message": "boom"} if status == "failed" else None,
+        }))
+
+
+def test_index_of_10000_runs_is_small_and_fast_to_rebuild(tmp_path):
+    reports = tmp_path / "reports"
+    _stubs(reports, 10_000)
+    t = time.perf_counter()
+    rebuild_index(reports)
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    rebuild_index(reports)
+    warm = time.perf_counter() - t
+    size = (reports / "index.html").stat().st_size
+    print(f"\n10,000 runs: index.html {size / 1e6:.2f} MB, runs.json "
+          f"{(reports / 'runs.json').stat().st_size / 1e6:.2f} MB, cold rebuild {cold:.2f}s, warm {warm:.2f}s")
+    assert size < 1_000_000
+    assert cold < 20 and warm < 3
+    html = (reports / "index.html").read_text()
+    data = json.loads(html.split('id="runs-data">', 1)[1].split("</script>", 1)[0])
+    assert len(data["rows"]) == 10_000 and data["jobs"][0] == "budget_variance"
+    assert len(archive.load_catalogue(reports)) == 10_000

@@ -1,0 +1,57 @@
+"""On the demo data (small scale), every planted truth of the models is recovered.
+
+Runs once finlib.demo.generate exists (built in parallel); skipped before that.
+Truth keys: docs/CONTRACTS.md, "Demo truth file".
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+demo = pytest.importorskip("finlib.demo")
+if not hasattr(demo, "generate") or not hasattr(demo, "load_truth"):
+    pytest.skip("finlib.demo.generate is not available yet", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def demo_wh(tmp_path_factory):
+    from finlib.warehouse.db import Warehouse
+
+    wh = Warehouse.from_url(f"duckdb://{tmp_path_factory.mktemp('demo') / 'warehouse.duckdb'}")
+    demo.generate(wh, "small", 42)
+    truth = demo.load_truth(wh)
+    assert truth["churn_model"]["transformation"].startswith("x = (component_score - 50) / 10")
+    return wh, truth
+
+
+def test_demo_adoption_effect_is_inside_its_95_percent_interval(demo_wh):
+    from finlib.models.attribution import adoption_effect
+
+    wh, truth = demo_wh
+    t = truth["adoption"]
+    a = adoption_effect(wh, t["feature_id"], release_period=t["release_period"])
+    assert a.ci_low < float(t["effect_mrr"]) < a.ci_high, (a.effect_mrr, a.ci_low, a.ci_high, t)
+
+
+def test_demo_campaign_uplift_is_inside_its_95_percent_interval(demo_wh):
+    from finlib.models.attribution import campaign_uplift
+
+    wh, truth = demo_wh
+    t = truth["retention_campaign"]
+    c = campaign_uplift(wh, t["campaign_id"], window_months=int(t["window_months"]))
+    assert c.uplift.ci_low < float(t["uplift"]) < c.uplift.ci_high, (c.uplift, t)
+
+
+def test_demo_churn_model_discriminates_and_has_the_right_signs(demo_wh):
+    from finlib.models.churn import HEALTH_COMPONENTS, churn_propensity
+
+    wh, truth = demo_wh
+    m = churn_propensity(wh, pd.Timestamp(truth["last_closed_month"]), history_months=24, test_months=6)
+    assert m.auc_ >= 0.70, m.auc_
+    planted = truth["churn_model"]["coefficients"]
+    for k in HEALTH_COMPONENTS:
+        row = m.coefficients_.loc[k]
+        assert row["coef"] < 0 and row["ci_high"] < 0, m.coefficients_
+        # same transformation as the truth file ((score - 50) / 10): within 3 standard errors
+        assert abs(row["coef"] - planted[k]) < 3 * row["std_err"], (k, row["coef"], planted[k])
