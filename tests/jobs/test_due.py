@@ -65,7 +65,7 @@ def test_a_run_scheduled_for_a_slot_satisfies_it_whatever_its_clock(project):
 
 def test_manual_and_disabled_jobs_are_never_due(project):
     project.job("m", "notebook: notebooks/quick.ipynb\ntitle: manual\n")
-    project.job("off", MONTHLY.format(days=40) + "enabled: false\n")
+    project.job("off", MONTHLY.format(days=40) + "    enabled: false\n")
     assert due_runs(load_jobs(include_disabled=False), project.reports, now=t("2030-04-10T00:00")) == []
 
 
