@@ -102,7 +102,7 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "small": Scale("small", 500, 8, 1, 5_000, 0.45),
     "medium": Scale("medium", 5_000, 12, 2, 10_000, 0.5),
-    "large": Scale("large", 100_000, 20, 4, 10_000, 0.55),
+    "large": Scale("large", 100_000, 20, 4, 10_000, 0.9),
 }
 
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
@@ -161,8 +161,8 @@ EFFECT_MRR = 250.00  # USD per adopting customer and month
 # ---- retention campaign (planted) ----------------------------------------------------
 RETENTION_START_T = 24
 RETENTION_WINDOW = 6
-RETENTION_EFFECT = -2.0  # added to the monthly churn log-odds while treated
-AT_RISK_SCORE = 55.0
+RETENTION_EFFECT = -3.0  # added to the monthly churn log-odds while treated
+AT_RISK_SCORE = 58.0
 PILOT_START_T = 12  # a second, null-effect campaign (Enterprise QBR pilot)
 
 # ---- departments and chart of accounts -----------------------------------------------

@@ -527,7 +527,7 @@ class _Ingest:
             notnull = " AND ".join(f"{ident(k)} IS NOT NULL" for k in key)
             aggs += [f"count(*) FILTER (WHERE {notnull})", f"count(DISTINCT {kexpr}) FILTER (WHERE {notnull})"]
         sql = f"SELECT {', '.join(aggs)} FROM ({self.stage_sql(src, False)}) AS s"
-        row = _run(duck, sql, self.progress, "validating").fetchone()
+        row = _run(duck, sql, self.progress, "validating").fetchall()[0]
         n = row[0]
         fails = list(row[1:1 + len(self.checks)])
         dups = (row[-2] - row[-1]) if key else 0
