@@ -168,6 +168,7 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
         with write_batch(wh, action="demo-data", target="canonical tables", details=details) as b:
             if wh.backend == "duckdb":
                 b.conn.raw.execute("SET preserve_insertion_order = false")
+                b.conn.raw.execute("SET memory_limit = '1GB'")  # bound the buffer pool
 
             def put(table, data):
                 rows[table] = rows.get(table, 0) + b.append(table, data)
