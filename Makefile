@@ -50,8 +50,8 @@ test-slow: setup  ## only the slow scale tests
 lab: setup  ## JupyterLab on notebooks/ with finlib importable
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-dashboards: setup $(WAREHOUSE)  ## Voila dashboards on 127.0.0.1:$(PORT)
-	@echo "dashboards are not built yet"; exit 1
+dashboards: setup $(WAREHOUSE)  ## Voila dashboards on 127.0.0.1:$(PORT) (FINLIB_DASHBOARD_TOKEN needed for other addresses)
+	PORT=$(PORT) $(BIN)/python -m finlib.dashboards serve --port $(PORT) --notebooks notebooks
 
 schedule: setup $(WAREHOUSE)  ## run due jobs in a loop (foreground)
 	@echo "the scheduler is not built yet"; exit 1

@@ -31,7 +31,7 @@ def run(scale: str, seed: int, end: str) -> dict:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _, _, ru = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
-        out, err = proc.communicate()
+        _out, err = proc.communicate()
         if proc.returncode not in (0, None):
             raise SystemExit(f"{scale}: failed\n{err}")
         import duckdb

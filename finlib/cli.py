@@ -27,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "schedule": "finlib.jobs.cli:schedule",
     "reports": "finlib.jobs.cli:reports",
     "jobs": "finlib.jobs.cli:jobs",
-    "governance": "finlib.governance.cli:governance",
+    "dashboards": "finlib.dashboards.cli:dashboards",
 }
 
 

@@ -35,8 +35,13 @@ def last_closed_month(today: dt.date | None = None) -> dt.date:
     return add_months(month_start(today), -1)
 
 
-def parse_period(value: str | dt.date | None, today: dt.date | None = None) -> dt.date:
+def parse_period(value: str | dt.date | None, today: dt.date | None = None, *,
+                 strict: bool = True) -> dt.date:
     """Parse a period; ``None`` means ``last_closed_month``.
+
+    With ``strict`` (the default, for what people type) a date that is not the first of a
+    month is refused, since guessing which month was meant hides mistakes; with
+    ``strict=False`` (for dates coming out of data) any day maps to its month.
 
     >>> parse_period("2024-03")
     datetime.date(2024, 3, 1)
@@ -45,9 +50,13 @@ def parse_period(value: str | dt.date | None, today: dt.date | None = None) -> d
     """
     if value is None or value == "":
         return last_closed_month(today)
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        value = value.to_pydatetime()
     if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, dt.date):
+        if not strict:
+            return month_start(value)
         if value.day != 1:
             raise ConfigError(f"period {value.isoformat()} is not the first day of a month")
         return value
@@ -66,9 +75,25 @@ def parse_period(value: str | dt.date | None, today: dt.date | None = None) -> d
     year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
     if not 1 <= month <= 12:
         raise ConfigError(f"period {text!r}: month must be 01-12")
+    if day != 1 and not strict:
+        day = 1
     if day != 1:
         raise ConfigError(f"period {text!r} is not the first day of a month: use {text[:7]}")
+    try:
+        dt.date(year, month, day if m.group(3) else 1)
+    except ValueError as exc:
+        raise ConfigError(f"period {text!r}: {exc}") from None
     return dt.date(year, month, 1)
+
+
+def months_between(start, end) -> list[dt.date]:
+    """Every period from ``start`` to ``end`` inclusive (any day of the month accepted)."""
+    s, e = parse_period(start, strict=False), parse_period(end, strict=False)
+    out = []
+    while s <= e:
+        out.append(s)
+        s = add_months(s, 1)
+    return out
 
 
 def format_period(period: dt.date) -> str:

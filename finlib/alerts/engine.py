@@ -23,11 +23,12 @@ from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
 
+from finlib import periods as _periods
 from finlib.alerts import store
 from finlib.alerts.channels import make_channel
 from finlib.alerts.config import AlertsConfig, load_config
 from finlib.alerts.rules import RULES, Finding, evaluate
-from finlib.errors import AlertError
+from finlib.errors import AlertError, ConfigError
 from finlib.warehouse.db import Warehouse
 
 log = logging.getLogger("finlib.alerts")
@@ -37,33 +38,19 @@ _PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 def last_closed_month(today: date | None = None) -> date:
     """The first day of the month before ``today``'s month."""
-    today = today or date.today()
-    return date(today.year - 1, 12, 1) if today.month == 1 else date(today.year, today.month - 1, 1)
+    return _periods.last_closed_month(today)
 
 
 def parse_period(value: date | datetime | str | None) -> date:
     """``YYYY-MM``, ``YYYY-MM-01`` or a date → the first day of that month.
 
     ``None`` means the last closed month. A day other than the first is an error (a period
-    is a month, and guessing which one hides mistakes).
+    is a month, and guessing which one hides mistakes). Raises :class:`AlertError`.
     """
-    if value is None:
-        return last_closed_month()
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        if value.day != 1:
-            raise AlertError(f"period {value.isoformat()} is not the first day of a month")
-        return value
-    m = _PERIOD_RE.match(str(value).strip())
-    if not m:
-        raise AlertError(f"period {value!r} is not understood: use YYYY-MM (e.g. 2024-05)")
-    y, mo, d = int(m.group(1)), int(m.group(2)), m.group(3)
-    if not 1 <= mo <= 12:
-        raise AlertError(f"period {value!r}: month must be 01-12")
-    if d is not None and int(d) != 1:
-        raise AlertError(f"period {value!r} is not the first day of a month: use YYYY-MM")
-    return date(y, mo, 1)
+    try:
+        return _periods.parse_period(value)
+    except ConfigError as exc:
+        raise AlertError(str(exc)) from None
 
 
 class _Blank(dict):

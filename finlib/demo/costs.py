@@ -79,7 +79,7 @@ def plan(sim: Simulation, scale: M.Scale, seed: int) -> Company:
         for k in range(head[-1]):
             dept.append(d)
             hire.append(int(np.argmax(head > k)))
-            sal.append(int(round(M.MONTHLY_SALARY[d] * rng.lognormal(0, 0.15) * 100)))
+            sal.append(round(M.MONTHLY_SALARY[d] * rng.lognormal(0, 0.15) * 100))
     n = len(dept)
     names = [f"{FIRST[i % len(FIRST)]}.{LAST[(i // len(FIRST)) % len(LAST)]}{'' if i < len(FIRST) * len(LAST) else i}"
              for i in rng.permutation(n)]
@@ -140,7 +140,7 @@ class Ledger:
     def add(self, t, dept, acct, amount, *, currency="USD", feature=-1, campaign=-1, vendor="",
             memo="", source="ap", created_by="ap-sync", approved_by="", manual=False):
         n = len(amount)
-        b = lambda v, dt=object: np.asarray(v, dtype=dt) if np.ndim(v) else np.full(n, v, dtype=dt)  # noqa: E731
+        b = lambda v, dt=object: np.asarray(v, dtype=dt) if np.ndim(v) else np.full(n, v, dtype=dt)
         for key, v, dt in (("t", t, np.int64), ("dept", dept, object), ("acct", acct, object),
                            ("amount", amount, np.int64), ("currency", currency, object),
                            ("feature", feature, np.int64), ("campaign", campaign, np.int64),
@@ -304,9 +304,9 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
         led.add(row, d, a, part, vendor=np.where(manual, "Accrual", vendor), memo=memo,
                 source=np.where(manual, "manual", "ap"), created_by=cb, approved_by=ab, manual=manual)
     # foreign-currency lines: constant amounts, no budget line
-    led.add(np.arange(T), "D50", "6510", np.full(T, int(round(18_000 * size * 100))), currency="EUR",
+    led.add(np.arange(T), "D50", "6510", np.full(T, round(18_000 * size * 100)), currency="EUR",
             vendor="Berlin Office GmbH", memo="Office rent Berlin")
-    led.add(np.arange(T), "D50", "6610", np.full(T, int(round(4_500 * size * 100))), currency="GBP",
+    led.add(np.arange(T), "D50", "6610", np.full(T, round(4_500 * size * 100)), currency="GBP",
             vendor="Clifford & Partners LLP", memo="UK legal retainer")
 
     g = led.frame()
@@ -393,13 +393,13 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
                 bud = b_left
             else:
                 done = start_d[f] + np.timedelta64(int(fracs[i] * dur_days) + int(rng.integers(0, 10)), "D")
-                bud = int(round(budget[f] * shares[i]))
+                bud = round(budget[f] * shares[i])
                 b_left -= bud
             if np.isnat(done) or done > mlast[P]:
                 done = np.datetime64("NaT")
             ms_rows.append((f"M{f + 1:02d}{i + 1}", co.feature_ids[f], ms_names[i], planned, done, bud))
     ms_id = np.array([r[0] for r in ms_rows], dtype=object)
-    ms_feat = np.repeat(np.arange(nf), 4)
+    np.repeat(np.arange(nf), 4)
     ms_done = np.array([r[4] for r in ms_rows], dtype="datetime64[D]")
     milestones = A.table(
         milestone_id=pa.array(ms_id.astype(str)), feature_id=pa.array([r[1] for r in ms_rows]),
@@ -431,7 +431,7 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
             b[P] = act[P] / ratio  # actual = ratio x budget
         for t in range(T):
             if act[t] > 0:
-                bud_rows.append((t, ln[0], ln[1], int(round(b[t]))))
+                bud_rows.append((t, ln[0], ln[1], round(b[t])))
     bt = np.array([r[0] for r in bud_rows])
     budgets = A.table(
         period=A.dates(months[bt]), department_id=pa.array([r[1] for r in bud_rows]),

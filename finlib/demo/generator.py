@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -25,8 +25,17 @@ import pyarrow as pa
 from finlib.demo import _arrow as A
 from finlib.demo import model as M
 from finlib.demo.blocks import DAY, Context, build_block, month_first
-from finlib.demo.costs import (BV_BREACH_OVER, BV_BREACH_UNDER, BV_NEAR_OVER, BV_NEAR_UNDER,
-                               CC_BREACH, CC_NEAR_BUDGET, CC_NEAR_RATIO, build_costs, plan)
+from finlib.demo.costs import (
+    BV_BREACH_OVER,
+    BV_BREACH_UNDER,
+    BV_NEAR_OVER,
+    BV_NEAR_UNDER,
+    CC_BREACH,
+    CC_NEAR_BUDGET,
+    CC_NEAR_RATIO,
+    build_costs,
+    plan,
+)
 from finlib.demo.simulate import rng_for, simulate
 from finlib.demo.truth import write_truth
 from finlib.errors import DemoDataError
@@ -87,7 +96,7 @@ class _Progress:
                                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                                    console=Console(stderr=True), transient=False)
                 self._p.__enter__()
-            except Exception:  # pragma: no cover - rich missing or no terminal
+            except Exception:  # noqa: BLE001  # pragma: no cover - rich missing or no terminal
                 self._p = None
         return self
 
@@ -148,7 +157,7 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
             "FINLIB_DB_URL at another warehouse."
         )
     T = M.N_MONTHS
-    P = T - 1
+    T - 1
     n_blocks = -(-sc.customers // sc.block)
     with _Progress(progress) as prog:
         sim = simulate(sc, seed, first.astype("datetime64[D]"), progress=prog.task("simulating months", T))
@@ -168,7 +177,7 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
         with write_batch(wh, action="demo-data", target="canonical tables", details=details) as b:
             if wh.backend == "duckdb":
                 b.conn.raw.execute("SET preserve_insertion_order = false")
-                b.conn.raw.execute("SET memory_limit = '1GB'")  # bound the buffer pool
+                b.conn.raw.execute("SET memory_limit = '600MB'")  # bound the buffer pool
 
             def put(table, data):
                 rows[table] = rows.get(table, 0) + b.append(table, data)
@@ -258,7 +267,7 @@ def _prospect_opportunities(sim, co, seed):
     closed = sim.months[t] + rng.integers(0, 28, len(t)).astype("timedelta64[D]")
     created = closed - rng.integers(20, 150, len(t)).astype("timedelta64[D]")
     stage = np.ones(len(t), dtype=int) * 2
-    n_open = int(round(0.8 * new_by_t[-3:].sum()))
+    n_open = round(0.8 * new_by_t[-3:].sum())
     t_o = np.repeat(T - 1, n_open)
     created_o = sim.months[T - 1] - rng.integers(0, 80, n_open).astype("timedelta64[D]")
     seg = rng.choice(3, len(t) + n_open, p=M.SEGMENT_MIX)
@@ -329,8 +338,8 @@ def _kpi_targets(sim, costs, rev_by_t, seed):
 def _truth(sim, co, costs, tt, sc, seed) -> dict:
     months = sim.months
     P = M.N_MONTHS - 1
-    per = lambda t: str(months[t])  # noqa: E731
-    line = lambda ln: {"department_id": ln[0], "account_id": ln[1]}  # noqa: E731
+    per = lambda t: str(months[t])
+    line = lambda ln: {"department_id": ln[0], "account_id": ln[1]}
     ct = costs["truth"]
 
     def item(rule, t, entity, value, threshold, note):
@@ -373,7 +382,7 @@ def _truth(sim, co, costs, tt, sc, seed) -> dict:
             "feature_name": co.feature_names[co.adoption_feature],
             "release_period": per(R),
             "effect_mrr": M.EFFECT_MRR,
-            "adopters": int(len(adopters)),
+            "adopters": len(adopters),
             "adoption_probability_by_segment": dict(zip(M.SEGMENTS, M.ADOPTION_P.tolist())),
             "adopters_by_segment": dict(zip(M.SEGMENTS, np.bincount(sim.segment[adopters], minlength=3).tolist())),
             "estimand": (

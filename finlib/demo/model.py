@@ -102,7 +102,7 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "small": Scale("small", 500, 8, 1, 5_000, 0.45),
     "medium": Scale("medium", 5_000, 12, 2, 10_000, 0.5),
-    "large": Scale("large", 100_000, 20, 4, 10_000, 0.9),
+    "large": Scale("large", 100_000, 20, 4, 5_000, 0.9),
 }
 
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")

@@ -137,7 +137,7 @@ def simulate(scale: M.Scale, seed: int, first_period: np.datetime64, progress=No
     rng = rng_for(seed, 1)
     months = (np.datetime64(first_period, "M") + np.arange(T)).astype("datetime64[D]")
     N = scale.customers
-    n_legacy = int(round(N * M.LEGACY_SHARE))
+    n_legacy = round(N * M.LEGACY_SHARE)
     per_month = _allocate(N - n_legacy, np.exp(M.GROWTH * np.arange(T)))
     signup_t = np.concatenate([np.full(n_legacy, -1), np.repeat(np.arange(T), per_month)])
     legacy = signup_t < 0
@@ -212,7 +212,7 @@ def simulate(scale: M.Scale, seed: int, first_period: np.datetime64, progress=No
     addon = np.zeros(N, dtype=np.int64)
     adopted = np.zeros(N, dtype=bool)
     adopter = np.zeros(N, dtype=bool)
-    effect_cents = int(round(M.EFFECT_MRR * 100))
+    effect_cents = round(M.EFFECT_MRR * 100)
     experiments: dict[str, Experiment] = {}
     surv: dict[str, list] = {}
 

@@ -662,7 +662,7 @@ def ingest_file(wh: Warehouse, table: str, path: str | os.PathLike, *, mapping: 
         The data broke rules; ``.problems`` lists them (file, line, column, value, rule).
     """
     t0 = time.monotonic()
-    started = datetime.now().replace(microsecond=0)
+    started = datetime.now()
     p = Path(path)
     if table not in TABLES or TABLES[table].system:
         names = [n for n, t in TABLES.items() if not t.system]
@@ -719,7 +719,7 @@ def _check_initialised(wh: Warehouse) -> None:
 
 def _record_rejected(wh: Warehouse, record: dict) -> None:
     """Write a rejected batch's record in its own small transaction."""
-    record["finished_at"] = datetime.now().replace(microsecond=0)
+    record["finished_at"] = datetime.now()
     with write_batch(wh, action="ingest-rejected", target=record["table_name"],
                      actor=record["user_name"], details=dict(record)) as b:
         _insert_record(b, record)
@@ -829,7 +829,7 @@ def _accept(b, job: _Ingest, record: dict, sha: str, rows: int, deleted: int) ->
         b.execute("UPDATE ingest_batches SET outcome = 'replaced' WHERE table_name = :t AND "
                   "sha256 = :s AND outcome = 'accepted'", {"t": job.table.name, "s": sha})
     record.update(sha256=sha, rows=rows, outcome="accepted", errors=0,
-                  finished_at=datetime.now().replace(microsecond=0),
+                  finished_at=datetime.now(),
                   message=f"{rows} rows loaded" + (f", {deleted} replaced" if deleted else ""))
     b.details.update({k: (str(v) if isinstance(v, datetime) else v) for k, v in record.items()})
     _insert_record(b, record)

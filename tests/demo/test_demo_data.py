@@ -74,7 +74,7 @@ def test_departments_and_segments_follow_the_conventions(small):
 
 
 def test_window_is_36_months_ending_with_the_given_month(small):
-    wh, res = small
+    wh, _res = small
     df = q(wh, "SELECT min(period) AS lo, max(period) AS hi, count(DISTINCT period) AS n FROM revenue_recognized")
     assert pd.Timestamp(df["lo"][0]).date() == dt.date(2023, 11, 1)
     assert pd.Timestamp(df["hi"][0]).date() == dt.date(2026, 10, 1)
