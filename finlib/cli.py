@@ -60,9 +60,11 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_click(command: click.Command, argv: list[str] | None, prog_name: str) -> int:
+    """Run a click command with finlib's error policy: a :class:`FinlibError` is printed as a
+    message (no traceback) and its ``exit_code`` returned."""
     try:
-        cli.main(args=argv, prog_name="finlib", standalone_mode=False)
+        command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except FinlibError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         return exc.exit_code
@@ -75,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_click(cli, argv, "finlib")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -65,6 +65,13 @@ def format_value(value: float | None, fmt: str = "money") -> str:
     return f"{v:,.2f}"
 
 
+def _isnan(v) -> bool:
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclass
 class Tile:
     """One KPI: its value, the change against the previous period and against target.
@@ -81,7 +88,7 @@ class Tile:
     key: str = ""
 
     def _delta(self, other: float | None, name: str) -> str:
-        if other is None or self.value is None or other == 0 or (isinstance(other, float) and math.isnan(other)):
+        if other is None or self.value is None or other == 0 or _isnan(other) or _isnan(self.value):
             return ""
         change = (float(self.value) - float(other)) / abs(float(other))
         good = (change > 0) == self.higher_is_better
@@ -89,14 +96,28 @@ class Tile:
         arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
         return f'<div class="delta {cls}">{arrow} {change * 100:+.1f} % {html.escape(name)}</div>'
 
+    def change_vs_previous(self) -> float | None:
+        """(value − previous) / |previous| (ratio), ``None`` when undefined."""
+        return _change(self.value, self.previous)
+
+    def change_vs_target(self) -> float | None:
+        """(value − target) / |target| (ratio), ``None`` when undefined."""
+        return _change(self.value, self.target)
+
     def to_html(self) -> str:
         key = f' data-kpi="{html.escape(self.key)}"' if self.key else ""
-        raw = "" if self.value is None else f' data-value="{float(self.value):.6f}"'
+        raw = "" if self.value is None or _isnan(self.value) else f' data-value="{float(self.value):.6f}"'
         return (
-            f'<div class="finlib-tile"{key}{raw}><div class="label">{html.escape(self.label)}</div>'
+            f'<div class="finlib-tile finlib-kpi"{key}{raw}><div class="label">{html.escape(self.label)}</div>'
             f'<div class="value">{html.escape(format_value(self.value, self.fmt))}</div>'
             f"{self._delta(self.previous, 'vs previous month')}{self._delta(self.target, 'vs target')}</div>"
         )
+
+
+def _change(value, other) -> float | None:
+    if value is None or other is None or _isnan(value) or _isnan(other) or float(other) == 0:
+        return None
+    return (float(value) - float(other)) / abs(float(other))
 
 
 def tiles_html(tiles: list[Tile]) -> str:
@@ -160,20 +181,45 @@ class Dashboard:
     refresh : callable, optional
         Called by the Refresh button before re-drawing (e.g. to clear caches and pick up
         newly ingested data).
+    as_of : callable, optional
+        Returns the data-as-of text (e.g. the last ingest time), shown under the controls
+        (and in static reports) and updated after each refresh.
     """
 
     def __init__(self, title: str, params: dict, choices: dict | None = None,
-                 interactive: bool = False, refresh: Callable[[], None] | None = None):
+                 interactive: bool = False, refresh: Callable[[], None] | None = None,
+                 as_of: Callable[[], str] | None = None):
         self.title = title
         self.params = dict(params)
         self.choices = dict(choices or {})
         self.interactive = interactive
         self.refresh_hook = refresh
+        self.as_of_hook = as_of
         self.sections: list[tuple[View, Any]] = []
         self.controls: dict[str, Any] = {}
         self._controls_box = None
+        self._status = None
         if interactive:
             self._build_controls()
+        else:
+            self._show_as_of_static()
+
+    def as_of_text(self) -> str:
+        if self.as_of_hook is None:
+            return ""
+        try:
+            return f"Data as of {self.as_of_hook()}"
+        except Exception as exc:  # the stamp must never break the page
+            from finlib.errors import FinlibError
+
+            return str(exc).splitlines()[0] if isinstance(exc, FinlibError) else "Data as of: unknown"
+
+    def _show_as_of_static(self) -> None:
+        text = self.as_of_text()
+        if text:
+            from IPython.display import HTML, display
+
+            display(HTML(f'<p class="finlib-note finlib-as-of">{html.escape(text)}</p>'))
 
     # -- interactive plumbing ---------------------------------------------------
     def _build_controls(self) -> None:
@@ -197,7 +243,7 @@ class Dashboard:
         button.add_class("finlib-refresh")
         button.on_click(lambda _b: self.refresh())
         items.append(button)
-        self._status = w.HTML(value="")
+        self._status = w.HTML(value=self._status_html())
         self._status.add_class("finlib-status")
         items.append(self._status)
         self._controls_box = w.HBox(items, layout=w.Layout(flex_flow="row wrap", gap="8px"))
@@ -209,9 +255,16 @@ class Dashboard:
             self.redraw()
         return handler
 
+    def _status_html(self) -> str:
+        text = self.as_of_text()
+        return f'<span class="finlib-note finlib-as-of">{html.escape(text)}</span>' if text else ""
+
     def refresh(self) -> None:
+        """Re-read the data (the refresh hook clears caches), update the as-of stamp, re-draw."""
         if self.refresh_hook:
             self.refresh_hook()
+        if self._status is not None:
+            self._status.value = self._status_html()
         self.redraw()
 
     def redraw(self) -> None:
@@ -224,12 +277,25 @@ class Dashboard:
             self._safe(view)
 
     def _safe(self, view: View) -> None:
+        """Run a view; a viewer sees a short message, never a traceback.
+
+        A :class:`FinlibError` shows its first line ("No data for 2031-01 …"). Any other
+        error shows a generic line with a reference under Voilà (the traceback goes to the
+        dashboard log); in JupyterLab it propagates so analysts keep their traceback.
+        """
         from finlib.errors import FinlibError
 
         try:
             view(dict(self.params))
         except FinlibError as exc:
-            show_error(str(exc))
+            show_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        except Exception as exc:
+            from finlib.dashboards import errors
+            from finlib.dashboards.query import under_voila
+
+            if not under_voila():
+                raise
+            errors.show(exc)
 
     # -- public --------------------------------------------------------------------
     def section(self, view: View) -> None:

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import click
 
-from finlib.errors import FinlibError
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def dashboards() -> None:
@@ -69,19 +67,9 @@ def serve(port, ip, notebooks, pool_size, certfile, keyfile, log_level) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m finlib.dashboards``: messages, not tracebacks."""
-    try:
-        dashboards.main(args=argv, prog_name="python -m finlib.dashboards", standalone_mode=False)
-    except FinlibError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    return 0
+    from finlib.cli import run_click
+
+    return run_click(dashboards, argv, "python -m finlib.dashboards")
 
 
 if __name__ == "__main__":  # pragma: no cover

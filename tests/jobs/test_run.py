@@ -161,7 +161,7 @@ def test_html_report_hides_code_is_small_and_uses_the_shared_plotly(batch):
     m = manifests[("ok", "department=Sales")]
     html = (m["path"] / "report.html").read_text()
     assert "sb.glue" not in html and "viz.show(" not in html and "import scrapbook" not in html
-    assert 'class="jp-InputPrompt' not in html and 'jp-InputArea-editor' not in html and "The cell that failed" not in html
+    assert 'class="jp-InputPrompt' not in html and 'class="jp-InputArea-editor' not in html and "The cell that failed" not in html
     assert '<script src="../../../_static/plotly.min.js"></script>' in html
     assert len(html.encode()) < 1_000_000
     assert html.count("Plotly.newPlot") == 1  # one chart, and no plotly.js library inside

@@ -1,0 +1,312 @@
+"""Shared pieces of the notebook views: periods, the per-parameters cache, data-as-of,
+read-only alert evaluation, JSON-able records for scraps, and the dashboard frame.
+
+Nothing here writes to the warehouse: dashboards and jobs read it through short read-only
+connections (``wh.connect(read_only=True)``), so a Voilà page never blocks an ingest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+from typing import Any, Callable, Iterable
+
+from finlib.errors import FinlibError, NoDataError
+from finlib.periods import add_months, format_period, parse_period
+
+SEGMENTS = ("all", "SMB", "Mid-Market", "Enterprise")
+DEPARTMENTS = ("Sales", "Marketing", "Product", "Customer Success")
+
+# -- warehouse and periods ------------------------------------------------------------
+
+
+def warehouse():
+    """The warehouse of ``FINLIB_DB_URL`` (opened read-only by every view)."""
+    from finlib.warehouse.db import get_warehouse
+
+    return get_warehouse()
+
+
+def resolve_period(value: Any) -> str:
+    """A period parameter (``YYYY-MM``, ``YYYY-MM-01``, ``last_closed_month``…) as ``YYYY-MM``."""
+    return format_period(parse_period(value))
+
+
+def period_date(value: Any) -> dt.date:
+    return parse_period(value)
+
+
+def previous_period(period: str) -> str:
+    return format_period(add_months(parse_period(period), -1))
+
+
+# -- a cache per parameter set, cleared by Refresh ------------------------------------
+
+_cache: dict[tuple, Any] = {}
+_lock = threading.Lock()
+
+
+def cached(key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per ``key`` (and warehouse URL) until :func:`clear_cache`.
+
+    Sections of one notebook share a parameter set, so the warehouse is read once for all
+    of them; a Refresh button clears the cache to pick up newly ingested data.
+    """
+    from finlib import config
+
+    full = (config.db_url(), *key)
+    with _lock:
+        if full in _cache:
+            return _cache[full]
+    value = compute()
+    with _lock:
+        _cache[full] = value
+    return value
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+# -- what the warehouse covers ------------------------------------------------------------
+
+
+def available_periods(limit: int = 36) -> list[str]:
+    """Months with recognised revenue or ledger lines, newest first (``YYYY-MM``)."""
+
+    def compute():
+        wh = warehouse()
+        with wh.connect(read_only=True) as conn:
+            rows = conn.query(
+                "SELECT DISTINCT period FROM gl_entries UNION SELECT DISTINCT period FROM revenue_recognized")
+        months = sorted({format_period(_as_date(r[0])) for r in rows if r[0] is not None}, reverse=True)
+        return months[:limit]
+
+    return cached(("available_periods", limit), compute)
+
+
+def period_choices(period: str, limit: int = 36) -> list[str]:
+    """The period control's options: the months with data, plus the requested one.
+
+    A requested month without data stays selectable so that its sections say "no data for
+    2031-01" instead of the control silently jumping to another month.
+    """
+    months = available_periods(limit)
+    return months if period in months else [period, *months]
+
+
+def data_as_of() -> str:
+    """When the data was last loaded: the last accepted ingest, else the newest ledger
+    posting (demo data), as ``YYYY-MM-DD HH:MM UTC``; ``"unknown"`` when neither exists."""
+
+    def compute():
+        wh = warehouse()
+        with wh.connect(read_only=True) as conn:
+            t = None
+            if conn.table_exists("ingest_batches"):
+                t = conn.scalar("SELECT max(finished_at) FROM ingest_batches WHERE outcome = 'accepted'")
+            if t is None:
+                t = conn.scalar("SELECT max(posted_at) FROM gl_entries")
+        if t is None:
+            return "unknown"
+        if isinstance(t, str):
+            t = dt.datetime.fromisoformat(t)
+        return t.strftime("%Y-%m-%d %H:%M UTC")
+
+    return cached(("data_as_of",), compute)
+
+
+def require_period_data(period: str) -> None:
+    """Raise :class:`NoDataError` ("no data for 2031-01 …") when the month has no data."""
+    if period not in available_periods():
+        months = available_periods()
+        span = f"{months[-1]} .. {months[0]}" if months else "none"
+        raise NoDataError(f"No data for {period}: the warehouse covers {span}.")
+
+
+def _as_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])
+
+
+# -- alerts, evaluated read-only ---------------------------------------------------------------
+
+ALERT_COLUMNS = ("id", "rule", "severity", "state", "entity", "message", "value", "threshold", "period")
+
+
+def alerts_for(period: str, rules: Iterable[str] | None = None,
+               thresholds: dict[str, float | None] | None = None) -> list[dict]:
+    """The alerts the rules of ``parameters/alerts.yaml`` raise for ``period``.
+
+    Evaluated live on a read-only connection (nothing is stored or sent: the job runner's
+    ``finlib.alerts.check`` does that), with the stored state (open, acknowledged) where the
+    alert is already known. ``rules`` limits the rules (default all enabled);
+    ``thresholds`` overrides a rule's threshold (``None`` keeps the file's value).
+
+    Returns a list of dicts with :data:`ALERT_COLUMNS` (JSON-able), the id being the alert's
+    stable id (rule + entity + period), so the runner can de-duplicate.
+    """
+    from finlib.alerts import store
+    from finlib.alerts.config import load_config
+    from finlib.alerts.rules import evaluate
+
+    p = parse_period(period)
+    cfg = load_config()
+    wanted = set(rules) if rules is not None else set(cfg.rules)
+    configs = {}
+    for name, rule_cfg in cfg.rules.items():
+        if name not in wanted or not rule_cfg.enabled:
+            continue
+        override = (thresholds or {}).get(name)
+        configs[name] = rule_cfg.model_copy(update={"threshold": float(override)}) if override is not None \
+            else rule_cfg
+    wh = warehouse()
+    with wh.connect(read_only=True) as conn:
+        findings = evaluate(conn, p, configs)
+        known = {}
+        if conn.table_exists("alerts"):
+            for aid, state in conn.query("SELECT alert_id, state FROM alerts WHERE period = :p", {"p": p}):
+                known[aid] = state
+    out = []
+    for f in findings:
+        cfg_rule = configs[f.rule]
+        aid = store.alert_id(f.rule, f.entity, f.period)
+        out.append({
+            "id": aid, "rule": f.rule,
+            "severity": cfg_rule.data_issue_severity if f.data_issue else cfg_rule.severity,
+            "state": known.get(aid, "new"),
+            "entity": dict(f.entity), "message": f.message,
+            "value": _num(f.value), "threshold": _num(f.threshold), "period": p.isoformat(),
+        })
+    return out
+
+
+def stored_alerts(state: str | None = "open") -> list[dict]:
+    """Alerts already stored by the job runner (``finlib.alerts.list_alerts``), any period."""
+    from finlib.alerts import list_alerts
+
+    try:
+        rows = list_alerts(warehouse(), state=state)
+    except FinlibError:  # no alerts table yet
+        return []
+    return [{k: a.get(k) for k in ALERT_COLUMNS} for a in rows]
+
+
+def alerts_frame(alerts: list[dict]):
+    import pandas as pd
+
+    if not alerts:
+        return pd.DataFrame(columns=["severity", "rule", "what", "state", "period"])
+    df = pd.DataFrame(alerts)
+    df["what"] = df["message"]
+    df["period"] = df["period"].astype(str).str[:7]
+    order = {"critical": 0, "warning": 1, "info": 2}
+    df = df.assign(_o=df["severity"].map(order).fillna(9)).sort_values(["_o", "rule"])
+    return df[["severity", "rule", "what", "state", "period"]].reset_index(drop=True)
+
+
+def show_alerts(alerts: list[dict], empty: str = "No alert fires for this period.") -> None:
+    from finlib import widgets
+
+    if not alerts:
+        widgets.show_note(empty)
+        return
+    widgets.show_table(alerts_frame(alerts), max_rows=25)
+
+
+# -- JSON-able values for scraps --------------------------------------------------------------
+
+
+def _num(x: Any) -> Any:
+    if x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return x
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: dates as ISO strings, NaN as None, numpy scalars as Python."""
+    import numbers
+
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()[:10] if isinstance(value, dt.date) and not isinstance(value, dt.datetime) \
+            else value.isoformat()
+    if hasattr(value, "isoformat"):  # pandas Timestamp
+        return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 and getattr(value, "minute", 0) == 0 \
+            else value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (list, dict)):  # numpy scalar
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return _num(value)
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or (not isinstance(value, str) and pd.isna(value)):
+            return None
+    except (ImportError, TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def records(df, columns: Iterable[str] | None = None) -> list[dict]:
+    """A DataFrame as a list of JSON-able dicts (the form of every table scrap)."""
+    if df is None:
+        return []
+    if columns is not None:
+        df = df[[c for c in columns if c in df.columns]]
+    return [jsonable(r) for r in df.to_dict(orient="records")]
+
+
+# -- the dashboard frame --------------------------------------------------------------
+
+
+def dashboard(title: str, params: dict, choices: dict, interactive: bool):
+    """A :class:`finlib.widgets.Dashboard` with Refresh wired to :func:`clear_cache` and the
+    data-as-of time shown (and updated after a refresh)."""
+    from finlib import widgets
+
+    dash = widgets.Dashboard(title, params=params, choices=choices, interactive=interactive,
+                             refresh=clear_cache, as_of=data_as_of)
+    return dash
+
+
+def show_figure(fig) -> None:
+    from finlib import viz
+
+    viz.show(fig)
+
+
+def money_frame(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
+                rename: dict[str, str] | None = None, max_rows: int = 30) -> None:
+    """:func:`finlib.widgets.show_table` with columns renamed for readers."""
+    from finlib import widgets
+
+    if df is None:
+        widgets.show_table(df)
+        return
+    rename = rename or {}
+    view = df.rename(columns=rename)
+    widgets.show_table(view, money=tuple(rename.get(c, c) for c in money),
+                       pct=tuple(rename.get(c, c) for c in pct),
+                       ratio=tuple(rename.get(c, c) for c in ratio), max_rows=max_rows)
