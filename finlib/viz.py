@@ -23,6 +23,7 @@ Example
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Any
 
@@ -61,7 +62,7 @@ def currency_prefix(currency: str = "USD") -> str:
 
 def format_money(value: float | None, currency: str = "USD", digits: int = 1) -> str:
     """``1234567.8 -> '$1.2M'`` (k, M, B); negatives as ``-$1.2M``; ``None -> '–'``."""
-    if value is None or value != value:  # None or NaN
+    if value is None or math.isnan(value):
         return "–"
     sign = "-" if value < 0 else ""
     v = abs(float(value))

@@ -29,4 +29,4 @@ def demo_data(scale: str, seed: int, end: str | None, force: bool, quiet: bool) 
     click.echo(f"{wh.display_url}: demo company '{scale}' seed {seed}, "
                f"{t['first_period'][:7]} .. {t['last_closed_month'][:7]}: "
                f"{total:,} rows in {len(res['rows'])} tables, {res['seconds']:.1f} s")
-    click.echo(f"truth: {res['truth_path']}")
+    click.echo(f"truth: {res['truth_path'] or 'in the warehouse (warehouse_meta.demo_truth)'}")

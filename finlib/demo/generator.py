@@ -207,7 +207,7 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
             put("kpi_targets", targets)
     truth = _truth(sim, co, costs, target_truth, sc, seed)
     path = write_truth(wh, truth)
-    return {"rows": rows, "seconds": round(time.perf_counter() - t0, 2), "truth_path": str(path),
+    return {"rows": rows, "seconds": round(time.perf_counter() - t0, 2), "truth_path": str(path) if path else None,
             "truth": truth}
 
 

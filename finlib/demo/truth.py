@@ -1,45 +1,52 @@
 """The demo truth file: where it lives, writing it atomically, reading it back.
 
-DuckDB warehouse ``data/warehouse.duckdb`` -> ``data/warehouse.truth.json`` (beside it).
-PostgreSQL ``postgresql://user@host:port/db`` -> ``data/demo-truth-<host>-<port>-<db>.json``
-under the project's ``data/`` folder (``FINLIB_HOME``). The keys are the contract of
-``docs/CONTRACTS.md`` ("Demo truth file").
+The truth is stored in the warehouse itself (system table ``warehouse_meta``, key
+``demo_truth``) on every backend, and for a DuckDB warehouse also as a file beside it
+(``data/warehouse.duckdb`` -> ``data/warehouse.truth.json``) for people and other tools.
+The keys are the contract of ``docs/CONTRACTS.md`` ("Demo truth file").
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
-from finlib import config
 from finlib.errors import DemoDataError
 
-
-def truth_path(wh) -> Path:
-    """Where the truth file of warehouse ``wh`` lives."""
-    if wh.backend == "duckdb":
-        if wh.path is None or str(wh.path) == ":memory:":
-            return config.data_dir() / "memory.truth.json"
-        return wh.path.with_name(wh.path.stem + ".truth.json")
-    p = urlparse(wh.url)
-    db = (p.path or "/").lstrip("/") or "postgres"
-    raw = f"{p.hostname or 'localhost'}-{p.port or 5432}-{db}"
-    return config.data_dir() / f"demo-truth-{re.sub(r'[^A-Za-z0-9_.-]', '_', raw)}.json"
+TRUTH_KEY = "demo_truth"
 
 
-def write_truth(wh, truth: dict) -> Path:
-    """Write ``truth`` beside the warehouse (temporary file, then ``os.replace``)."""
+def truth_path(wh) -> Path | None:
+    """The truth file of a DuckDB warehouse ``wh`` (None for other backends)."""
+    if wh.backend != "duckdb":
+        return None
+    if wh.path is None or str(wh.path) == ":memory:":
+        return None
+    return wh.path.with_name(wh.path.stem + ".truth.json")
+
+
+def write_truth(wh, truth: dict) -> Path | None:
+    """Store ``truth`` in ``warehouse_meta`` and, for DuckDB, beside the warehouse file
+    (temporary file, then ``os.replace``). Returns the file path (None without a file)."""
+    import datetime as dt
+
+    from finlib.warehouse.load import write_batch
+
+    text = json.dumps(truth, indent=2, sort_keys=False)
+    with write_batch(wh, action="demo-truth", target="warehouse_meta") as b:
+        b.delete("warehouse_meta", "key = :k", {"k": TRUTH_KEY})
+        b.execute("INSERT INTO warehouse_meta (key, value, updated_at) VALUES (:k, :v, :t)",
+                  {"k": TRUTH_KEY, "v": text, "t": dt.datetime.now().replace(microsecond=0)})
     path = truth_path(wh)
+    if path is None:
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".truth-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(truth, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+            fh.write(text + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,11 +66,21 @@ def load_truth(wh=None) -> dict:
         from finlib.warehouse.db import get_warehouse
 
         wh = get_warehouse()
+    from finlib.errors import WarehouseError
+
+    try:
+        with wh.connect(read_only=wh.backend == "duckdb") as conn:
+            text = (conn.scalar("SELECT value FROM warehouse_meta WHERE key = :k", {"k": TRUTH_KEY})
+                    if conn.table_exists("warehouse_meta") else None)
+    except WarehouseError:
+        text = None  # no warehouse yet: fall back to the file, then to the message below
+    if text:
+        return json.loads(text)
     path = truth_path(wh)
-    if not path.exists():
-        raise DemoDataError(
-            f"No demo truth file at {path}: the warehouse {wh.display_url} was not filled by "
-            "`finlib demo-data` (run `finlib demo-data --scale small --seed 42`)."
-        )
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    if path is not None and path.exists():
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    raise DemoDataError(
+        f"No demo truth in {wh.display_url}: the warehouse was not filled by "
+        "`finlib demo-data` (run `finlib demo-data --scale small --seed 42`)."
+    )

@@ -26,8 +26,9 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from finlib.errors import JobError
 
@@ -47,7 +48,7 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
     Sorts by start time as plain text; the random tail keeps ids unique across processes.
     """
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
 
 

@@ -24,7 +24,7 @@ def _parse_now(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     t = dt.datetime.fromisoformat(value)
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _run_due_once(console, executor, workers, address, now, catch_up_days, quiet=False):
@@ -232,7 +232,7 @@ def jobs_list(now):
     from finlib.jobs.spec import jobs_dir, load_jobs
 
     loaded = load_jobs()
-    now_t = _parse_now(now) or dt.datetime.now(dt.timezone.utc)
+    now_t = _parse_now(now) or dt.datetime.now(dt.UTC)
     last_ok: dict[str, str] = {}
     for r in load_catalogue(config.reports_dir()):
         if r["status"] == "succeeded":

@@ -22,8 +22,9 @@ import shutil
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from finlib.jobs import archive
 
@@ -34,7 +35,7 @@ FAILED = "failed"
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _iso(t: dt.datetime) -> str:
@@ -83,7 +84,7 @@ def warehouse_fingerprint(db_url: str | None) -> dict[str, Any]:
 
             value = dataclasses.asdict(value)
         return {"value": json.loads(json.dumps(value, default=str)), "reason": None}
-    except Exception as exc:  # a fingerprint must never fail a run
+    except Exception as exc:  # noqa: BLE001 - a fingerprint must never fail a run
         return {"value": None, "reason": f"{type(exc).__name__}: {exc}"}
 
 
@@ -106,7 +107,7 @@ def evaluate_alerts(db_url: str | None, period: str) -> tuple[list[dict], dict[s
         for a in items:
             a.setdefault("source", "rules")
         return items, {"status": "ok", "note": None}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         note = f"alert rules failed: {type(exc).__name__}: {exc}"
         log.warning(note)
         return [], {"status": "error", "note": note}
@@ -153,7 +154,7 @@ def _execute_attempt(req: dict, out_nb: Path, emit: Callable[..., None]) -> dict
         error = {"type": "DeadKernelError", "ename": "DeadKernelError",
                  "message": f"the kernel died (often out of memory or killed): {exc}",
                  "cell_index": tracker.cell_index, "retryable": True}
-    except Exception as exc:  # kernel would not start, papermill/nbclient internals, I/O
+    except Exception as exc:  # noqa: BLE001 - kernel would not start, papermill/nbclient internals, I/O
         started = tracker.kernel_ready is not None
         error = {"type": type(exc).__name__, "ename": type(exc).__name__,
                  "message": (str(exc) or repr(exc)) if started
@@ -208,7 +209,7 @@ def read_scraps(nb_path: Path) -> dict[str, Any]:
     try:
         nb = sb.read_notebook(str(nb_path))
         return {name: scrap.data for name, scrap in nb.scraps.items()}
-    except Exception as exc:  # a run with unreadable scraps is still archived
+    except Exception as exc:  # noqa: BLE001 - a run with unreadable scraps is still archived
         log.warning("could not read scraps from %s: %s", nb_path, exc)
         return {}
 
@@ -234,7 +235,7 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
         if progress is not None:
             try:
                 progress.put_nowait({"key": key, "state": state, **info})
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - progress is best effort, never fails a run
                 pass
 
     reports = Path(req["reports"])
@@ -300,7 +301,7 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
             "error": error, "static": "../../../" + archive.STATIC,
         })
         archive.write_atomic(tmp / archive.REPORT, html)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         status = FAILED
         error = error or {"type": "ReportError", "message": f"HTML conversion failed: {type(exc).__name__}: {exc}",
                           "cell_index": None}

@@ -20,8 +20,9 @@ from __future__ import annotations
 import multiprocessing
 import queue as queue_mod
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from finlib.errors import JobError
 
@@ -71,7 +72,7 @@ class LocalExecutor:
             for req in requests:
                 try:
                     yield req, run_one(req, _CallbackQueue(progress))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     yield req, exc
             return
         ctx = multiprocessing.get_context("spawn")
@@ -97,7 +98,7 @@ class LocalExecutor:
                         req = futures[fut]
                         try:
                             yield req, fut.result()
-                        except Exception as exc:  # BrokenProcessPool, pickling, archive I/O
+                        except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, pickling, archive I/O
                             yield req, exc
             finally:
                 stop.set()
@@ -132,7 +133,7 @@ class DaskExecutor:
                 req = by_key[fut.key]
                 try:
                     yield req, fut.result()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     yield req, exc
         finally:
             client.close()

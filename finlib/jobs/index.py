@@ -47,7 +47,7 @@ def _compact(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def render_index(rows: list[dict[str, Any]], generated_at: str | None = None) -> str:
     template = resources.files("finlib.jobs").joinpath("templates/index.html").read_text("utf-8")
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated_at = generated_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     data = json.dumps(_compact(rows), separators=(",", ":"), ensure_ascii=False)
     data = data.replace("</", "<\\/")  # never close the script element early
     return template.replace("__GENERATED_AT__", generated_at).replace("__RUNS_JSON__", data)
@@ -64,7 +64,7 @@ def rebuild_index(reports: Path, lock_timeout: float = 120) -> Path:
         cols = list(archive.CATALOGUE_FIELDS)
         runs = {
             "schema": "finlib.runs/1",
-            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "columns": cols,
             "rows": [[r.get(c) for c in cols] for r in rows],
         }

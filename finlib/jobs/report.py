@@ -18,7 +18,7 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "finlib_report"
 REMOVE_CELL_TAGS = {"remove_cell", "remove-cell", "hide"}
 
-_HEADING_RE = re.compile(r'<h([1-3]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+_HEADING_RE = re.compile(r'<h([1-3]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
 _TAG_RE = re.compile(r"<[^>]+>")
 
 

@@ -54,10 +54,10 @@ def code_provenance(root: Path | None = None) -> dict[str, Any]:
     commit = dirty = None
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip() or None
+                                text=True, timeout=10, check=False).stdout.strip() or None
         if commit:
             dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                        capture_output=True, text=True, timeout=20).stdout.strip())
+                                        capture_output=True, text=True, timeout=20, check=False).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         pass
     return {"git_commit": commit, "git_dirty": dirty, "finlib_version": __version__}
@@ -67,7 +67,7 @@ def plan(jobs: list[Job], period: dt.date | None = None, now: dt.datetime | None
     """Every variant of every job for ``period`` (default: the last closed month)."""
     from finlib.periods import last_closed_month
 
-    today = (now or dt.datetime.now(dt.timezone.utc)).date()
+    today = (now or dt.datetime.now(dt.UTC)).date()
     p = period or last_closed_month(today)
     return [Planned(job=j, variant=v, period=p) for j in jobs for v in j.variants()]
 
@@ -85,7 +85,7 @@ def make_request(item: Planned, reports: Path, code: dict[str, Any], run_id: str
     try:
         wh = Warehouse.from_url()
         db_url, db_display = wh.url, wh.display_url
-    except Exception:
+    except Exception:  # noqa: BLE001
         db_url = db_display = None
     try:
         nb_rel = str(job.notebook_path.resolve().relative_to(config.project_root().resolve()))
@@ -234,7 +234,7 @@ def execute(
             continue
         if item.trigger == "due" and item.scheduled_for is not None:
             due = DueRun(item.job, item.variant, item.period, item.scheduled_for)
-            if not is_still_due(due, reports, now or dt.datetime.now(dt.timezone.utc)):
+            if not is_still_due(due, reports, now or dt.datetime.now(dt.UTC)):
                 lock.release()
                 outcomes[key] = Outcome(key, item.job.name, req["variant_label"], req["period"], "skipped",
                                         message="already run by another scheduler")

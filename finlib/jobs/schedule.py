@@ -40,7 +40,7 @@ def _parse(ts: str | None) -> dt.datetime | None:
     if not ts:
         return None
     t = dt.datetime.fromisoformat(ts)
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def slots(job: Job, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
@@ -56,7 +56,7 @@ def slots(job: Job, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
         t = it.get_next(dt.datetime)
         if t > end:
             return out
-        out.append(t.astimezone(dt.timezone.utc))
+        out.append(t.astimezone(dt.UTC))
 
 
 def period_of_slot(slot: dt.datetime, job: Job) -> dt.date:
@@ -86,7 +86,7 @@ def due_runs(
     failed_retry_after: dt.timedelta = DEFAULT_FAILED_RETRY_AFTER,
 ) -> list[DueRun]:
     """The runs due at ``now`` (default: the real clock), oldest period first."""
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     groups = archive.last_runs(reports)
     manifests: dict[str, dict] = {}
     out: list[DueRun] = []

@@ -42,9 +42,10 @@ import ast
 import datetime as dt
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -95,7 +96,7 @@ class JobSpec(BaseModel):
 
         try:
             ZoneInfo(v)
-        except Exception:
+        except Exception:  # noqa: BLE001
             raise ValueError(f"unknown time zone {v!r} (use an IANA name such as UTC or Europe/Berlin)")
         return v
 
@@ -288,7 +289,7 @@ def resolve_parameters(
     """The parameters papermill injects: the spec's, symbols replaced, plus the variant."""
     from finlib.periods import add_months, month_end
 
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     values = {
         "last_closed_month": period.isoformat(),
         "period": period.isoformat(),

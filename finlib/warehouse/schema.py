@@ -360,6 +360,12 @@ _t("runs", [
     C("details", "json", nullable=True),
 ], pk=("run_id",), system=True)
 
+_t("warehouse_meta", [
+    C("key", "text"),
+    C("value", "json"),
+    C("updated_at", "timestamp"),
+], pk=("key",), system=True, description="Small facts about the warehouse (e.g. the demo truth).")
+
 CANONICAL_TABLES = [name for name, t in TABLES.items() if not t.system]
 SYSTEM_TABLES = [name for name, t in TABLES.items() if t.system]
 

@@ -15,7 +15,7 @@ from finlib.jobs.index import rebuild_index
 
 
 def test_run_ids_sort_by_start_time_and_are_unique():
-    t0 = dt.datetime(2024, 4, 2, 6, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2024, 4, 2, 6, 0, tzinfo=dt.UTC)
     ids = [archive.new_run_id(t0 + dt.timedelta(milliseconds=i)) for i in range(50)]
     assert ids == sorted(ids)
     assert len({archive.new_run_id(t0) for _ in range(200)}) == 200
@@ -39,7 +39,7 @@ def test_temporary_folders_are_invisible_to_the_catalogue(tmp_path):
 def _stubs(reports, n):
     rnd = random.Random(7)
     jobs = ["product_roi", "retention_roi", "budget_variance", "executive", "department"]
-    t0 = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     for i in range(n):
         job = jobs[i % 5]
         started = t0 + dt.timedelta(hours=i)

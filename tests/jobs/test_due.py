@@ -9,7 +9,7 @@ from finlib.jobs import archive
 from finlib.jobs.schedule import due_runs
 from finlib.jobs.spec import load_jobs
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MONTHLY = """\
     notebook: notebooks/quick.ipynb
     title: Quick monthly

@@ -141,7 +141,7 @@ def test_a_cell_timeout_is_enforced_and_not_retried(batch):
 
 
 def test_a_killed_kernel_is_retried_and_the_retry_succeeds(batch):
-    p, _, manifests = batch
+    _, _, manifests = batch
     m = manifests[("crash_once", "")]
     assert m["status"] == "succeeded"
     assert [a["error"]["type"] if a["error"] else None for a in m["attempts"]] == ["DeadKernelError", None]

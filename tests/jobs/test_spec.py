@@ -9,7 +9,6 @@ import pytest
 from finlib.errors import JobSpecError
 from finlib.jobs.spec import load_jobs, notebook_parameters, resolve_parameters, variant_label
 
-
 GOOD = """\
     notebook: notebooks/ok.ipynb
     title: Fixture report
