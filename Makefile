@@ -10,6 +10,7 @@ KERNEL := $(VENV)/share/jupyter/kernels/finlib/kernel.json
 SCALE  ?= medium
 SEED   ?= 42
 PORT   ?= 8866
+WORKERS ?= 2
 WAREHOUSE := data/warehouse.duckdb
 
 .DEFAULT_GOAL := help
@@ -40,6 +41,8 @@ status: setup  ## show the warehouse's tables, row counts and fingerprint
 
 run: setup $(WAREHOUSE)  ## the main job: demo warehouse if missing, every domain job, report archive
 	$(BIN)/finlib db status
+	$(BIN)/finlib run --all --workers $(WORKERS)
+	@echo "reports: $(CURDIR)/reports/index.html"
 
 test: setup  ## the whole test suite (small data; slow scale tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -53,8 +56,8 @@ lab: setup  ## JupyterLab on notebooks/ with finlib importable
 dashboards: setup $(WAREHOUSE)  ## Voila dashboards on 127.0.0.1:$(PORT) (FINLIB_DASHBOARD_TOKEN needed for other addresses)
 	PORT=$(PORT) $(BIN)/python -m finlib.dashboards serve --port $(PORT) --notebooks notebooks
 
-schedule: setup $(WAREHOUSE)  ## run due jobs in a loop (foreground)
-	@echo "the scheduler is not built yet"; exit 1
+schedule: setup $(WAREHOUSE)  ## run due jobs in a loop (foreground; Ctrl-C stops)
+	$(BIN)/finlib schedule --workers $(WORKERS)
 
 bench: setup  ## benchmarks under bench/ (prints figures)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

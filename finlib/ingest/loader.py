@@ -371,7 +371,7 @@ class _Ingest:
         return {s.source for s in self.mapping.columns.values() if s.source}
 
     def _raw_sql(self, src: _Source, source: str, spec: ColumnSpec | None) -> str:
-        x = f"NULLIF(trim({src.raw_ref(source)}), '')"
+        x = src.raw_ref(source) if src.kind == 'csv' else f"NULLIF({src.raw_ref(source)}, '')"
         if spec is None:
             return x
         if spec.extract:
@@ -429,8 +429,8 @@ class _Ingest:
         if t == "bool":
             tv = spec.true_values if spec else ColumnSpec("x").true_values
             fv = spec.false_values if spec else ColumnSpec("x").false_values
-            return (f"CASE WHEN lower({r}) IN ({', '.join(lit(v) for v in tv)}) THEN TRUE "
-                    f"WHEN lower({r}) IN ({', '.join(lit(v) for v in fv)}) THEN FALSE END")
+            return (f"CASE WHEN lower(trim({r})) IN ({', '.join(lit(v) for v in tv)}) THEN TRUE "
+                    f"WHEN lower(trim({r})) IN ({', '.join(lit(v) for v in fv)}) THEN FALSE END")
         return r  # id, text, json
 
     def build_checks(self, pg_keys_checked_elsewhere: bool) -> None:

@@ -182,6 +182,7 @@ def alerts_for(period: str, rules: Iterable[str] | None = None,
             "state": known.get(aid, "new"),
             "entity": dict(f.entity), "message": f.message,
             "value": _num(f.value), "threshold": _num(f.threshold), "period": p.isoformat(),
+            "details": jsonable(dict(f.details or {})),
         })
     return out
 
@@ -195,6 +196,14 @@ def stored_alerts(state: str | None = "open") -> list[dict]:
     except FinlibError:  # no alerts table yet
         return []
     return [{k: a.get(k) for k in ALERT_COLUMNS} for a in rows]
+
+
+def alert_department(alert: dict) -> str | None:
+    """The department an alert is about (by name), if any."""
+    for src in (alert.get("entity") or {}, alert.get("details") or {}):
+        if src.get("department"):
+            return str(src["department"])
+    return None
 
 
 def alerts_frame(alerts: list[dict]):
@@ -310,3 +319,26 @@ def money_frame(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), rati
     widgets.show_table(view, money=tuple(rename.get(c, c) for c in money),
                        pct=tuple(rename.get(c, c) for c in pct),
                        ratio=tuple(rename.get(c, c) for c in ratio), max_rows=max_rows)
+
+
+# -- scraps ------------------------------------------------------------------------------
+
+
+def base_scraps(p: dict) -> dict:
+    """Scraps every notebook records: ``period`` (``YYYY-MM``) and ``data_as_of``."""
+    return {"period": p["period"], "data_as_of": data_as_of()}
+
+
+def glue(name: str, value: Any) -> None:
+    """Record a scrap with scrapbook (JSON), for jobs and the archive.
+
+    Under Voilà it does nothing: dashboards have no reader for scraps, and importing
+    scrapbook (which imports papermill) would cost a viewer about 1.7 s.
+    """
+    from finlib.dashboards.query import under_voila
+
+    if under_voila():
+        return
+    import scrapbook as sb
+
+    sb.glue(name, jsonable(value))

@@ -13,6 +13,7 @@ from finlib import widgets
 from finlib.views import data
 from finlib.views.common import (
     alerts_for,
+    base_scraps,
     available_periods,
     cached,
     dashboard as _dashboard,
@@ -267,4 +268,5 @@ def scraps(p: dict) -> dict:
         "launch_roi": records(m["launch_roi"]),
         "milestones": records(milestone_table(m)),
         "alerts": alert_list(p),
+        **base_scraps(p),
     }
