@@ -59,8 +59,8 @@ NOTEBOOKS: dict[str, dict] = {
                  "are delivered. Use the period control (dashboard) or the `period` parameter (report).",
         "parameters": [
             PERIOD,
-            "overrun_threshold: float | None = None  # flag features whose cost exceeds budget by this "
-            "fraction (0.25 = 25 %); None = parameters/alerts.yaml",
+            "overrun_threshold: \"Optional[float]\" = None  # flag features whose cost exceeds budget by this "
+            "fraction, e.g. 0.25 for 25 %; None: parameters/alerts.yaml",
             "adoption_features: int = 6  # how many recently released features get the adoption model",
             INTERACTIVE,
         ],
@@ -143,8 +143,8 @@ NOTEBOOKS: dict[str, dict] = {
         "parameters": [
             PERIOD,
             'department: str = "all"  # all, or one department: Sales, Marketing, Product, Customer Success, G&A',
-            "variance_threshold: float | None = None  # flag lines whose |actual - budget| / budget exceeds "
-            "this (0.10 = 10 %); None = parameters/alerts.yaml",
+            "variance_threshold: \"Optional[float]\" = None  # flag lines whose |actual - budget| / budget exceeds "
+            "this fraction, e.g. 0.10; None: parameters/alerts.yaml",
             INTERACTIVE,
         ],
         "load": "period = query.param(\"period\", period)  # under Voilà: ?period=2024-06\n"
