@@ -86,6 +86,7 @@ class Tile:
     target: float | None = None
     higher_is_better: bool = True
     key: str = ""
+    target_name: str = "target"
 
     def _delta(self, other: float | None, name: str) -> str:
         if other is None or self.value is None or other == 0 or _isnan(other) or _isnan(self.value):
@@ -110,7 +111,7 @@ class Tile:
         return (
             f'<div class="finlib-tile finlib-kpi"{key}{raw}><div class="label">{html.escape(self.label)}</div>'
             f'<div class="value">{html.escape(format_value(self.value, self.fmt))}</div>'
-            f"{self._delta(self.previous, 'vs previous month')}{self._delta(self.target, 'vs target')}</div>"
+            f"{self._delta(self.previous, 'vs previous month')}{self._delta(self.target, 'vs ' + self.target_name)}</div>"
         )
 
 
@@ -137,23 +138,69 @@ def show_note(text: str) -> None:
     display(HTML(f'<p class="finlib-note">{html.escape(text)}</p>'))
 
 
+def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
+               max_rows: int = 30) -> str:
+    """A DataFrame as a compact HTML table: money/percent/ratio columns formatted and
+    right-aligned (as are other numbers), text left-aligned, booleans as yes/no, columns that
+    are empty throughout dropped, the index hidden."""
+    import pandas as pd
+
+    view = df.head(max_rows).copy()
+    view = view[[c for c in view.columns if not view[c].isna().all()]] if len(view) else view
+    numeric = set()
+    for col in view.columns:
+        s = view[col]
+        if col in money:
+            view[col] = s.map(lambda v: format_value(v, "money"))
+            numeric.add(col)
+        elif col in pct:
+            view[col] = s.map(lambda v: format_value(v, "pct"))
+            numeric.add(col)
+        elif col in ratio:
+            view[col] = s.map(lambda v: format_value(v, "ratio"))
+            numeric.add(col)
+        elif pd.api.types.is_bool_dtype(s) or (s.dtype == object and s.dropna().map(type).eq(bool).all()
+                                                 and s.notna().any()):
+            view[col] = s.map(lambda v: "" if v is None or v != v else ("yes" if v else "no"))
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            view[col] = s.dt.strftime("%Y-%m-%d")
+        elif pd.api.types.is_integer_dtype(s):
+            view[col] = s.map(lambda v: format_value(v, "int"))
+            numeric.add(col)
+        elif pd.api.types.is_float_dtype(s):
+            view[col] = s.map(lambda v: format_value(v, "number"))
+            numeric.add(col)
+    head = "".join(f'<th class="{"num" if c in numeric else "txt"}">{html.escape(str(c))}</th>'
+                   for c in view.columns)
+    body = []
+    for row in view.itertuples(index=False):
+        cells = []
+        for c, v in zip(view.columns, row):
+            text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            cells.append(f'<td class="{"num" if c in numeric else "txt"}">{html.escape(text)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'{_TABLE_CSS}<table class="finlib-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+_TABLE_CSS = """<style>
+table.finlib-table{border-collapse:collapse;margin:6px 0 12px 0;font-size:13px;font-family:Inter,Segoe UI,Helvetica,Arial,sans-serif}
+table.finlib-table th{border-bottom:1px solid #9aa5b1;padding:4px 10px;font-weight:600;color:#1f2a44}
+table.finlib-table td{padding:3px 10px;border-bottom:1px solid #eef1f4}
+table.finlib-table .num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+table.finlib-table .txt{text-align:left}
+</style>"""
+
+
 def show_table(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
                max_rows: int = 30) -> None:
-    """Display a DataFrame with money/percent/ratio columns formatted, index hidden."""
+    """Display a DataFrame (see :func:`table_html`); a note when it has no rows or is cut."""
     from IPython.display import HTML, display
 
     if df is None or len(df) == 0:
         display(HTML('<p class="finlib-note">No rows for this selection.</p>'))
         return
-    view = df.head(max_rows).copy()
-    for col in view.columns:
-        if col in money:
-            view[col] = view[col].map(lambda v: format_value(v, "money"))
-        elif col in pct:
-            view[col] = view[col].map(lambda v: format_value(v, "pct"))
-        elif col in ratio:
-            view[col] = view[col].map(lambda v: format_value(v, "ratio"))
-    display(HTML(view.to_html(index=False, classes="finlib-table", border=0, na_rep="n/a")))
+    display(HTML(table_html(df, money, pct, ratio, max_rows)))
     if len(df) > max_rows:
         display(HTML(f'<p class="finlib-note">Showing {max_rows} of {len(df)} rows.</p>'))
 

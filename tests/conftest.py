@@ -57,3 +57,15 @@ def any_db_url(request):
     if request.param == "duckdb":
         return request.getfixturevalue("duckdb_url")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium (driven by Playwright) for the whole session.
+
+    Playwright's sync API allows one instance per thread, so every browser test shares it.
+    """
+    from finlib.dashboards.harness import chromium
+
+    with chromium() as b:
+        yield b

@@ -155,7 +155,7 @@ def headline(p: dict) -> None:
         prev = {}
     widgets.show_tiles([
         widgets.Tile("Operating costs (month)", cur["opex_actual"], "money", prev.get("opex_actual"),
-                     cur["opex_budget"], higher_is_better=False, key="opex_actual"),
+                     cur["opex_budget"], higher_is_better=False, key="opex_actual", target_name="budget"),
         widgets.Tile("Variance vs budget", cur["opex_variance"], "money", higher_is_better=False,
                      key="opex_variance"),
         widgets.Tile("Budget used, year to date", cur["ytd_utilisation"], "pct", prev.get("ytd_utilisation"),

@@ -156,7 +156,7 @@ def headline(p: dict) -> None:
             widgets.Tile("New ARR per $ of Sales cost", cur["arr_per_cost"], "ratio", prev.get("arr_per_cost"),
                          key="arr_per_cost"),
             widgets.Tile("Win rate", cur["win_rate"], "pct", prev.get("win_rate"), key="win_rate"),
-            widgets.Tile("Magic number (quarter)", cur["magic_number"], "ratio", prev.get("magic_number"),
+            widgets.Tile("Magic number (quarter)", cur["magic_number"], "number", prev.get("magic_number"),
                          key="magic_number"),
         ])
     else:

@@ -39,7 +39,7 @@ TREND_KPIS = (
     ("logo_churn", "Logo churn", "pct", "retention_roi"),
     ("opex_actual", "Operating costs", "money", "budget_variance"),
     ("opex_variance_pct", "Costs vs budget", "pct", "budget_variance"),
-    ("product_roi", "Product ROI (to date)", "ratio", "product_roi"),
+    ("product_roi", "Product ROI (to date)", "pct", "product_roi"),
 )
 DOMAIN_JOBS = ("product_roi", "retention_roi", "budget_variance")
 
@@ -313,7 +313,7 @@ def headline(p: dict) -> None:
         widgets.Tile("CAC (blended)", h["cac"], "money", prev.get("cac"), t("cac"), higher_is_better=False,
                      key="cac"),
         widgets.Tile("Operating costs", b["opex_actual"], "money", None, b["opex_budget"], higher_is_better=False,
-                     key="opex"),
+                     key="opex", target_name="budget"),
         widgets.Tile("Gross margin", h["gross_margin"], "pct", prev.get("gross_margin"), key="gross_margin"),
     ])
 
@@ -347,7 +347,7 @@ def costs(p: dict) -> None:
 def roi(p: dict) -> None:
     t = data.metrics(p["period"])["cross_domain_roi"]
     show_figure(roi_figure(t))
-    money_frame(t, money=("return", "cost"), ratio=("roi",), rename={"roi": "ROI"})
+    money_frame(t, money=("return", "cost"), pct=("roi",), rename={"roi": "ROI"})
 
 
 def budget(p: dict) -> None:

@@ -179,7 +179,7 @@ def tiles(period: str) -> list[widgets.Tile]:
     except Exception:  # no previous month in the warehouse
         prev = {}
     return [
-        widgets.Tile("Product ROI (to date)", cur["product_roi"], "ratio", prev.get("product_roi"), key="product_roi"),
+        widgets.Tile("Product ROI (to date)", cur["product_roi"], "pct", prev.get("product_roi"), key="product_roi"),
         widgets.Tile("Dev cost to date", cur["dev_cost_to_date"], "money", prev.get("dev_cost_to_date"),
                      higher_is_better=False, key="dev_cost_to_date"),
         widgets.Tile("Attributed expansion ARR", cur["attributed_arr"], "money", prev.get("attributed_arr"),
@@ -202,12 +202,12 @@ def headline(p: dict) -> None:
 def features(p: dict) -> None:
     t = feature_table(data.metrics(p["period"]))
     show_figure(feature_figure(t))
-    money_frame(t, money=("cost", "attributed_arr", "budget"), ratio=("roi",), pct=("budget_used",),
+    money_frame(t, money=("cost", "attributed_arr", "budget"), pct=("roi", "budget_used"),
                 rename={"attributed_arr": "attributed ARR", "budget_used": "budget used", "roi": "ROI"})
 
 
 def teams(p: dict) -> None:
-    money_frame(data.metrics(p["period"])["team_roi"], money=("cost", "attributed_arr"), ratio=("roi",),
+    money_frame(data.metrics(p["period"])["team_roi"], money=("cost", "attributed_arr"), pct=("roi",),
                 rename={"attributed_arr": "attributed ARR", "roi": "ROI"})
 
 
@@ -216,7 +216,7 @@ def adoption(p: dict) -> None:
     if t["effect_mrr"].notna().any():
         show_figure(adoption_figure(t))
     money_frame(t, money=("effect_mrr", "ci_low", "ci_high", "annual_return", "dev_cost"),
-                ratio=("roi", "roi_ci_low", "roi_ci_high"),
+                pct=("roi", "roi_ci_low", "roi_ci_high"),
                 rename={"effect_mrr": "MRR uplift / customer", "ci_low": "low (95 %)", "ci_high": "high (95 %)",
                         "annual_return": "annual return", "roi": "ROI", "roi_ci_low": "ROI low",
                         "roi_ci_high": "ROI high"})
@@ -224,7 +224,7 @@ def adoption(p: dict) -> None:
 
 def launches(p: dict) -> None:
     t = data.metrics(p["period"])["launch_roi"]
-    money_frame(t, money=("new_mrr", "new_arr", "dev_cost", "launch_spend", "cost"), ratio=("roi",),
+    money_frame(t, money=("new_mrr", "new_arr", "dev_cost", "launch_spend", "cost"), pct=("roi",),
                 rename={"new_mrr": "new MRR", "new_arr": "new ARR", "roi": "ROI"})
 
 

@@ -215,7 +215,7 @@ def headline(p: dict) -> None:
                      higher_is_better=False, key="logo_churn"),
         widgets.Tile("Expected ARR lost next month", cur["expected_arr_lost"], "money",
                      higher_is_better=False, key="expected_arr_lost"),
-        widgets.Tile("CS investment ROI", cur["cs_roi"], "ratio", key="cs_roi"),
+        widgets.Tile("CS investment ROI", cur["cs_roi"], "pct", key="cs_roi"),
     ])
 
 
@@ -232,7 +232,7 @@ def at_risk(p: dict) -> None:
 
 def churn_model(p: dict) -> None:
     cm = data.churn_model(p["period"])
-    widgets.show_tiles([widgets.Tile("AUC on held-out months", cm.auc_, "ratio", key="churn_auc"),
+    widgets.show_tiles([widgets.Tile("AUC on held-out months", cm.auc_, "number", key="churn_auc"),
                         widgets.Tile("Customers scored", len(cm.scores_), "int", key="scored")])
     show_figure(calibration_figure(cm.calibration_))
     widgets.show_note("AUC 0.5 is a coin toss and 1.0 a perfect ranking of who leaves first.")
@@ -243,8 +243,8 @@ def campaigns(p: dict) -> None:
     if t["roi"].notna().any():
         show_figure(campaign_figure(t))
     money_frame(t.drop(columns=["started_on"]), money=("saved_arr", "cost"),
-                pct=("control_churn", "treatment_churn", "uplift", "uplift_ci_low", "uplift_ci_high"),
-                ratio=("roi", "roi_ci_low", "roi_ci_high"),
+                pct=("control_churn", "treatment_churn", "uplift", "uplift_ci_low", "uplift_ci_high", "roi",
+                     "roi_ci_low", "roi_ci_high"),
                 rename={"saved_arr": "saved ARR", "roi": "ROI", "uplift": "churn reduction"})
 
 

@@ -37,14 +37,6 @@ def dashboard_server(fixture_db_url, tmp_path_factory):
         srv.stop()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from finlib.dashboards.harness import chromium
-
-    with chromium() as b:
-        yield b
-
-
 @pytest.fixture
 def page(browser):
     """A fresh page that records console errors and uncaught page errors."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -195,34 +194,23 @@ def test_a_second_run_never_overwrites_the_first(batch):
     assert before <= {rid for _, _, rid, _ in archive.iter_run_dirs(p.reports)}
 
 
-def _chromium():
-    return Path("/usr/bin/chromium")
-
-
 @pytest.mark.browser
-def test_report_renders_its_chart_offline_in_headless_chromium(batch):
-    if not _chromium().exists():
-        pytest.skip("needs /usr/bin/chromium (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
+def test_report_renders_its_chart_offline_in_headless_chromium(batch, browser):
     _, _, manifests = batch
     report = manifests[("ok", "department=Sales")]["path"] / "report.html"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(_chromium()),
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page()
-            page.route("http*://**", lambda route: route.abort())  # prove it works offline
-            page.goto(report.as_uri())
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
-            assert page.locator(".js-plotly-plot").count() == 1
-            assert page.locator(".jp-InputArea-editor").count() == 0  # no code cells
-            assert "$5k" in page.locator(".js-plotly-plot").inner_text()  # the house money axis
-            reports = report.parents[3]
-            runs = json.loads((reports / "runs.json").read_text())
-            failed = sum(1 for row in runs["rows"] if row[runs["columns"].index("status")] == "failed")
-            page.goto((reports / "index.html").as_uri())
-            page.select_option("#f-status", "failed")
-            assert page.locator("#rows tr").count() == failed >= 4
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.route("http*://**", lambda route: route.abort())  # prove it works offline
+        page.goto(report.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
+        assert page.locator(".js-plotly-plot").count() == 1
+        assert page.locator(".jp-InputArea-editor").count() == 0  # no code cells
+        assert "$5k" in page.locator(".js-plotly-plot").inner_text()  # the house money axis
+        reports = report.parents[3]
+        runs = json.loads((reports / "runs.json").read_text())
+        failed = sum(1 for row in runs["rows"] if row[runs["columns"].index("status")] == "failed")
+        page.goto((reports / "index.html").as_uri())
+        page.select_option("#f-status", "failed")
+        assert page.locator("#rows tr").count() == failed >= 4
+    finally:
+        page.close()
