@@ -452,8 +452,7 @@ class _Ingest:
                     (f"{c.spec.amount} amount" if c.spec and c.col.type in ("money", "rate")
                      and c.spec.amount != "plain" else _TYPE_HINT[c.col.type])
                 self.checks.append(_Check("type", n, f"{rawc} IS NOT NULL AND {typed} IS NULL",
-                                          f"{c.label} is not {hint}" if not hint.startswith(("a ", "an ", "true"))
-                                          else f"{c.label} is not {hint}", "__raw_" + n))
+                                          f"{c.label} is not {hint}", "__raw_" + n))
             if c.col.type == "id":
                 self.checks.append(_Check("max_length", n, f"length({typed}) > 64",
                                           f"{n} is longer than 64 characters", "__raw_" + n))
@@ -989,7 +988,7 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
         if job.progress:
             job.progress("loading", None)
         try:
-            written = b.append_stream(name, cols, reader)
+            b.append_stream(name, cols, reader)
         except Exception as exc:
             raise IngestError(f"{src.path.name}: the load failed and nothing was loaded: "
                               f"{str(exc).splitlines()[0]}") from exc

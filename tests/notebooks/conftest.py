@@ -2,7 +2,8 @@
 
 The warehouse is built with ``finlib.demo.generate`` (scale small, seed 42, ending
 2026-10) in a temporary DuckDB file. ``FINLIB_DB_URL`` and ``FINLIB_REPORTS`` (an empty
-archive) are set in this process's environment, which papermill's kernels inherit.
+archive) are set only while a notebook runs (papermill's kernel inherits them) or inside a
+test using ``nb_env``, so other test folders never see them.
 Executed notebooks are cached per (notebook, parameters): papermill costs seconds per run.
 """
 
@@ -21,7 +22,7 @@ NAMES = ("product_roi", "retention_roi", "budget_variance", "executive", "depart
 
 @pytest.fixture(scope="session")
 def small_warehouse(tmp_path_factory):
-    """``(url, wh)`` of a small demo warehouse, selected through the environment."""
+    """A small demo warehouse (``.url``, ``.wh``, ``.env`` to select it, ``.reports``)."""
     from finlib.demo import generate
     from finlib.views.common import clear_cache
     from finlib.warehouse.db import get_warehouse
@@ -30,22 +31,38 @@ def small_warehouse(tmp_path_factory):
     url = f"duckdb://{base / 'warehouse.duckdb'}"
     reports = base / "reports"
     reports.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FINLIB_DB_URL", url)
-        mp.setenv("FINLIB_REPORTS", str(reports))
-        mp.setenv("FINLIB_DASHBOARD_LOG", str(base / "dashboards.log"))
-        wh = get_warehouse(url)
-        generate(wh, "small", 42, end=PERIOD)
-        clear_cache()
-        yield url, wh
-        clear_cache()
+    wh = get_warehouse(url)
+    generate(wh, "small", 42, end=PERIOD)
+    clear_cache()
+    env = {"FINLIB_DB_URL": url, "FINLIB_REPORTS": str(reports),
+           "FINLIB_DASHBOARD_LOG": str(base / "dashboards.log")}
+    yield Warehouse(url, wh, env, reports)
+    clear_cache()
+
+
+class Warehouse:
+    def __init__(self, url, wh, env, reports):
+        self.url, self.wh, self.env, self.reports = url, wh, env, reports
+
+
+@pytest.fixture
+def nb_env(small_warehouse, monkeypatch):
+    """This test sees the session's warehouse (and empty archive) through the environment."""
+    from finlib.views.common import clear_cache
+
+    for k, v in small_warehouse.env.items():
+        monkeypatch.setenv(k, v)
+    clear_cache()
+    yield small_warehouse
+    clear_cache()
 
 
 class Runs:
     """Executes notebooks with papermill, once per parameter set; records timings."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, env: dict):
         self.out = out
+        self.env = env
         self.cache: dict[tuple, Path] = {}
         self.seconds: dict[tuple, float] = {}
 
@@ -57,9 +74,12 @@ class Runs:
             slug = "-".join(f"{k}={v}" for k, v in sorted(parameters.items())).replace(" ", "_")
             target = self.out / f"{name}-{slug}.ipynb"
             t0 = time.perf_counter()
-            pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(target), parameters=parameters,
-                                kernel_name="finlib", progress_bar=False, cwd=str(NOTEBOOKS),
-                                execution_timeout=300)
+            with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this environment
+                for k, v in self.env.items():
+                    mp.setenv(k, v)
+                pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(target), parameters=parameters,
+                                    kernel_name="finlib", progress_bar=False, cwd=str(NOTEBOOKS),
+                                    execution_timeout=300)
             self.seconds[key] = time.perf_counter() - t0
             self.cache[key] = target
         return self.cache[key]
@@ -67,7 +87,7 @@ class Runs:
 
 @pytest.fixture(scope="session")
 def runs(small_warehouse, tmp_path_factory):
-    return Runs(tmp_path_factory.mktemp("executed"))
+    return Runs(tmp_path_factory.mktemp("executed"), small_warehouse.env)
 
 
 def static_params(name: str) -> dict:
