@@ -31,9 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from finlib import config
-from finlib.dashboards import ERROR_SELECTOR, KPI_SELECTOR
-from finlib.dashboards.harness import DashboardServer, chromium, stub_external_assets
+# These imports deliberately follow the sys.path bootstrap above (the script also runs
+# without an installed finlib), hence E402.
+from finlib import config  # noqa: E402
+from finlib.dashboards import ERROR_SELECTOR, KPI_SELECTOR  # noqa: E402
+from finlib.dashboards.harness import DashboardServer, chromium, stub_external_assets  # noqa: E402
 
 FIXTURE_DIR = ROOT / "tests" / "dashboards" / "fixtures" / "notebooks"
 TIMEOUT_MS = 120_000
@@ -176,7 +178,7 @@ def bench(args) -> dict:
                 page.goto(srv.render_url(nb), wait_until="commit")
                 sessions.append((ctx, page))
             done, failures = [], []
-            for ctx, page in sessions:
+            for _ctx, page in sessions:
                 try:
                     page.wait_for_selector(KPI_SELECTOR, state="visible", timeout=TIMEOUT_MS * 3)
                     done.append(time.perf_counter() - t0)

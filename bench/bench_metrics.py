@@ -139,10 +139,16 @@ def synthesize(wh, n_cust: int, months: int, n_gl: int, seed: int = 42) -> str:
     xs = rng.random(n_cust) < 0.25
     xs_day = signup + rng.integers(30, 600, n_cust).astype("timedelta64[D]")
     xs = xs & ((churn_day < 0) | (xs_day < end1))
-    rows_c.append(idx[xs]); rows_p.append(rng.integers(1, n_prod, xs.sum())); rows_s.append(xs_day[xs])
-    rows_e.append(end1[xs]); rows_m.append(np.round(base[xs] * 0.3, 2))
-    c = np.concatenate(rows_c); pr = np.concatenate(rows_p); s = np.concatenate(rows_s)
-    e = np.concatenate(rows_e); m = np.concatenate(rows_m)
+    rows_c.append(idx[xs])
+    rows_p.append(rng.integers(1, n_prod, xs.sum()))
+    rows_s.append(xs_day[xs])
+    rows_e.append(end1[xs])
+    rows_m.append(np.round(base[xs] * 0.3, 2))
+    c = np.concatenate(rows_c)
+    pr = np.concatenate(rows_p)
+    s = np.concatenate(rows_s)
+    e = np.concatenate(rows_e)
+    m = np.concatenate(rows_m)
     n_sub = len(c)
     t["subscriptions"] = pa.table({
         "subscription_id": ids("s", n_sub), "customer_id": pa.array(np.char.add("c", c.astype(str))),
@@ -154,7 +160,9 @@ def synthesize(wh, n_cust: int, months: int, n_gl: int, seed: int = 42) -> str:
     for k, p0 in enumerate(periods):
         pe = month_starts[k + 1]
         act = (signup < pe) & (np.isnat(end1) | (end1 >= pe))
-        cm_c.append(idx[act]); cm_p.append(np.full(act.sum(), p0)); cm_a.append(base[act])
+        cm_c.append(idx[act])
+        cm_p.append(np.full(act.sum(), p0))
+        cm_a.append(base[act])
     rc = np.concatenate(cm_c)
     t["revenue_recognized"] = pa.table({"period": pa.array(np.concatenate(cm_p)),
                                         "customer_id": pa.array(np.char.add("c", rc.astype(str))),
@@ -180,7 +188,9 @@ def synthesize(wh, n_cust: int, months: int, n_gl: int, seed: int = 42) -> str:
     for k in range(n_ms):
         f = ms_f[k]
         for p0 in periods[(periods >= planned[k] - np.timedelta64(40, "D")) & (periods <= planned[k])]:
-            dc_f.append(f); dc_m.append(k); dc_p.append(p0)
+            dc_f.append(f)
+            dc_m.append(k)
+            dc_p.append(p0)
     n_dc = len(dc_f)
     t["dev_costs"] = pa.table({"feature_id": pa.array([f"f{x}" for x in dc_f]), "milestone_id": pa.array([f"ms{x}" for x in dc_m]),
                                "period": pa.array(np.array(dc_p)), "cost": money(rng.uniform(5_000, 40_000, n_dc)),
@@ -209,7 +219,8 @@ def synthesize(wh, n_cust: int, months: int, n_gl: int, seed: int = 42) -> str:
                                  "dimension": pa.array([None] * months, pa.string()),
                                  "target": pa.array(rng.uniform(0.9, 1.1, months) * base.sum() * 0.5)})
     # health scores (monthly per customer), usage, requests, opportunities
-    hs_c = rc; hs_p = np.concatenate(cm_p)
+    hs_c = rc
+    hs_p = np.concatenate(cm_p)
     nh = len(hs_c)
     sc = rng.uniform(0, 100, nh)
     t["health_scores"] = pa.table({"customer_id": pa.array(np.char.add("c", hs_c.astype(str))),

@@ -1,5 +1,3 @@
-import sys
-
 from finlib.cli import entry_point
 
 entry_point()

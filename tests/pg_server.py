@@ -78,6 +78,6 @@ class PostgresServer:
     def stop(self) -> None:
         try:
             self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"])
-        except Exception:
+        except (subprocess.CalledProcessError, OSError):  # already stopped, or never started
             pass
         shutil.rmtree(self.root, ignore_errors=True)

@@ -189,7 +189,7 @@ def _rows(conn, sql: str, params: dict) -> list[dict]:
                 rows = cur.fetchall()
     except Exception as exc:
         raise WarehouseError(f"alert rule query failed: {exc}") from exc
-    return [dict(zip(names, r)) for r in rows]
+    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 def _D(x) -> Decimal:

@@ -97,7 +97,7 @@ def _to_dict(row: dict) -> dict:
 def _select(conn, where: str = "TRUE", params: dict | None = None) -> list[dict]:
     rows = conn.query(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE {where} "
                       "ORDER BY period DESC, rule, alert_id", params)
-    return [dict(zip(ALERT_COLUMNS, r)) for r in rows]
+    return [dict(zip(ALERT_COLUMNS, r, strict=True)) for r in rows]
 
 
 def _float_or_none(x):

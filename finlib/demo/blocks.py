@@ -165,7 +165,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         end = np.where(nxt > 0, months[tn], months[tn] + eday[c, tn])
         end = np.where(nxt < 0, np.datetime64("NaT"), end).astype("datetime64[D]")
         parts.append((np.full(len(c), prod), c, ta, tb, val, start, end, nxt, prev))
-    prod, c, ta, tb, val, start, end, nxt, prev = (np.concatenate(x) for x in zip(*parts))
+    prod, c, ta, tb, val, start, end, nxt, prev = (np.concatenate(x) for x in zip(*parts, strict=True))
     order = np.lexsort((ta, prod, c))
     prod, c, ta, tb, val, start, end, nxt, prev = (
         x[order] for x in (prod, c, ta, tb, val, start, end, nxt, prev))
@@ -216,7 +216,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         # the next term after the window: an open renewal opportunity
         opn = np.isnat(end[ann]) & (ts > window_end) & (ts - np.timedelta64(90, "D") <= window_end)
         renew_rows.append((ann[opn], ts[opn], True))
-    i_sub, i_issued, i_ss, i_se, i_amt, i_credit = (np.concatenate(x) for x in zip(*inv))
+    i_sub, i_issued, i_ss, i_se, i_amt, i_credit = (np.concatenate(x) for x in zip(*inv, strict=True))
     # void duplicates of a few monthly invoices (never recognised)
     void_src = np.flatnonzero(~i_credit & ~is_annual[i_sub] & (rng.random(len(i_sub)) < 0.003))
     i_void = np.r_[np.zeros(len(i_sub), bool), np.ones(len(void_src), bool)]
@@ -335,7 +335,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
             mask = active_end & interested[:, None] & (tgrid >= first_t[:, None])
         fc, ft = np.nonzero(mask)
         pieces.append((np.full(len(fc), f), fc, ft))
-    uf, uc, ut = (np.concatenate(x) for x in zip(*pieces))
+    uf, uc, ut = (np.concatenate(x) for x in zip(*pieces, strict=True))
     us = health[uc, ut, 0].astype(np.float64)
     users = np.maximum(1, np.round(seats[uc] * (0.15 + 0.7 * us / 100) * rng.uniform(0.6, 1.0, len(uc)))).astype(np.int64)
     events = np.round(users * rng.lognormal(2.5, 0.6, len(uc))).astype(np.int64)
@@ -367,8 +367,11 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
     o_c, o_kind, o_created, o_closed, o_stage, o_arr = [], [], [], [], [], []
 
     def add(cc, kind, created, closed, stage, arr):
-        o_c.append(cc); o_kind.append(np.full(len(cc), kind)); o_created.append(created)
-        o_closed.append(closed); o_stage.append(np.full(len(cc), stage) if np.isscalar(stage) else stage)
+        o_c.append(cc)
+        o_kind.append(np.full(len(cc), kind))
+        o_created.append(created)
+        o_closed.append(closed)
+        o_stage.append(np.full(len(cc), stage) if np.isscalar(stage) else stage)
         o_arr.append(arr)
 
     newc = np.flatnonzero(signup_t >= 0)

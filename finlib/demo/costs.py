@@ -84,8 +84,8 @@ def plan(sim: Simulation, scale: M.Scale, seed: int) -> Company:
     names = [f"{FIRST[i % len(FIRST)]}.{LAST[(i // len(FIRST)) % len(LAST)]}{'' if i < len(FIRST) * len(LAST) else i}"
              for i in rng.permutation(n)]
     emp_dept = np.array(dept)
-    reps = [nm for nm, d in zip(names, dept) if d == "D10"]
-    csms = [nm for nm, d in zip(names, dept) if d == "D40"]
+    reps = [nm for nm, d in zip(names, dept, strict=True) if d == "D10"]
+    csms = [nm for nm, d in zip(names, dept, strict=True) if d == "D40"]
 
     # features: 3 legacy (released before the window), then scale.features new ones
     nl, nn = len(M.LEGACY_FEATURE_NAMES), scale.features
@@ -140,7 +140,10 @@ class Ledger:
     def add(self, t, dept, acct, amount, *, currency="USD", feature=-1, campaign=-1, vendor="",
             memo="", source="ap", created_by="ap-sync", approved_by="", manual=False):
         n = len(amount)
-        b = lambda v, dt=object: np.asarray(v, dtype=dt) if np.ndim(v) else np.full(n, v, dtype=dt)
+
+        def b(v, dt=object):
+            return np.asarray(v, dtype=dt) if np.ndim(v) else np.full(n, v, dtype=dt)
+
         for key, v, dt in (("t", t, np.int64), ("dept", dept, object), ("acct", acct, object),
                            ("amount", amount, np.int64), ("currency", currency, object),
                            ("feature", feature, np.int64), ("campaign", campaign, np.int64),
@@ -216,7 +219,8 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
     # ---- contractors on features in development
     ft, ff = [], []
     for t in range(T):
-        ff.append(in_dev[t]); ft.append(np.full(len(in_dev[t]), t))
+        ff.append(in_dev[t])
+        ft.append(np.full(len(in_dev[t]), t))
     ff, ft = np.concatenate(ff), np.concatenate(ft)
     amt = np.round(rng.uniform(5_000, 15_000, len(ff)) * size * 100).astype(np.int64)
     row, part = split_cents(amt, rng.integers(1, 3, len(ff)), rng)
@@ -243,7 +247,8 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
     c_idx, c_t = [], []
     for j in range(nc):
         ts = np.arange(camp.start_t[j], min(camp.end_t[j], P) + 1)
-        c_idx.append(np.full(len(ts), j)); c_t.append(ts)
+        c_idx.append(np.full(len(ts), j))
+        c_t.append(ts)
     c_idx, c_t = np.concatenate(c_idx), np.concatenate(c_t)
     w = rng.uniform(0.7, 1.3, len(c_idx))
     wsum = np.bincount(c_idx, weights=w, minlength=nc)
@@ -254,7 +259,7 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
     month_amt[firsts] = cum[firsts]
     row, part = split_cents(month_amt, rng.integers(2, 4, len(c_idx)), rng)
     ch_names = np.array(M.CAMPAIGN_CHANNELS, dtype=object)[camp.channel[c_idx[row]]]
-    v = np.array([M.CHANNEL_VENDORS[ch][i % 2] for ch, i in zip(ch_names, rng.integers(0, 2, len(row)))], dtype=object)
+    v = np.array([M.CHANNEL_VENDORS[ch][i % 2] for ch, i in zip(ch_names, rng.integers(0, 2, len(row)), strict=True)], dtype=object)
     led.add(c_t[row], "D20", "6200", part, campaign=c_idx[row], vendor=v, memo="Campaign media spend")
     camp_spend_total = np.bincount(c_idx[row], weights=part, minlength=nc)  # float, exact for < 2**53
 
@@ -262,7 +267,7 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
     total_mrr = sim.mrr.sum(axis=0)
     hc_all = sum(headcount.values())
     L = {}
-    for d, a, vend, kind in FREE_LINES:
+    for d, a, _vendors, kind in FREE_LINES:
         h = headcount[d]
         if kind == "software":
             rate = rng.uniform(180, 260)
@@ -341,7 +346,7 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
 
     # ---- line actuals (cents) per (dept, account) and period, from the ledger itself
     usd = g["currency"] == "USD"
-    lines = sorted({(d, a) for d, a in zip(g["dept"][usd], g["acct"][usd])})
+    lines = sorted({(d, a) for d, a in zip(g["dept"][usd], g["acct"][usd], strict=True)})
     actual = {ln: np.zeros(T, dtype=np.int64) for ln in lines}
     for ln in lines:
         m = usd & (g["dept"] == ln[0]) & (g["acct"] == ln[1])
@@ -408,7 +413,7 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
     )
     # the milestone in progress on the first day of the period
     dc_ms = np.empty(len(dc_f), dtype=object)
-    for i, (f, t) in enumerate(zip(dc_f, dc_t)):
+    for i, (f, t) in enumerate(zip(dc_f, dc_t, strict=True)):
         open_ = [j for j in range(4) if np.isnat(ms_done[4 * f + j]) or ms_done[4 * f + j] >= months[t]]
         dc_ms[i] = ms_id[4 * f + (open_[0] if open_ else 3)]
     dev_costs = A.table(

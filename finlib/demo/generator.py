@@ -37,7 +37,7 @@ from finlib.demo.costs import (
     plan,
 )
 from finlib.demo.simulate import rng_for, simulate
-from finlib.demo.truth import write_truth
+from finlib.demo.truth import store_truth, write_truth_file
 from finlib.errors import DemoDataError
 from finlib.warehouse.schema import CANONICAL_TABLES, LOAD_ORDER
 
@@ -205,8 +205,9 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
                 step(1)
             targets, target_truth = _kpi_targets(sim, costs, rev_by_t, seed)
             put("kpi_targets", targets)
-    truth = _truth(sim, co, costs, target_truth, sc, seed)
-    path = write_truth(wh, truth)
+            truth = _truth(sim, co, costs, target_truth, sc, seed)
+            store_truth(b, truth)  # data and truth commit together
+    path = write_truth_file(wh, truth)
     return {"rows": rows, "seconds": round(time.perf_counter() - t0, 2), "truth_path": str(path) if path else None,
             "truth": truth}
 
@@ -219,8 +220,12 @@ def _reference_tables(sim, co, seed) -> dict:
     fx_dates, fx_cur, fx_rate = [], [], []
     for cur, base in M.FX_CURRENCIES:
         rate = base * np.exp(np.cumsum(rng.normal(0, 0.015, T)))
-        fx_dates.append(months); fx_cur += [cur] * T; fx_rate.append(np.round(rate, 6))
-    fx_dates.append(months); fx_cur += ["USD"] * T; fx_rate.append(np.ones(T))
+        fx_dates.append(months)
+        fx_cur += [cur] * T
+        fx_rate.append(np.round(rate, 6))
+    fx_dates.append(months)
+    fx_cur += ["USD"] * T
+    fx_rate.append(np.ones(T))
     return {
         "departments": A.table(department_id=pa.array([d for d, _ in M.DEPARTMENTS]),
                                name=pa.array([n for _, n in M.DEPARTMENTS])),
@@ -245,8 +250,10 @@ def _retention_tables(sim, co) -> dict:
                                      ("RC02", "Enterprise QBR pilot", sim.pilot, "Enterprise", 1_500)):
         rows.append((cid, name, months[ex.start_t], mlast[ex.start_t + ex.window - 1],
                      int(ex.treated.sum()) * unit * 100, seg))
-        mem_c.append(ex.members); mem_id += [cid] * len(ex.members)
-        mem_arm.append(np.where(ex.treated, 0, 1)); mem_on.append(np.full(len(ex.members), months[ex.start_t]))
+        mem_c.append(ex.members)
+        mem_id += [cid] * len(ex.members)
+        mem_arm.append(np.where(ex.treated, 0, 1))
+        mem_on.append(np.full(len(ex.members), months[ex.start_t]))
     camps = A.table(campaign_id=pa.array([r[0] for r in rows]), name=pa.array([r[1] for r in rows]),
                     started_on=A.dates([r[2] for r in rows]), ended_on=A.dates([r[3] for r in rows]),
                     cost=A.money([r[4] for r in rows]), target_segment=pa.array([r[5] for r in rows], pa.string()))
@@ -338,8 +345,13 @@ def _kpi_targets(sim, costs, rev_by_t, seed):
 def _truth(sim, co, costs, tt, sc, seed) -> dict:
     months = sim.months
     P = M.N_MONTHS - 1
-    per = lambda t: str(months[t])
-    line = lambda ln: {"department_id": ln[0], "account_id": ln[1]}
+
+    def per(t):
+        return str(months[t])
+
+    def line(ln):
+        return {"department_id": ln[0], "account_id": ln[1]}
+
     ct = costs["truth"]
 
     def item(rule, t, entity, value, threshold, note):
@@ -383,8 +395,8 @@ def _truth(sim, co, costs, tt, sc, seed) -> dict:
             "release_period": per(R),
             "effect_mrr": M.EFFECT_MRR,
             "adopters": len(adopters),
-            "adoption_probability_by_segment": dict(zip(M.SEGMENTS, M.ADOPTION_P.tolist())),
-            "adopters_by_segment": dict(zip(M.SEGMENTS, np.bincount(sim.segment[adopters], minlength=3).tolist())),
+            "adoption_probability_by_segment": dict(zip(M.SEGMENTS, M.ADOPTION_P.tolist(), strict=True)),
+            "adopters_by_segment": dict(zip(M.SEGMENTS, np.bincount(sim.segment[adopters], minlength=3).tolist(), strict=True)),
             "estimand": (
                 f"Difference in differences on customer-month MRR (USD, all active subscriptions at the "
                 f"month end) for customers paying at every month end of [{per(R - 6)}, {per(R + 6)}) "
@@ -399,7 +411,7 @@ def _truth(sim, co, costs, tt, sc, seed) -> dict:
         },
         "churn_model": {
             "intercept": M.CHURN_INTERCEPT,
-            "coefficients": dict(zip(M.HEALTH_COMPONENTS, M.CHURN_COEFFICIENTS.tolist())),
+            "coefficients": dict(zip(M.HEALTH_COMPONENTS, M.CHURN_COEFFICIENTS.tolist(), strict=True)),
             "transformation": "x = (component_score - 50) / 10 for each health component (0-100 scale)",
             "unit": "monthly churn log-odds",
             "formula": ("P(churn in month t) = logistic(intercept + sum_k coefficient_k * x_k) with x_k "

@@ -239,7 +239,7 @@ def simulate(scale: M.Scale, seed: int, first_period: np.datetime64, progress=No
                 experiments[name] = Experiment(t0, M.RETENTION_WINDOW, eff, members, treated)
                 surv[name] = [np.ones(len(members)), np.ones(len(members)), np.zeros(len(members), bool)]
         treat_shift = np.zeros(N)
-        for name, ex in experiments.items():
+        for ex in experiments.values():
             if ex.start_t <= t < ex.start_t + ex.window:
                 treat_shift[ex.members[ex.treated]] += ex.effect
 

@@ -27,18 +27,20 @@ def truth_path(wh) -> Path | None:
     return wh.path.with_name(wh.path.stem + ".truth.json")
 
 
-def write_truth(wh, truth: dict) -> Path | None:
-    """Store ``truth`` in ``warehouse_meta`` and, for DuckDB, beside the warehouse file
-    (temporary file, then ``os.replace``). Returns the file path (None without a file)."""
+def store_truth(batch, truth: dict) -> None:
+    """Store ``truth`` in ``warehouse_meta`` inside an open write batch (so the demo data
+    and its truth are committed together, or not at all)."""
     import datetime as dt
 
-    from finlib.warehouse.load import write_batch
+    batch.delete("warehouse_meta", "key = :k", {"k": TRUTH_KEY})
+    batch.execute("INSERT INTO warehouse_meta (key, value, updated_at) VALUES (:k, :v, :t)",
+                  {"k": TRUTH_KEY, "v": json.dumps(truth, indent=2, sort_keys=False),
+                   "t": dt.datetime.now().replace(microsecond=0)})
 
-    text = json.dumps(truth, indent=2, sort_keys=False)
-    with write_batch(wh, action="demo-truth", target="warehouse_meta") as b:
-        b.delete("warehouse_meta", "key = :k", {"k": TRUTH_KEY})
-        b.execute("INSERT INTO warehouse_meta (key, value, updated_at) VALUES (:k, :v, :t)",
-                  {"k": TRUTH_KEY, "v": text, "t": dt.datetime.now().replace(microsecond=0)})
+
+def write_truth_file(wh, truth: dict) -> Path | None:
+    """Write ``truth`` beside a DuckDB warehouse (temporary file, then ``os.replace``).
+    Returns the file path (None for other backends)."""
     path = truth_path(wh)
     if path is None:
         return None
@@ -46,12 +48,22 @@ def write_truth(wh, truth: dict) -> Path | None:
     fd, tmp = tempfile.mkstemp(prefix=".truth-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+            fh.write(json.dumps(truth, indent=2, sort_keys=False) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_truth(wh, truth: dict) -> Path | None:
+    """Store ``truth`` in ``warehouse_meta`` (its own transaction) and, for DuckDB, beside the
+    warehouse file. Returns the file path (None without a file)."""
+    from finlib.warehouse.load import write_batch
+
+    with write_batch(wh, action="demo-truth", target="warehouse_meta") as b:
+        store_truth(b, truth)
+    return write_truth_file(wh, truth)
 
 
 def load_truth(wh=None) -> dict:

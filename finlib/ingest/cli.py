@@ -125,5 +125,6 @@ def ingest(table, file, mapping, encoding, replace, max_errors, as_json):
                                "replace": result.replace, "seconds": round(result.seconds, 3)}))
         return
     extra = f", {result.deleted:,} replaced ({result.replace})" if result.replace else ""
+    rate = f" ({result.rows_per_second:,.0f} rows/s)" if result.seconds >= 1 else ""  # noise for small files
     click.echo(f"{result.table}: {result.rows:,} rows loaded from {os.path.basename(file)}{extra} "
-               f"in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s); batch {result.batch_id}")
+               f"in {result.seconds:.1f} s{rate}; batch {result.batch_id}")

@@ -33,11 +33,11 @@ import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable
 
 from finlib.errors import IngestError, ValidationError
 from finlib.ingest.mapping import ColumnSpec, Mapping
@@ -534,7 +534,7 @@ class _Ingest:
 
     def detail_problems(self, duck, src: _Source, fails: list[int], dups: int) -> list[dict]:
         """The first ``max_errors`` problems with line, column, value and rule."""
-        active = [ch for ch, f in zip(self.checks, fails) if f]
+        active = [ch for ch, f in zip(self.checks, fails, strict=True) if f]
         found: list[tuple[int, dict]] = []
         stage = self.stage_sql(src, True)
         if active:
@@ -544,7 +544,7 @@ class _Ingest:
                               f"ORDER BY __rn LIMIT {self.max_errors}", self.progress, "reporting")
             names = [d[0] for d in rows.description]
             for rec in rows.fetchall():
-                r = dict(zip(names, rec))
+                r = dict(zip(names, rec, strict=True))
                 for i, ch in enumerate(active):
                     if r[f"__f{i}"]:
                         if ch.value_col:
@@ -606,7 +606,7 @@ def _run(duck, sql: str, progress: Progress | None, phase: str):
         while not done.wait(0.5):
             try:
                 p = duck.query_progress()
-            except Exception:
+            except Exception:  # noqa: BLE001 - progress is best effort; the poller must never fail a load
                 return
             progress(phase, p / 100 if p is not None and p >= 0 else None)
 
@@ -701,9 +701,10 @@ def ingest_file(wh: Warehouse, table: str, path: str | os.PathLike, *, mapping: 
 
 
 def _safe_sha(fut) -> str:
+    """The file's sha256 for a rejected batch's record, or "" when hashing itself failed."""
     try:
         return fut.result()
-    except Exception:
+    except (OSError, CancelledError):
         return ""
 
 
@@ -972,7 +973,7 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
                 return 0, []
             hits = pg.query(f"SELECT {', '.join('k.' + k for k in key)} FROM _finlib_keys k JOIN {name} w "
                             f"ON {on}{where} LIMIT {job.max_errors}")
-            conds = " OR ".join("(" + " AND ".join(f"{ident(k)} = {lit(v)}" for k, v in zip(key, h)) + ")"
+            conds = " OR ".join("(" + " AND ".join(f"{ident(k)} = {lit(v)}" for k, v in zip(key, h, strict=True)) + ")"
                                 for h in hits)
             found = duck.execute(f"SELECT __rn, {kc} FROM ({job.stage_sql(src, True)}) WHERE {conds} "
                                  f"ORDER BY __rn LIMIT {job.max_errors}").fetchall()

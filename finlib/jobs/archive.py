@@ -212,7 +212,7 @@ def _read_runs_json(reports: Path) -> list[dict[str, Any]] | None:
         if data.get("schema") != "finlib.runs/1":
             return None
         cols = data["columns"]
-        return [dict(zip(cols, row)) for row in data["rows"]]
+        return [dict(zip(cols, row, strict=True)) for row in data["rows"]]
     except (OSError, ValueError, KeyError, AttributeError):
         return None
 

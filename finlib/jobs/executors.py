@@ -44,7 +44,7 @@ def get_executor(name: str, workers: int = 1, address: str | None = None):
     try:
         cls = EXECUTORS[name]
     except KeyError:
-        raise JobError(f"unknown executor {name!r} (known: {', '.join(sorted(EXECUTORS))})")
+        raise JobError(f"unknown executor {name!r} (known: {', '.join(sorted(EXECUTORS))})") from None
     return cls(workers=workers, address=address)
 
 
@@ -121,7 +121,7 @@ class DaskExecutor:
         try:
             client = Client(self.address, timeout="20s")
         except OSError as exc:
-            raise JobError(f"cannot reach the dask scheduler at {self.address}: {exc}")
+            raise JobError(f"cannot reach the dask scheduler at {self.address}: {exc}") from exc
         try:
             futures, by_key = [], {}
             for req in requests:

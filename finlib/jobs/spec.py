@@ -92,12 +92,12 @@ class JobSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
             ZoneInfo(v)
-        except Exception:  # noqa: BLE001
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as UTC or Europe/Berlin)")
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed, too long
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as UTC or Europe/Berlin)") from None
         return v
 
     @field_validator("matrix")

@@ -550,7 +550,7 @@ def clv_by_segment(wh, period, months: int = 12, gross_margin: float | None = No
             tenure = _tenure_months(sub, period)
             row["base_residual_value"] = float(sum(
                 mrr * gross_margin * model.discounted_expected_residual_lifetime(d_month, int(tenure.get(cid, 0)))
-                for cid, mrr in zip(now["customer_id"], now["mrr"])))
+                for cid, mrr in zip(now["customer_id"], now["mrr"], strict=True)))
             row["sbg_note"] = ""
         except ModelError as exc:
             row.update(alpha=float("nan"), beta=float("nan"), sbg_clv=float("nan"),

@@ -32,6 +32,8 @@ def roi(return_: float, cost: float) -> float:
     2.0
     >>> roi(0.0, 50.0)
     -1.0
+
+    Reference: DESIGN.md, metric catalogue, *ROI* convention (ROI = (return − cost) / cost).
     """
     if cost is None or return_ is None:
         return math.nan
@@ -46,6 +48,8 @@ def roas(revenue: float, spend: float) -> float:
 
     >>> roas(300.0, 100.0)
     3.0
+
+    Reference: DESIGN.md, metric catalogue, *ROAS* (ROAS 200 % = ROI 100 %).
     """
     if spend is None or revenue is None:
         return math.nan
@@ -106,6 +110,8 @@ def variance(actual: float, plan: float, kind: str) -> Variance:
     >>> v = variance(90.0, 100.0, "cost")
     >>> (v.variance, v.variance_pct, v.favourable)
     (-10.0, -0.1, True)
+
+    Reference: DESIGN.md, metric catalogue, *Variance* convention (favourable flag stored explicitly).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")

@@ -87,6 +87,8 @@ def campaign_roi(campaigns):
     Formula: ``new_arr = 12 × new_mrr`` (the campaign's return, USD/year);
     ``roi = (new_arr − spend) / spend``; ``roas = new_arr / spend`` (so ``roas = roi + 1``).
     Both NaN when spend <= 0. Matches the ``campaign_roi`` alert rule.
+
+    Reference: issue 3, rule ``campaign_roi``; DESIGN.md *ROI* and *ROAS* conventions.
     """
     out = campaigns.copy()
     out["new_arr"] = 12.0 * out["new_mrr"]
@@ -114,6 +116,8 @@ def cac_by_channel(channels):
     ``channels``: :func:`finlib.metrics.facts.acquisition_by_channel` (``channel``, ``spend``,
     ``new_customers``, ``new_mrr``), possibly several months (summed per channel).
     Adds ``cac`` (NaN with no customers) and ``new_mrr_per_customer``.
+
+    Reference: DESIGN.md (blended CAC = S&M expense / new customers); issue 3, rule ``cac`` (per channel). Sign: >= 0.
     """
     g = channels.groupby("channel", as_index=False)[["spend", "new_customers", "new_mrr"]].sum()
     n = g["new_customers"].astype(float)
@@ -123,7 +127,10 @@ def cac_by_channel(channels):
 
 
 def gross_margin(revenue: float, cogs: float) -> float:
-    """Gross margin: ``(revenue − cogs) / revenue`` (ratio; NaN when revenue <= 0)."""
+    """Gross margin: ``(revenue − cogs) / revenue`` (ratio; NaN when revenue <= 0).
+
+    Reference: DESIGN.md (CAC payback uses it). Sign: positive when revenue exceeds cost of revenue.
+    """
     return (float(revenue) - float(cogs)) / float(revenue) if revenue > 0 else math.nan
 
 
@@ -135,6 +142,8 @@ def cac_payback_months(cac_value: float, new_mrr_per_customer: float, gross_marg
 
     >>> cac_payback_months(1200.0, 100.0, 0.8)
     15.0
+
+    Reference: DESIGN.md (CAC payback); ChartMogul, "CAC Payback Period" (SaaS metrics glossary).
     """
     denom = float(new_mrr_per_customer) * float(gross_margin_ratio)
     if not (denom > 0) or cac_value is None or math.isnan(cac_value):

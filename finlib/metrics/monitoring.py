@@ -118,6 +118,8 @@ def cost_variance(lines, by=("department", "category")):
         ``variance_pct``, ``favourable`` (cost convention: at or under budget),
         ``data_issue`` (no budget / budget <= 0), ``mom_change`` (actual − previous month's
         actual of the group) and ``mom_pct``.
+
+    Reference: DESIGN.md, *Cost monitoring*; variance convention of :mod:`finlib.metrics.core`.
     """
     cost = lines[lines["account_type"].isin(["cogs", "opex"])]
     keys = ["period", *by]
@@ -147,6 +149,8 @@ def budget_utilisation(lines, period, by=("department",)):
     ``favourable`` (cost convention) — and, for the months elapsed, ``expected_utilisation``
     = months elapsed / 12 is *not* assumed: budgets are monthly, so YTD budget already
     reflects the phasing.
+
+    Reference: DESIGN.md, *Budget performance* (utilisation = actual ÷ budget, year to date).
     """
     import pandas as pd
 

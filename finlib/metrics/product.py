@@ -78,6 +78,8 @@ def feature_roi(features, costs, attributed):
     ``cost = Σ dev_costs`` to date (USD); ``roi = (return − cost) / cost`` (ratio; -1.0 when
     nothing is attributed; NaN when there is no cost yet). Also ``budget_used`` = cost /
     budget.
+
+    Reference: DESIGN.md, *Feature development ROI*. Sign: positive when attributed ARR exceeds cost.
     """
     c = costs.groupby("feature_id", as_index=False)["cost"].sum()
     keep = [col for col in ("feature_id", "name", "team", "product_id", "budget", "released_on") if col in features]
@@ -123,6 +125,8 @@ def launch_roi(products, product_new_mrr, features, costs, campaigns, months: in
     ``+ Σ spend`` of campaigns with that ``product_id``; ``roi = (return − cost) / cost``.
     ``window_complete`` says whether ``product_new_mrr`` covers the whole window (a
     launch before the first month of data, or a window still running, is incomplete).
+
+    Reference: DESIGN.md, *Product launch ROI*. Sign: positive when new ARR exceeds build + launch cost.
     """
     import pandas as pd
 
@@ -165,6 +169,8 @@ def customer_development_cost(requests, costs, customer_arr):
     Formula: each feature's cost is split equally among its distinct requesting customers;
     ``dev_cost_share(c) = Σ_f cost_f / n_f``; ``cost_to_arr = dev_cost_share / arr`` (ratio,
     NaN when ARR is 0). Units: USD, ratio.
+
+    Reference: DESIGN.md, *Customer development costs* (cost-to-serve). Sign: >= 0.
     """
     r = requests.dropna(subset=["feature_id"])[["customer_id", "feature_id"]].drop_duplicates()
     n = r.groupby("feature_id")["customer_id"].transform("size")
@@ -212,6 +218,9 @@ def milestone_efficiency(milestones, costs, as_of):
 
 
 def cost_per_completed_milestone(milestone_table) -> float:
-    """Σ cost of completed milestones / their number (USD per milestone; NaN if none)."""
+    """Σ cost of completed milestones / their number (USD per milestone; NaN if none).
+
+    Reference: DESIGN.md, *Product development efficiency*. Sign: >= 0.
+    """
     done = milestone_table[milestone_table["completed"]]
     return float(done["cost"].sum() / len(done)) if len(done) else math.nan

@@ -122,7 +122,10 @@ def revenue_at_risk(customers, probability: str | None = "churn_probability",
 
 
 def expected_arr_lost(customers, arr: str = "arr", probability: str = "churn_probability") -> float:
-    """Expected ARR lost: ``Σ ARR_i × p_i`` (USD/year), ``p_i`` a churn probability in [0, 1]."""
+    """Expected ARR lost: ``Σ ARR_i × p_i`` (USD/year), ``p_i`` a churn probability in [0, 1].
+
+    Reference: DESIGN.md, *Revenue at risk*. Sign: >= 0 (a loss stated as a positive amount).
+    """
     p = customers[probability].astype(float)
     if ((p < 0) | (p > 1)).any():
         raise ValueError(f"{probability} must lie in [0, 1]")
@@ -231,6 +234,8 @@ def cs_investment_roi(cohort, cs_cost: float, covered: str = "covered",
     return = 12 × that (ARR, USD/year); ``ROI = (return − cs_cost) / cs_cost``.
     Sign: positive when CS retains more ARR than it costs. A simple observational
     comparison, not a causal estimate (covered customers differ in other ways).
+
+    Reference: DESIGN.md, *CS investment ROI*; ROI convention of :mod:`finlib.metrics.core`.
     """
     c = cohort.copy()
     c["_capped"] = c[["mrr_now", "mrr_then"]].min(axis=1)

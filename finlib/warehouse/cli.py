@@ -47,10 +47,17 @@ def status_cmd(as_json: bool) -> None:
         name = t["table"] + (" (system)" if t["system"] else "")
         table.add_row(name, "missing" if t["rows"] is None else f"{t['rows']:,}")
     console.print(table)
+    span = st.get("ledger_periods")
+    console.print(f"ledger      {span['first'][:7]} .. {span['last'][:7]}" if span else "ledger      empty")
+    demo = st.get("demo")
+    if demo:
+        console.print(f"demo data   scale {demo['scale']}, seed {demo['seed']}, "
+                      f"{str(demo['first_period'])[:7]} .. {str(demo['last_closed_month'])[:7]}, "
+                      f"loaded {demo['loaded_at']}")
     li = st["last_ingest"]
     if li:
         console.print(f"last ingest {li['started_at']}  {li['table']} <- {li['file']}  "
-                      f"{li['rows']:,} rows, {li['outcome']} (by {li['user']})")
+                      f"{li['rows'] or 0:,} rows, {li['outcome']} (by {li['user']})")
     else:
-        console.print("last ingest none")
+        console.print("last ingest none (no file loaded with `finlib ingest` yet)")
     console.print(f"fingerprint {st['fingerprint']}")

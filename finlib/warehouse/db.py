@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from finlib import config
@@ -52,7 +53,7 @@ class Connection:
         self.backend = backend
 
     # -- statements ----------------------------------------------------------------
-    def execute(self, sql: str, params: dict | None = None) -> "Connection":
+    def execute(self, sql: str, params: dict | None = None) -> Connection:
         try:
             if self.backend == "duckdb":
                 if params:
@@ -129,7 +130,7 @@ class Warehouse:
     dsn: str | None = None  # PostgreSQL conninfo for psycopg
 
     @classmethod
-    def from_url(cls, url: str | None = None) -> "Warehouse":
+    def from_url(cls, url: str | None = None) -> Warehouse:
         url = url or config.db_url()
         if url.startswith("duckdb://"):
             # duckdb:///abs/path (like file:///), duckdb://rel/path (relative to the project)
@@ -230,11 +231,16 @@ class Warehouse:
             if self.backend == "duckdb":
                 raw.execute("BEGIN TRANSACTION")
             yield conn
-            raw.commit()
+            try:
+                raw.commit()
+            except Exception as exc:  # any driver error at commit (e.g. a deferred
+                # PostgreSQL foreign key) becomes the one WarehouseError callers handle
+                raise WarehouseError(f"the transaction could not be committed, nothing was written: "
+                                     f"{exc}") from exc
         except BaseException:
             try:
                 raw.rollback()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failed rollback must not mask the original error
                 pass
             raise
         finally:

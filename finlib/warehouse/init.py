@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from finlib.warehouse.db import Warehouse
+from finlib.warehouse.load import write_batch
 from finlib.warehouse.schema import TABLES, create_all_sql
 
 
 def init_db(wh: Warehouse) -> list[str]:
     """Create every canonical and system table that does not exist yet. Idempotent.
 
+    Runs through :func:`finlib.warehouse.load.write_batch` like every other write, so write
+    hooks (the audit trail) see schema creation too.
+
     Returns the names of the tables created by this call.
     """
-    with wh.transaction() as conn:
-        existing = {name for name in TABLES if conn.table_exists(name)}
+    with write_batch(wh, action="db-init", target="schema") as b:
+        existing = {name for name in TABLES if b.conn.table_exists(name)}
         for stmt in create_all_sql(wh.backend):
-            conn.execute(stmt)
-    return [name for name in TABLES if name not in existing]
+            b.execute(stmt)
+        created = [name for name in TABLES if name not in existing]
+        b.details["created"] = created
+    return created

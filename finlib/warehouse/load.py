@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import getpass
 import io
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.schema import TABLES
@@ -40,7 +41,7 @@ def unregister_write_hook(hook: WriteHook) -> None:
 def current_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # pragma: no cover - no passwd entry in some containers
+    except (KeyError, OSError):  # pragma: no cover - no passwd entry in some containers
         return "unknown"
 
 

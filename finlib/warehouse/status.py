@@ -89,13 +89,39 @@ def warehouse_status(wh: Warehouse) -> dict:
             "FROM ingest_batches ORDER BY started_at DESC, finished_at DESC LIMIT 1")
         last_accepted = conn.query(
             "SELECT CAST(max(finished_at) AS VARCHAR) FROM ingest_batches WHERE outcome = 'accepted'")
+        span = conn.query("SELECT CAST(min(period) AS VARCHAR), CAST(max(period) AS VARCHAR) FROM gl_entries")
+        demo = _demo_summary(conn)
         fp = fingerprint(wh, conn)
     keys = ["batch_id", "table", "file", "rows", "started_at", "user", "outcome"]
+    first, last_period = span[0] if span else (None, None)
     return {
         "warehouse": wh.display_url,
         "backend": wh.backend,
         "tables": tables,
-        "last_ingest": dict(zip(keys, last[0])) if last else None,
+        "ledger_periods": {"first": first, "last": last_period} if first else None,
+        "demo": demo,
+        "last_ingest": dict(zip(keys, last[0], strict=True)) if last else None,
         "last_accepted_ingest_at": last_accepted[0][0] if last_accepted else None,
         "fingerprint": fp,
     }
+
+
+def _demo_summary(conn: Connection) -> dict | None:
+    """Scale, seed, window and load time of the demo data, when the warehouse holds demo data."""
+    import json
+
+    from finlib.demo.truth import TRUTH_KEY
+
+    if not conn.table_exists("warehouse_meta"):
+        return None
+    rows = conn.query("SELECT CAST(value AS VARCHAR), CAST(updated_at AS VARCHAR) FROM warehouse_meta "
+                      "WHERE key = :k", {"k": TRUTH_KEY})
+    if not rows:
+        return None
+    try:
+        truth = json.loads(rows[0][0])
+    except (TypeError, ValueError):
+        return None
+    return {"scale": truth.get("scale"), "seed": truth.get("seed"),
+            "first_period": truth.get("first_period"), "last_closed_month": truth.get("last_closed_month"),
+            "loaded_at": rows[0][1]}

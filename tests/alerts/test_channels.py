@@ -196,7 +196,7 @@ def test_webhook_posts_slack_compatible_json_once_per_alert(duck, tmp_path, monk
     finally:
         hook.stop()
     assert len(hook.posts) == 2
-    for (path, ctype, payload), alert in zip(hook.posts, fired):
+    for (path, ctype, payload), alert in zip(hook.posts, fired, strict=True):
         assert path == f"/services/{TOKEN}" and ctype == "application/json"
         assert alert["id"] in payload["text"] and "product_development" in payload["text"]
         assert payload["blocks"][0]["type"] == "section"

@@ -94,7 +94,7 @@ def test_cost_control_needs_both_a_fifteen_percent_rise_and_an_overrun(wh):
     now = {"a1": 115, "a2": 115.01, "a3": 130, "a4": 130, "a5": 116, "r1": 200}
     rows = []
     for acct, amounts in hist.items():
-        for per, amt in zip((feb, mar, apr), amounts):
+        for per, amt in zip((feb, mar, apr), amounts, strict=True):
             if amt:
                 rows.append({"period": per, "department_id": "d1", "account_id": acct,
                              "amount": amt})

@@ -58,7 +58,7 @@ def evaluate(conn, period: dt.date) -> list[dict]:
 
     df["period"] = pd.to_datetime(df["period"]).dt.date
     for (d, a), grp in df.groupby(["department_id", "account_id"]):
-        by = dict(zip(grp["period"], grp["actual"]))
+        by = dict(zip(grp["period"], grp["actual"], strict=True))
         if p not in by:
             continue
         prev = [by.get(_months_back(p, k), 0.0) for k in (1, 2, 3)]

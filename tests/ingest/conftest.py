@@ -30,8 +30,8 @@ def seed(wh) -> None:
             b.execute("INSERT INTO departments VALUES (:i, :n)", {"i": did, "n": name})
         for aid, name, typ, cat in [("4000", "Subscription revenue", "revenue", "subscription"),
                                     ("6000", "Salaries", "opex", "salaries"),
-                                    ("6100", "Advertising", "opex", "advertising"),
-                                    ("6200", "Software", "opex", "software"),
+                                    ("6100", "Software", "opex", "software"),
+                                    ("6200", "Advertising", "opex", "advertising"),
                                     ("6300", "Contractors", "opex", "contractors")]:
             b.execute("INSERT INTO accounts VALUES (:i, :n, :t, :c)", {"i": aid, "n": name, "t": typ, "c": cat})
         for cid, name in [("cus_PQr1A2b3C4d5E6", "Acme"), ("cus_QRs2B3c4D5e6F7", "Globex"),

@@ -37,7 +37,7 @@ def test_quickbooks_gl_sample_loads_with_accounting_amounts_and_department_looku
         rows = dict((r[0], r[1:]) for r in conn.query(
             "SELECT entry_id, account_id, department_id, CAST(amount AS VARCHAR), CAST(period AS VARCHAR), "
             "is_manual, currency, source_system FROM gl_entries"))
-    assert rows["QB-10001"] == ("6100", "d-mkt", "12450.00", "2024-01-01", False, "USD", "quickbooks")
+    assert rows["QB-10001"] == ("6200", "d-mkt", "12450.00", "2024-01-01", False, "USD", "quickbooks")
     assert rows["QB-10005"][2] == "-350.00" and rows["QB-10005"][3] == "2024-02-01"
     assert rows["QB-10003"][4] is True  # journal entry = manual
     assert rows["QB-10006"][1] == "d-cs"
@@ -96,3 +96,29 @@ def test_mapping_errors_are_config_errors(tmp_path):
         parse_mapping({"columns": {"amount": {"from": "x", "fromat": "y"}}})
     with pytest.raises(ConfigError, match="not found; shipped mappings: .*stripe_invoices"):
         load_mapping("no_such_mapping")
+
+
+def test_quickbooks_sample_posts_to_the_same_accounts_in_the_demo_chart(duckdb_url):
+    """A new user loads the sample into the demo warehouse: each line lands on the account
+    its export names (the sample's account numbers follow the demo chart of accounts)."""
+    import csv
+
+    from finlib.demo import generate
+    from finlib.warehouse.db import get_warehouse
+
+    wh = get_warehouse()
+    generate(wh, "small", 7, "2024-06")
+    ingest_file(wh, "gl_entries", SAMPLES / "quickbooks_general_ledger.csv",
+                mapping=load_mapping("quickbooks_gl"))
+    with wh.connect(read_only=True) as conn:
+        names = dict(conn.query("SELECT account_id, lower(name) FROM accounts"))
+        depts = dict(conn.query("SELECT department_id, name FROM departments"))
+        loaded = {r[0]: r[1:] for r in conn.query(
+            "SELECT entry_id, account_id, department_id FROM gl_entries WHERE source_system = 'quickbooks'")}
+    with open(SAMPLES / "quickbooks_general_ledger.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            number, label = row["Account"].split(" ", 1)
+            account_id, department_id = loaded[row["Txn ID"]]
+            assert account_id == number
+            assert names[account_id].startswith(label.lower()), (row["Txn ID"], label, names[account_id])
+            assert depts[department_id] == row["Class"]

@@ -57,7 +57,7 @@ def batch(module_project):
     """)
     proc = p.finlib("run", "--all", "--workers", "2", "--period", PERIOD, timeout=400)
     manifests = {}
-    for job, period, run_id, path in archive.iter_run_dirs(p.reports):
+    for job, _period, _run_id, path in archive.iter_run_dirs(p.reports):
         m = archive.read_manifest(path)
         manifests[(job, m["variant_label"])] = {**m, "path": path}
     return p, proc, manifests

@@ -76,7 +76,7 @@ def build(seed: int = 7, n_customers: int = 1400) -> tuple[dict[str, pd.DataFram
         starting = (churn_month < 0) & (np.maximum(signup_idx, 0) == t)
         # health scored on the first day of month t for every customer paying then
         scored = at_risk | starting
-        for k, c in enumerate(COMPONENTS):
+        for c in COMPONENTS:
             v = 50 + 10 * (0.9 * latent + rng.normal(0, 0.8, n_customers))
             comps[c][:, t] = np.where(scored, np.clip(np.round(v, 1), 0, 100), np.nan)
         # adoption decided at the release month for customers paying in the month before

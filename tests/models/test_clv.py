@@ -192,7 +192,7 @@ def test_clv_by_segment_from_the_warehouse(synth_wh):
     assert r.gross_margin == 1.0  # no ledger revenue in the synthetic warehouse
     for seg, row in t.iterrows():
         assert row["simple_clv"] == pytest.approx(row["arpa"] / row["churn_rate"])
-        assert row["alpha"] > 0 and row["beta"] > 0, row["sbg_note"]
+        assert row["alpha"] > 0 and row["beta"] > 0, (seg, row["sbg_note"])
         assert row["sbg_clv"] > row["arpa"]  # at least the first month
     # larger customers are worth more (planted prices 100 / 500 / 2000 a month)
     assert t.loc["Enterprise", "sbg_clv"] > t.loc["Mid-Market", "sbg_clv"] > t.loc["SMB", "sbg_clv"]

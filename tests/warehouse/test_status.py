@@ -43,6 +43,31 @@ def test_fingerprint_changes_whenever_any_row_changes_and_only_then(any_db_url):
     assert len({fp0, fp2, fingerprint(wh)}) == 3
 
 
+@pytest.mark.parametrize("change", [
+    "UPDATE gl_entries SET amount = amount + 0.01 WHERE entry_id = 'e1'",          # a cent
+    "UPDATE gl_entries SET amount = -amount WHERE entry_id = 'e1'",               # a sign
+    "UPDATE gl_entries SET approved_by = 'cfo' WHERE entry_id = 'e1'",           # NULL -> value
+    "UPDATE gl_entries SET vendor = NULL WHERE entry_id = 'e1'",                  # value -> NULL
+    "UPDATE gl_entries SET posted_at = posted_at + INTERVAL '1 second' WHERE entry_id = 'e1'",
+    "UPDATE gl_entries SET period = DATE '2024-02-01' WHERE entry_id = 'e1'",
+    "UPDATE gl_entries SET is_manual = TRUE WHERE entry_id = 'e1'",
+    "UPDATE gl_entries SET memo = 'b', vendor = 'a' WHERE entry_id = 'e1'",       # swapped values
+    "DELETE FROM gl_entries WHERE entry_id = 'e2'",
+])
+def test_fingerprint_sees_a_one_cent_null_or_timestamp_change(any_db_url, change):
+    wh = get_warehouse()
+    _seed(wh)
+    with write_batch(wh, action="test", target="gl_entries") as b:
+        for eid in ("e1", "e2"):
+            b.execute("INSERT INTO gl_entries (entry_id, posted_at, period, account_id, department_id, "
+                      "amount, currency, vendor, memo, is_manual) VALUES (:e, TIMESTAMP '2024-01-15 10:00:00', "
+                      "DATE '2024-01-01', 'a1', 'd1', 100.00, 'USD', 'b', 'a', FALSE)", {"e": eid})
+    before = fingerprint(wh)
+    with write_batch(wh, action="test", target="gl_entries") as b:
+        b.execute(change)
+    assert fingerprint(wh) != before
+
+
 def test_status_lists_tables_counts_last_ingest_and_fingerprint(any_db_url, tmp_path):
     from finlib.ingest.loader import ingest_file
 
@@ -63,7 +88,8 @@ def test_status_cli_json_and_missing_warehouse_message(duckdb_url, capsys, tmp_p
     from finlib.cli import main
 
     assert main(["db", "status"]) == 1
-    assert "No warehouse at" in capsys.readouterr().err and "finlib db init" in capsys.readouterr().err + "finlib db init"
+    err = capsys.readouterr().err
+    assert "No warehouse at" in err and "finlib db init" in err and "Traceback" not in err
     _seed(get_warehouse())
     assert main(["db", "status", "--json"]) == 0
     st = json.loads(capsys.readouterr().out)
@@ -81,3 +107,17 @@ def test_status_on_an_empty_database_says_to_init(any_db_url):
             c.execute("SELECT 1")
     with pytest.raises(WarehouseError, match="not initialised.*finlib db init"):
         warehouse_status(wh)
+
+
+def test_status_of_a_demo_warehouse_names_the_demo_and_the_ledger_window(duckdb_url, capsys):
+    from finlib.cli import main
+    from finlib.demo import generate
+
+    generate(get_warehouse(), "small", 3, "2024-06")
+    st = warehouse_status(get_warehouse())
+    assert st["ledger_periods"] == {"first": "2021-07-01", "last": "2024-06-01"}
+    assert (st["demo"]["scale"], st["demo"]["seed"], st["demo"]["last_closed_month"]) == ("small", 3, "2024-06-01")
+    assert main(["db", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "ledger      2021-07 .. 2024-06" in out and "scale small, seed 3" in out
+    assert "last ingest none (no file loaded" in out
