@@ -226,6 +226,19 @@ def _alerts_from_scrap(scraps: dict[str, Any]) -> list[dict]:
     return json.loads(json.dumps(out, default=str))
 
 
+def _alert_key(a: dict) -> tuple:
+    entity = a.get("entity")
+    entity = json.dumps(entity, sort_keys=True, default=str) if isinstance(entity, dict) else str(entity)
+    return (a.get("rule"), entity, str(a.get("period") or "")[:7])
+
+
+def merge_alerts(rules: list[dict], notebook: list[dict]) -> list[dict]:
+    """The rules' alerts, then the notebook's own alerts that the rules did not already
+    raise (same rule, entity and month): one line per alert in the manifest and report."""
+    seen = {_alert_key(a) for a in rules}
+    return list(rules) + [a for a in notebook if a.get("rule") is None or _alert_key(a) not in seen]
+
+
 def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
     """Execute and archive one run; return its manifest (plus ``path``)."""
     logging.getLogger("papermill").setLevel(logging.WARNING)
@@ -281,7 +294,7 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
     emit("alerts")
     t = time.perf_counter()
     alerts, alerts_check = evaluate_alerts(req.get("db_url"), req["period"])
-    alerts = alerts + _alerts_from_scrap(scraps)
+    alerts = merge_alerts(alerts, _alerts_from_scrap(scraps))
     timings["alerts_s"] = round(time.perf_counter() - t, 3)
 
     data_as_of = scraps.get("data_as_of") or _as_of(fp) or "unknown"

@@ -74,3 +74,20 @@ def test_index_of_10000_runs_is_small_and_fast_to_rebuild(tmp_path):
     data = json.loads(html.split('id="runs-data">', 1)[1].split("</script>", 1)[0])
     assert len(data["rows"]) == 10_000 and data["jobs"][0] == "budget_variance"
     assert len(archive.load_catalogue(reports)) == 10_000
+
+
+def test_notebook_alerts_already_raised_by_the_rules_are_listed_once():
+    from finlib.jobs.execute import merge_alerts
+
+    rules = [{"rule": "cac", "entity": {}, "period": "2026-10-01", "source": "rules"},
+             {"rule": "budget_variance", "entity": {"department_id": "D10", "account_id": "6100"},
+              "period": "2026-10-01", "source": "rules"}]
+    notebook = [{"rule": "budget_variance", "entity": {"account_id": "6100", "department_id": "D10"},
+                 "period": "2026-10-01", "source": "notebook"},
+                {"rule": "budget_variance", "entity": {"department_id": "D20", "account_id": "6100"},
+                 "period": "2026-10-01", "source": "notebook"},
+                {"message": "free text from the notebook", "source": "notebook"}]
+    merged = merge_alerts(rules, notebook)
+    assert len(merged) == 4
+    assert [a["source"] for a in merged] == ["rules", "rules", "notebook", "notebook"]
+    assert merged[2]["entity"]["department_id"] == "D20"
