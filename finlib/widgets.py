@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 View = Callable[[dict], Any]
 
@@ -146,7 +147,10 @@ def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio
     import pandas as pd
 
     view = df.head(max_rows).copy()
-    view = view[[c for c in view.columns if not view[c].isna().all()]] if len(view) else view
+    if len(view):  # drop columns empty throughout (all missing or all blank text)
+        view = view[[c for c in view.columns
+                     if not (view[c].isna().all() or view[c].map(lambda v: isinstance(v, str) and not v.strip()
+                                                                  or v is None).all())]]
     numeric = set()
     for col in view.columns:
         s = view[col]
@@ -175,9 +179,10 @@ def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio
     body = []
     for row in view.itertuples(index=False):
         cells = []
-        for c, v in zip(view.columns, row):
+        for c, v in zip(view.columns, row, strict=True):
             text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-            cells.append(f'<td class="{"num" if c in numeric else "txt"}">{html.escape(text)}</td>')
+            cls = "num" if c in numeric else ("txt long" if len(text) > 40 else "txt")
+            cells.append(f'<td class="{cls}">{html.escape(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'{_TABLE_CSS}<table class="finlib-table"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
@@ -188,7 +193,8 @@ table.finlib-table{border-collapse:collapse;margin:6px 0 12px 0;font-size:13px;f
 table.finlib-table th{border-bottom:1px solid #9aa5b1;padding:4px 10px;font-weight:600;color:#1f2a44}
 table.finlib-table td{padding:3px 10px;border-bottom:1px solid #eef1f4}
 table.finlib-table .num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-table.finlib-table .txt{text-align:left}
+table.finlib-table .txt{text-align:left;white-space:nowrap}
+table.finlib-table .txt.long{white-space:normal;min-width:240px}
 </style>"""
 
 
@@ -256,7 +262,7 @@ class Dashboard:
             return ""
         try:
             return f"Data as of {self.as_of_hook()}"
-        except Exception as exc:  # the stamp must never break the page
+        except Exception as exc:  # noqa: BLE001 - the stamp must never break the page
             from finlib.errors import FinlibError
 
             return str(exc).splitlines()[0] if isinstance(exc, FinlibError) else "Data as of: unknown"
@@ -293,7 +299,7 @@ class Dashboard:
         self._status = w.HTML(value=self._status_html())
         self._status.add_class("finlib-status")
         items.append(self._status)
-        self._controls_box = w.HBox(items, layout=w.Layout(flex_flow="row wrap", gap="8px"))
+        self._controls_box = w.HBox(items, layout=w.Layout(flex_flow="row wrap"))
         display(self._controls_box)
 
     def _on_change(self, name: str):

@@ -86,7 +86,7 @@ NOTEBOOKS: dict[str, dict] = {
              "against the features and launch campaigns that built and sold it.",
              "dash.section(view.launches)"),
             ("## Delivery efficiency\nMilestones per feature: what they cost against their budget and "
-             "how many days late they were completed, latest first.",
+             "how many days late they were delivered, the most delayed first.",
              "dash.section(view.milestones)"),
             ("## Customer development cost\nThe customers whose feature requests cost most relative to "
              "what they pay us (their share of the requested features' cost divided by their ARR).",
@@ -116,7 +116,7 @@ NOTEBOOKS: dict[str, dict] = {
              "months, logo churn this month, and the ARR the churn model expects to lose next month.",
              "dash.section(view.headline)"),
             ("## Revenue at risk\nARR by customer health band with the ARR the churn model expects to "
-             "lose from each band next month; the table lists the customers most likely to leave.",
+             "lose from each band next month; the table lists the customers whose departure would cost most (ARR × churn probability).",
              "dash.section(view.at_risk)"),
             ("## How good is the churn model?\nPredicted against observed churn on months the model did "
              "not see: points on the diagonal mean the probabilities can be taken at face value.",

@@ -10,14 +10,13 @@ budget for costs.
 from __future__ import annotations
 
 from finlib import widgets
-from finlib.errors import ConfigError
+from finlib.errors import ConfigError, FinlibError
 from finlib.views import data
 from finlib.views.common import (
     alert_department,
     alerts_for,
     base_scraps,
     cached,
-    dashboard as _dashboard,
     jsonable,
     money_frame,
     period_choices,
@@ -26,6 +25,9 @@ from finlib.views.common import (
     resolve_period,
     show_alerts,
     show_figure,
+)
+from finlib.views.common import (
+    dashboard as _dashboard,
 )
 
 TITLE = "Budget variance"
@@ -104,8 +106,10 @@ def trend_figure(costs, department: str = "all"):
 
     t = _dept(costs, department).sort_values("period")
     fig = px.line(t, x="period", y="cost", color="department", markers=True,
-                  title="Costs per department, last twelve months")
-    fig.update_layout(height=380)
+                  title="Costs per department, last twelve months", color_discrete_sequence=viz.PALETTE)
+    fig.update_layout(height=380, legend_title_text="")
+    fig.update_xaxes(title=None)
+    fig.update_yaxes(title=None)
     viz.money_axis(fig, "y")
     return fig
 
@@ -151,7 +155,7 @@ def headline(p: dict) -> None:
     cur = kpis(data.metrics(period), period, tol, dept)
     try:
         prev = kpis(data.metrics(previous_period(period)), previous_period(period), tol, dept)
-    except Exception:  # no previous month in the warehouse
+    except FinlibError:  # no previous month in the warehouse
         prev = {}
     widgets.show_tiles([
         widgets.Tile("Operating costs (month)", cur["opex_actual"], "money", prev.get("opex_actual"),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from finlib.errors import FinlibError, NoDataError
 from finlib.periods import add_months, format_period, parse_period
@@ -251,12 +252,13 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()[:10] if isinstance(value, dt.date) and not isinstance(value, dt.datetime) \
-            else value.isoformat()
-    if hasattr(value, "isoformat"):  # pandas Timestamp
-        return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 and getattr(value, "minute", 0) == 0 \
-            else value.isoformat()
+    if type(value).__name__ == "NaTType":
+        return None
+    if isinstance(value, dt.datetime) or hasattr(value, "to_pydatetime"):  # incl. pandas Timestamp
+        midnight = (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0)
+        return value.isoformat()[:10] if midnight and value.tzinfo is None else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if hasattr(value, "item") and not isinstance(value, (list, dict)):  # numpy scalar
         try:
             value = value.item()
@@ -296,7 +298,17 @@ def dashboard(title: str, params: dict, choices: dict, interactive: bool):
     from finlib import widgets
 
     dash = widgets.Dashboard(title, params=params, choices=choices, interactive=interactive,
-                             refresh=clear_cache, as_of=data_as_of)
+                             as_of=data_as_of)
+
+    def refresh() -> None:  # newly ingested data: forget what was read, offer new months
+        clear_cache()
+        control = dash.controls.get("period")
+        if control is not None:
+            options = period_choices(control.value)
+            if list(control.options) != options:
+                control.options = options
+
+    dash.refresh_hook = refresh
     return dash
 
 
@@ -314,7 +326,7 @@ def money_frame(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), rati
     if df is None:
         widgets.show_table(df)
         return
-    rename = rename or {}
+    rename = {c: str(c).replace("_", " ") for c in df.columns} | (rename or {})  # readable headers
     view = df.rename(columns=rename)
     widgets.show_table(view, money=tuple(rename.get(c, c) for c in money),
                        pct=tuple(rename.get(c, c) for c in pct),

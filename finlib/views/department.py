@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from finlib import widgets
-from finlib.errors import ConfigError
+from finlib.errors import ConfigError, FinlibError
 from finlib.views import data
 from finlib.views import product_roi as product_view
 from finlib.views import retention_roi as retention_view
@@ -22,7 +22,6 @@ from finlib.views.common import (
     alerts_for,
     base_scraps,
     cached,
-    dashboard as _dashboard,
     jsonable,
     money_frame,
     period_choices,
@@ -31,6 +30,9 @@ from finlib.views.common import (
     resolve_period,
     show_alerts,
     show_figure,
+)
+from finlib.views.common import (
+    dashboard as _dashboard,
 )
 
 TITLE = "Department view"
@@ -103,19 +105,35 @@ def cac_table(m: dict, targets):
     return t[["channel", "spend", "new_customers", "cac", "target", "vs_target"]]
 
 
-def campaign_figure(c):
+def campaign_figure(c, minimum_roi: float | None = None, target_roi: float | None = None):
+    """Campaign ROI, lowest first, against the alert minimum and the target."""
     import plotly.graph_objects as go
 
     from finlib import viz
 
-    c = c.sort_values("ended_on")
-    fig = go.Figure()
-    fig.add_bar(x=c["campaign_id"], y=c["roi"], name="ROI", hovertext=c["name"])
-    fig.add_scatter(x=c["campaign_id"], y=c["roas"], mode="markers", name="ROAS", marker={"size": 9})
-    fig.update_layout(title="Campaign ROI and ROAS (campaigns ended in the last 12 months)", height=380,
-                      hovermode="x unified")
+    c = c.sort_values("roi")
+    low = minimum_roi if minimum_roi is not None else -float("inf")
+    fig = go.Figure(go.Bar(x=c["campaign_id"], y=c["roi"], hovertext=c["name"], name="ROI",
+                           marker_color=[viz.UNFAVOURABLE if r < low else viz.PALETTE[0] for r in c["roi"]]))
+    if minimum_roi is not None:
+        fig.add_hline(y=minimum_roi, line_dash="dash", line_color=viz.UNFAVOURABLE,
+                      annotation_text=f"alert below {minimum_roi:.0%}", annotation_position="top left")
+    if target_roi is not None:
+        fig.add_hline(y=target_roi, line_dash="dot", line_color=viz.FAVOURABLE,
+                      annotation_text=f"target {target_roi:.0%}", annotation_position="bottom right")
+    fig.update_layout(title="Campaign ROI, campaigns ended in the last 12 months (lowest first)", height=380,
+                      showlegend=False, hovermode="closest")
+    fig.update_xaxes(type="category", tickangle=-60)
     viz.percent_axis(fig, "y")
     return fig
+
+
+def campaign_roi_minimum() -> float | None:
+    """The ``campaign_roi`` alert threshold of parameters/alerts.yaml (ROI as a fraction)."""
+    from finlib.alerts.config import load_config
+
+    rule = load_config().rules.get("campaign_roi")
+    return float(rule.threshold) if rule is not None and rule.enabled else None
 
 
 def bookings_figure(opps):
@@ -126,7 +144,9 @@ def bookings_figure(opps):
     fig = px.bar(opps, x="kind", y="arr", color="stage", barmode="group",
                  title="Opportunities closed this month: ARR by kind and outcome",
                  color_discrete_map={"won": viz.FAVOURABLE, "lost": viz.UNFAVOURABLE})
-    fig.update_layout(height=340)
+    fig.update_layout(height=340, legend_title_text="")
+    fig.update_xaxes(title=None)
+    fig.update_yaxes(title=None)
     viz.money_axis(fig, "y")
     return fig
 
@@ -145,7 +165,7 @@ def headline(p: dict) -> None:
     m = data.metrics(period)
     try:
         pm = data.metrics(previous_period(period))
-    except Exception:  # no previous month in the warehouse
+    except FinlibError:  # no previous month in the warehouse
         pm = None
     if dept == "Sales":
         cur, prev = sales_kpis(m), (sales_kpis(pm) if pm else {})
@@ -185,13 +205,13 @@ def detail(p: dict) -> None:
                           "tile, expansion and renewal deals are shown for context.")
         money_frame(opps.drop(columns=["period"]), money=("arr",), rename={"arr": "ARR"})
     elif dept == "Marketing":
-        show_figure(campaign_figure(m["campaigns"]))
-        widgets.show_note("Bars: ROI, the new ARR a campaign's customers brought minus its spend, over spend; "
-                          "dots: ROAS, new ARR per dollar spent (ROAS = ROI + 100 %).")
+        show_figure(campaign_figure(m["campaigns"], campaign_roi_minimum(), data.target(p["period"], "campaign_roi")))
+        widgets.show_note("ROI: the new ARR a campaign's customers brought, minus its spend, over its spend. "
+                          "The table lists the weakest campaigns; ROAS = new ARR per dollar spent (ROI + 100 %).")
         money_frame(m["campaigns"][["campaign_id", "name", "channel", "ended_on", "spend", "customers", "new_arr",
                                     "roi", "roas"]].sort_values("roi"),
                     money=("spend", "new_arr"), pct=("roi",), ratio=("roas",),
-                    rename={"new_arr": "new ARR", "roi": "ROI", "roas": "ROAS"})
+                    rename={"new_arr": "new ARR", "roi": "ROI", "roas": "ROAS"}, max_rows=10)
         widgets.show_note("Customer acquisition cost per channel this month against its target "
                           "(above target is unfavourable).")
         money_frame(cac_table(m, data.targets(p["period"])), money=("spend", "cac", "target"), pct=("vs_target",),

@@ -16,7 +16,6 @@ from finlib.views.common import (
     alerts_for,
     base_scraps,
     cached,
-    dashboard as _dashboard,
     jsonable,
     money_frame,
     period_choices,
@@ -28,6 +27,9 @@ from finlib.views.common import (
     show_figure,
     stored_alerts,
     warehouse,
+)
+from finlib.views.common import (
+    dashboard as _dashboard,
 )
 
 TITLE = "Executive summary"
@@ -185,7 +187,7 @@ def archived_kpis(jobs=DOMAIN_JOBS, periods=None, reports=None) -> dict:
         try:
             scraps = sb.read_notebook(str(nb_path)).scraps
             out[key] = (row["run_id"], dict(scraps["kpis"].data))
-        except Exception:  # a damaged or scrap-less run: treat as not archived
+        except Exception:  # noqa: BLE001 - a damaged or scrap-less run: treat as not archived
             continue
     return out
 

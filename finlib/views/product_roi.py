@@ -10,13 +10,13 @@ Figures come from :func:`finlib.metrics.kpis.period_metrics` and
 from __future__ import annotations
 
 from finlib import widgets
+from finlib.errors import FinlibError
 from finlib.views import data
 from finlib.views.common import (
     alerts_for,
-    base_scraps,
     available_periods,
+    base_scraps,
     cached,
-    dashboard as _dashboard,
     jsonable,
     money_frame,
     period_choices,
@@ -25,6 +25,9 @@ from finlib.views.common import (
     resolve_period,
     show_alerts,
     show_figure,
+)
+from finlib.views.common import (
+    dashboard as _dashboard,
 )
 
 TITLE = "Product development ROI"
@@ -121,7 +124,7 @@ def adoption_table(period: str, limit: int):
         m = data.metrics(period)
         fids = adoption_candidates(m["facts"]["features"], period, available_periods()[-1], limit=limit)
         rows = []
-        names = dict(zip(m["facts"]["features"]["feature_id"], m["facts"]["features"]["name"]))
+        names = dict(zip(m["facts"]["features"]["feature_id"], m["facts"]["features"]["name"], strict=True))
         for fid in fids:
             try:
                 a = adoption_effect(data.warehouse(), fid)
@@ -176,7 +179,7 @@ def tiles(period: str) -> list[widgets.Tile]:
     cur = kpis(data.metrics(period))
     try:
         prev = kpis(data.metrics(previous_period(period)))
-    except Exception:  # no previous month in the warehouse
+    except FinlibError:  # no previous month in the warehouse
         prev = {}
     return [
         widgets.Tile("Product ROI (to date)", cur["product_roi"], "pct", prev.get("product_roi"), key="product_roi"),
@@ -215,15 +218,26 @@ def adoption(p: dict) -> None:
     t = adoption_table(p["period"], p.get("adoption_features", 6))
     if t["effect_mrr"].notna().any():
         show_figure(adoption_figure(t))
-    money_frame(t, money=("effect_mrr", "ci_low", "ci_high", "annual_return", "dev_cost"),
-                pct=("roi", "roi_ci_low", "roi_ci_high"),
-                rename={"effect_mrr": "MRR uplift / customer", "ci_low": "low (95 %)", "ci_high": "high (95 %)",
-                        "annual_return": "annual return", "roi": "ROI", "roi_ci_low": "ROI low",
-                        "roi_ci_high": "ROI high"})
+    shown = t[["feature_id", "name", "release_period", "adopters", "effect_mrr", "ci_low", "ci_high",
+               "annual_return", "roi", "note"]]
+    money_frame(shown, money=("effect_mrr", "ci_low", "ci_high", "annual_return"), pct=("roi",),
+                rename={"feature_id": "feature", "release_period": "released", "effect_mrr": "MRR uplift / customer",
+                        "ci_low": "low (95 %)", "ci_high": "high (95 %)", "annual_return": "annual return",
+                        "roi": "ROI (1 year)"})
+
+
+def launch_table(m: dict, first_period: str):
+    """Launch ROI of the products launched since the data begins (older launches have no
+    revenue or cost in the warehouse to compare)."""
+    import pandas as pd
+
+    t = m["launch_roi"]
+    return t[pd.to_datetime(t["launched_on"]) >= pd.Timestamp(first_period + "-01")].reset_index(drop=True)
 
 
 def launches(p: dict) -> None:
-    t = data.metrics(p["period"])["launch_roi"]
+    t = launch_table(data.metrics(p["period"]), available_periods()[-1])
+    widgets.show_note(f"Products launched since {available_periods()[-1]}, when the data begins.")
     money_frame(t, money=("new_mrr", "new_arr", "dev_cost", "launch_spend", "cost"), pct=("roi",),
                 rename={"new_mrr": "new MRR", "new_arr": "new ARR", "roi": "ROI"})
 
@@ -239,7 +253,7 @@ def milestones(p: dict) -> None:
 def customer_costs(p: dict) -> None:
     t = data.metrics(p["period"])["customer_development_cost"]
     t = t[t["arr"] > 0].head(10)
-    money_frame(t, money=("dev_cost_share", "arr"), pct=("cost_to_arr",),
+    money_frame(t, money=("dev_cost_share", "arr"), ratio=("cost_to_arr",),
                 rename={"dev_cost_share": "share of feature cost", "arr": "ARR", "cost_to_arr": "cost / ARR"})
 
 

@@ -15,7 +15,6 @@ from finlib.views.common import (
     SEGMENTS,
     base_scraps,
     cached,
-    dashboard as _dashboard,
     jsonable,
     money_frame,
     period_choices,
@@ -24,6 +23,9 @@ from finlib.views.common import (
     resolve_period,
     show_figure,
     warehouse,
+)
+from finlib.views.common import (
+    dashboard as _dashboard,
 )
 
 TITLE = "Customer success and retention ROI"
@@ -69,15 +71,18 @@ def at_risk_customers(m: dict, scores, segment: str = "all", top: int = 15):
 
 
 def band_figure(bands):
+    """Expected ARR lost next month per health band (the band's ARR in the labels)."""
     import plotly.graph_objects as go
 
     from finlib import viz
 
-    fig = go.Figure()
-    fig.add_bar(x=bands["band"], y=bands["arr"], name="ARR in band")
-    fig.add_bar(x=bands["band"], y=bands["expected_arr_lost"], name="Expected ARR lost next month",
-                marker_color=viz.UNFAVOURABLE)
-    fig.update_layout(title="ARR by customer health band", barmode="group", height=360)
+    colours = {"red": viz.UNFAVOURABLE, "amber": "#d4a017", "green": viz.FAVOURABLE}
+    labels = [f"{b}<br>{n:,} customers, {widgets.format_value(a)} ARR"
+              for b, n, a in zip(bands["band"], bands["customers"], bands["arr"], strict=True)]
+    fig = go.Figure(go.Bar(x=labels, y=bands["expected_arr_lost"], name="Expected ARR lost next month",
+                           marker_color=[colours.get(b, "#7f8c8d") for b in bands["band"]]))
+    fig.update_layout(title="ARR the churn model expects to lose next month, by health band", height=360,
+                      showlegend=False)
     viz.money_axis(fig, "y")
     return fig
 
@@ -151,7 +156,7 @@ def campaign_figure(t):
         error_y={"type": "data", "symmetric": False, "array": t["roi_ci_high"] - t["roi"],
                  "arrayminus": t["roi"] - t["roi_ci_low"]}, name="ROI"))
     fig.update_layout(title="Retention campaign ROI (95 % interval)", height=340, showlegend=False)
-    fig.update_yaxes(tickformat=".1f", ticksuffix="x")
+    viz.percent_axis(fig, "y")
     return fig
 
 
@@ -242,17 +247,21 @@ def campaigns(p: dict) -> None:
     t = campaign_table(p["period"])
     if t["roi"].notna().any():
         show_figure(campaign_figure(t))
-    money_frame(t.drop(columns=["started_on"]), money=("saved_arr", "cost"),
-                pct=("control_churn", "treatment_churn", "uplift", "uplift_ci_low", "uplift_ci_high", "roi",
-                     "roi_ci_low", "roi_ci_high"),
-                rename={"saved_arr": "saved ARR", "roi": "ROI", "uplift": "churn reduction"})
+    shown = t[["campaign_id", "name", "target_segment", "control_churn", "treatment_churn", "uplift", "saved_arr",
+               "cost", "roi", "roi_ci_low", "roi_ci_high", "note"]]
+    money_frame(shown, money=("saved_arr", "cost"),
+                pct=("control_churn", "treatment_churn", "uplift", "roi", "roi_ci_low", "roi_ci_high"),
+                rename={"campaign_id": "campaign", "target_segment": "segment", "saved_arr": "saved ARR",
+                        "roi": "ROI", "roi_ci_low": "ROI low", "roi_ci_high": "ROI high", "uplift": "churn reduction"})
 
 
 def expansion(p: dict) -> None:
     m = data.retention_metrics(p["period"])
     show_figure(expansion_figure(m["expansion_split"]))
     money_frame(m["expansion_attribution"], money=("expansion", "upsell", "cross_sell", "expansion_per_customer"),
-                pct=("share_of_expansion",), rename={"in_pipeline": "open expansion deal"})
+                pct=("share_of_expansion",),
+                rename={"cs_tier": "CS tier", "in_pipeline": "open deal", "expanding_customers": "expanding",
+                        "expansion_per_customer": "per customer", "share_of_expansion": "share"})
 
 
 def cs_investment(p: dict) -> None:

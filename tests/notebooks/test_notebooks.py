@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.notebooks.conftest import NAMES, NOTEBOOKS, PERIOD, static_params
+from tests.notebooks.conftest import NAMES, NOTEBOOKS, PERIOD
 
 #: docs/SCRAPS.md: the scraps each notebook records
 SCRAPS = {
