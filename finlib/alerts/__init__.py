@@ -4,6 +4,9 @@ Public API::
 
     from finlib.alerts import check, list_alerts, acknowledge
     alerts = check(wh, "2024-05")            # evaluate, store, deliver new alerts
+    preview = evaluate(wh, "2024-05", overrides={"budget_variance": {"threshold": 0.05}})
+                                             # read-only: same items, nothing stored or sent
+    rule_settings()["budget_variance"]["threshold"]   # the configured tolerance
     list_alerts(wh, state="open")
     acknowledge(wh, alerts[0]["id"], user="ana")
 
@@ -15,16 +18,20 @@ from finlib.alerts.engine import (
     acknowledge,
     check,
     deliver_pending,
+    evaluate,
     last_closed_month,
     list_alerts,
     parse_period,
+    rule_settings,
 )
 
 __all__ = [
     "acknowledge",
     "check",
     "deliver_pending",
+    "evaluate",
     "last_closed_month",
     "list_alerts",
     "parse_period",
+    "rule_settings",
 ]

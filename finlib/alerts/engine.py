@@ -27,7 +27,8 @@ from finlib import periods as _periods
 from finlib.alerts import store
 from finlib.alerts.channels import make_channel
 from finlib.alerts.config import AlertsConfig, load_config
-from finlib.alerts.rules import RULES, Finding, evaluate
+from finlib.alerts.rules import RULES, Finding
+from finlib.alerts.rules import evaluate as rules_evaluate
 from finlib.errors import AlertError, ConfigError
 from finlib.warehouse.db import Warehouse
 
@@ -73,6 +74,148 @@ def _channels_for(cfg: AlertsConfig, rule: str, severity: str) -> list[str]:
             if ch.enabled and (allowed is None or name in allowed) and ch.accepts(severity)]
 
 
+def _apply_overrides(cfg: AlertsConfig, rules, overrides) -> dict:
+    """The rule settings to evaluate: ``rules`` (default every rule) with ``overrides``."""
+    names = list(cfg.rules) if rules is None else ([rules] if isinstance(rules, str) else list(rules))
+    unknown = sorted(set(names) - set(cfg.rules)) + sorted(set(overrides or {}) - set(cfg.rules))
+    if unknown:
+        raise AlertError(f"unknown alert rule(s) {sorted(set(unknown))}; known rules are "
+                         f"{sorted(cfg.rules)}")
+    out = {}
+    for name in names:
+        rule_cfg = cfg.rules[name]
+        change = (overrides or {}).get(name)
+        if change:
+            if not isinstance(change, dict):
+                raise AlertError(f"overrides[{name!r}] must be a mapping such as "
+                                 "{'threshold': 0.2}")
+            from pydantic import ValidationError
+
+            try:
+                rule_cfg = type(rule_cfg).model_validate({**rule_cfg.model_dump(), **change})
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                     for e in exc.errors())
+                raise AlertError(f"overrides[{name!r}]: {problems}") from None
+        if rule_cfg.enabled:
+            out[name] = rule_cfg
+    return out
+
+
+def _findings_to_rows(cfg: AlertsConfig, configs: dict, findings: list[Finding]) -> list[dict]:
+    rows = []
+    for f in findings:
+        rule_cfg = configs[f.rule]
+        severity = rule_cfg.data_issue_severity if f.data_issue else rule_cfg.severity
+        rows.append({
+            "id": store.alert_id(f.rule, f.entity, f.period), "rule": f.rule,
+            "entity": f.entity, "severity": severity, "value": f.value,
+            "threshold": f.threshold, "details": f.details, "message": f.message,
+            "report_link": render_link(cfg, f),
+            "channels": _channels_for(cfg, f.rule, severity),
+            "data_issue": f.data_issue,
+        })
+    return rows
+
+
+def evaluate(wh, period: date | str | None = None, rules=None,
+             overrides: dict[str, dict] | None = None,
+             config: AlertsConfig | str | Path | None = None) -> list[dict]:
+    """Evaluate the alert rules for ``period`` **without storing or sending anything**.
+
+    The read-only twin of :func:`check`, for dashboards and notebooks: the same rules, the
+    same findings and the same stable ids, on one read-only connection. Nothing is written
+    (no ``alerts`` or ``alert_deliveries`` row, no audit entry, no delivery), so it is safe
+    on a read-only DuckDB file or a read-only PostgreSQL role, and as often as a page
+    re-renders.
+
+    Parameters
+    ----------
+    wh : Warehouse or Connection
+        A :class:`~finlib.warehouse.db.Warehouse` (a short read-only connection is opened)
+        or an already open connection (``wh.connect(read_only=True)``), which is used as is.
+    period : date or str, optional
+        The month (``YYYY-MM`` or a first-of-month date); default the last closed month.
+    rules : str or iterable of str, optional
+        The rules to evaluate (default: every rule). A rule disabled in the configuration
+        is skipped unless ``overrides`` sets ``{"enabled": True}`` for it. An unknown rule
+        name is an :class:`~finlib.errors.AlertError`.
+    overrides : dict, optional
+        Per-rule setting changes for this evaluation only, e.g.
+        ``{"budget_variance": {"threshold": 0.05}}``. Validated like the YAML file (an
+        unknown key or a bad value is an ``AlertError``). Thresholds keep the rule's units
+        (fractions: 0.05 = 5 %; ``campaign_roi`` a ROI ratio, 2.0 = 200 %).
+    config : AlertsConfig or path, optional
+        Default ``parameters/alerts.yaml``.
+
+    Returns
+    -------
+    list of dict
+        One item per finding, in rule order, with the keys :func:`check` returns: ``id``
+        (sha256 of rule + entity + period, the same id ``check`` stores), ``rule``,
+        ``period`` (YYYY-MM-DD), ``entity`` (ids as strings), ``value``, ``threshold``,
+        ``severity``, ``state``, ``message``, ``details``, ``report_link``, ``first_seen``,
+        ``last_seen``, ``acknowledged_by``, ``acknowledged_at``, ``deliveries``, ``new``;
+        plus ``data_issue`` (bool: a zero budget, cost without customers …).
+
+        ``state`` is the state :func:`check` would leave the alert in: ``"new"`` when the
+        alert has never been stored (``check`` would store it ``open`` and deliver it;
+        ``new`` is then True), otherwise the stored state (``open`` or ``acknowledged``,
+        with the stored timestamps and deliveries); a stored ``resolved`` alert that fires
+        again is reported ``open`` (``check`` re-opens it). A warehouse without the
+        ``alerts`` table (never checked) gives ``"new"`` for everything.
+
+    Notes
+    -----
+    Values follow each rule's docstring in :mod:`finlib.alerts.rules` (USD, fractions,
+    ROI ratios). Alerts stored for the period that no longer fire are not listed (``check``
+    would resolve them); use :func:`list_alerts` for history.
+    """
+    cfg = config if isinstance(config, AlertsConfig) else load_config(config)
+    p = parse_period(period)
+    configs = _apply_overrides(cfg, rules, overrides)
+    if hasattr(wh, "query_df"):  # an open connection
+        return _evaluate_on(wh, cfg, configs, p)
+    with wh.connect(read_only=True) as conn:
+        return _evaluate_on(conn, cfg, configs, p)
+
+
+def _evaluate_on(conn, cfg: AlertsConfig, configs: dict, p: date) -> list[dict]:
+    rows = _findings_to_rows(cfg, configs, rules_evaluate(conn, p, configs))
+    stored = store.lookup(conn, [r["id"] for r in rows])
+    out = []
+    for r in rows:
+        s = stored.get(r["id"])
+        state = "new" if s is None else ("open" if s["state"] == "resolved" else s["state"])
+        item = {
+            "id": r["id"], "rule": r["rule"], "period": p.isoformat(),
+            "entity": store.json_entity(r["entity"]),
+            "value": store._float_or_none(r["value"]),
+            "threshold": store._float_or_none(r["threshold"]),
+            "severity": r["severity"], "state": state, "message": r["message"],
+            "details": store.json_details(r["details"]), "report_link": r["report_link"],
+            "first_seen": s["first_seen"] if s else None,
+            "last_seen": s["last_seen"] if s else None,
+            "acknowledged_by": s["acknowledged_by"] if s else None,
+            "acknowledged_at": s["acknowledged_at"] if s else None,
+            "deliveries": s["deliveries"] if s else {},
+            "new": s is None, "data_issue": bool(r["data_issue"]),
+        }
+        out.append(item)
+    return out
+
+
+def rule_settings(config: AlertsConfig | str | Path | None = None) -> dict[str, dict]:
+    """Every rule's settings from ``parameters/alerts.yaml`` (defaults filled in), read-only.
+
+    Returns ``{rule: {"enabled", "severity", "threshold", …}}`` so views and notebooks can
+    show the tolerance a rule applies (e.g. ``rule_settings()["budget_variance"]
+    ["threshold"]``) without reaching into :mod:`finlib.alerts.config`.
+    """
+    cfg = config if isinstance(config, AlertsConfig) else load_config(config)
+    return {name: rule.model_dump() for name, rule in cfg.rules.items()}
+
+
 def check(wh: Warehouse, period: date | str | None = None, deliver: bool = True,
           config: AlertsConfig | str | Path | None = None) -> list[dict]:
     """Evaluate the alert rules for ``period``, store the alerts and deliver new ones.
@@ -94,25 +237,16 @@ def check(wh: Warehouse, period: date | str | None = None, deliver: bool = True,
     list of dict
         The alerts firing for the period: ``id, rule, period (YYYY-MM-DD), entity, value,
         threshold, severity, state, message, details, report_link, first_seen, last_seen,
-        acknowledged_by, acknowledged_at, deliveries, new``.
+        acknowledged_by, acknowledged_at, deliveries, new, data_issue``.
+        :func:`evaluate` returns the same items without storing anything.
     """
     cfg = config if isinstance(config, AlertsConfig) else load_config(config)
     p = parse_period(period)
     enabled = {n: c for n, c in cfg.rules.items() if c.enabled}
     with wh.connect(read_only=True) as conn:
         store._require_tables(conn)
-        findings = evaluate(conn, p, enabled)
-    rows = []
-    for f in findings:
-        rule_cfg = cfg.rules[f.rule]
-        severity = rule_cfg.data_issue_severity if f.data_issue else rule_cfg.severity
-        rows.append({
-            "id": store.alert_id(f.rule, f.entity, f.period), "rule": f.rule,
-            "entity": f.entity, "severity": severity, "value": f.value,
-            "threshold": f.threshold, "details": f.details, "message": f.message,
-            "report_link": render_link(cfg, f),
-            "channels": _channels_for(cfg, f.rule, severity),
-        })
+        findings = rules_evaluate(conn, p, enabled)
+    rows = _findings_to_rows(cfg, enabled, findings)
     outcome = store.save(wh, p, rows, evaluated_rules=enabled)
     log.info("alerts %s: %d firing (%d new, %d resolved)", p.isoformat(), len(rows),
              len(outcome["new"]), len(outcome["resolved"]))
@@ -120,8 +254,10 @@ def check(wh: Warehouse, period: date | str | None = None, deliver: bool = True,
         deliver_pending(wh, cfg)
     fired = store.list_alerts(wh, ids=[r["id"] for r in rows])
     new = set(outcome["new"])
+    issues = {r["id"]: bool(r["data_issue"]) for r in rows}
     for a in fired:
         a["new"] = a["id"] in new
+        a["data_issue"] = issues.get(a["id"], False)
     order = {r["id"]: i for i, r in enumerate(rows)}
     fired.sort(key=lambda a: order.get(a["id"], 0))
     return fired
@@ -179,7 +315,9 @@ __all__ = [
     "acknowledge",
     "check",
     "deliver_pending",
+    "evaluate",
     "last_closed_month",
     "list_alerts",
     "parse_period",
+    "rule_settings",
 ]

@@ -14,7 +14,8 @@ New rules plug in with :func:`register_rule`::
                    title="...")
     def my_rule(conn, period, cfg) -> list[Finding]: ...
 
-The six defaults follow issue 3 ("Alert rules") exactly; their thresholds, severities and
+The six defaults follow issue 3 ("Alert rules") exactly; a seventh, ``nrr_target``
+(retention below its target), is disabled unless ``parameters/alerts.yaml`` enables it; their thresholds, severities and
 links are configured in ``parameters/alerts.yaml`` (see :mod:`finlib.alerts.config`).
 
 Conventions: amounts are summed as stored (DECIMAL, reporting currency, costs positive as
@@ -102,6 +103,13 @@ class CampaignRoiConfig(RuleConfig):
 class CacConfig(RuleConfig):
     threshold: float = Field(0.20, ge=0, description="tolerance above the CAC target")
     by_channel: bool = Field(True, description="also check channels that have a CAC target")
+
+
+class NrrTargetConfig(RuleConfig):
+    enabled: bool = False
+    threshold: float = Field(0.05, ge=0, lt=1,
+                             description="tolerance below the NRR target, a fraction of the target")
+    months: int = Field(12, ge=1, le=36, description="NRR look-back in months")
 
 
 class ProductDevelopmentConfig(RuleConfig):
@@ -592,5 +600,67 @@ def product_development(conn, period: Period, cfg: ProductDevelopmentConfig) -> 
              "overrun_pct": float(cost / budget - 1) if budget > 0 else None},
             f"feature {r['name'] or r['feature_id']}: cost to date {_money(cost)} vs budget "
             f"{_money(budget)} (alert above {_money(budget * f)})",
+        ))
+    return out
+
+
+@register_rule("nrr_target", config=NrrTargetConfig, entity_keys=(),
+               title="Net revenue retention below target")
+def nrr_target(conn, period: Period, cfg: NrrTargetConfig) -> list[Finding]:
+    r"""Net revenue retention of P below its target by more than the tolerance.
+
+    .. math:: NRR = \frac{\sum_c MRR_c(P)}{\sum_c MRR_c(P - 12)} < T (1 - t) \quad (t = 0.05)
+
+    over the customers :math:`c` paying at the end of month P − 12 (``months``, default
+    12): MRR summed from ``subscriptions`` active on each month's last day
+    (``start_date <= M`` and ``end_date`` NULL or ``> M``; ``end_date`` exclusive); new and
+    reactivated customers are not in the cohort (DESIGN.md, *NRR*). :math:`T` =
+    ``kpi_targets.target`` with kpi ``nrr``, no dimension, period P (a ratio: 1.05 =
+    105 %). Evaluated as :math:`\sum MRR(P) < T (1 - t) \sum MRR(P-12)` in exact DECIMAL,
+    so nothing is divided. No target, or no customer paying 12 months earlier: no alert.
+    ``value`` is NRR (ratio), ``threshold`` is :math:`T (1 - t)`; details give the target,
+    both MRR sums (USD/month) and the cohort size. Disabled by default.
+    """
+    from finlib.metrics.periods import month_end
+
+    sql = """
+    WITH cm AS (
+        SELECT customer_id,
+               SUM(CASE WHEN start_date <= :then_end AND (end_date IS NULL OR end_date > :then_end)
+                        THEN mrr ELSE 0 END) AS mrr_then,
+               SUM(CASE WHEN start_date <= :now_end AND (end_date IS NULL OR end_date > :now_end)
+                        THEN mrr ELSE 0 END) AS mrr_now
+        FROM subscriptions
+        WHERE start_date <= :now_end AND (end_date IS NULL OR end_date > :then_end)
+        GROUP BY customer_id
+    ),
+    cohort AS (
+        SELECT COALESCE(SUM(mrr_then), 0) AS mrr_then, COALESCE(SUM(mrr_now), 0) AS mrr_now,
+               COUNT(*) AS customers
+        FROM cm WHERE mrr_then > 0
+    ),
+    tgt AS (
+        SELECT MAX(CAST(target AS DECIMAL(18, 6))) AS target
+        FROM kpi_targets WHERE period = :p AND kpi = 'nrr' AND dimension IS NULL
+    )
+    SELECT cohort.mrr_then, cohort.mrr_now, cohort.customers, tgt.target
+    FROM cohort CROSS JOIN tgt
+    WHERE tgt.target IS NOT NULL AND cohort.mrr_then > 0
+      AND cohort.mrr_now < tgt.target * :f * cohort.mrr_then
+    """
+    factor = Decimal(1) - _dec(cfg.threshold)
+    params = {"p": period.start, "f": factor, "now_end": month_end(period.start),
+              "then_end": month_end(period.shift(-cfg.months))}
+    out = []
+    for r in _rows(conn, sql, params):
+        then, now, target = _D(r["mrr_then"]), _D(r["mrr_now"]), _D(r["target"])
+        nrr, line = now / then, target * factor
+        out.append(Finding(
+            "nrr_target", period.start, {}, float(nrr), float(line),
+            {"nrr": float(nrr), "target": float(target), "tolerance": cfg.threshold,
+             "months": cfg.months, "mrr_then": float(then), "mrr_now": float(now),
+             "customers": int(r["customers"])},
+            f"NRR ({cfg.months} months) {_pct(nrr)} vs target {_pct(target)} "
+            f"(alert below {_pct(line)})",
         ))
     return out

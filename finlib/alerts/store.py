@@ -94,6 +94,37 @@ def _to_dict(row: dict) -> dict:
     return out
 
 
+def json_entity(entity: dict[str, Any]) -> dict[str, str]:
+    """The entity as :func:`list_alerts` returns it (every id a string)."""
+    return json.loads(canonical_entity(entity))
+
+
+def json_details(details: dict[str, Any]) -> dict[str, Any]:
+    """The details as stored and returned by :func:`list_alerts` (a JSON round trip)."""
+    return json.loads(json.dumps(details or {}, sort_keys=True, default=str))
+
+
+def lookup(conn, ids: Iterable[str]) -> dict[str, dict]:
+    """Stored alerts by id, read on the open connection ``conn`` (nothing is written).
+
+    Returns ``{id: public dict with "deliveries"}`` for the ids that are stored; an empty
+    dict when the warehouse has no ``alerts`` table yet.
+    """
+    ids = sorted(set(ids))
+    if not ids or not (conn.table_exists("alerts") and conn.table_exists("alert_deliveries")):
+        return {}
+    out: dict[str, dict] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        marks = ", ".join(f":i{k}" for k in range(len(part)))
+        for row in _select(conn, f"alert_id IN ({marks})", {f"i{k}": v for k, v in enumerate(part)}):
+            out[row["alert_id"]] = _to_dict(row)
+    deliveries = _deliveries(conn, list(out))
+    for aid, a in out.items():
+        a["deliveries"] = deliveries.get(aid, {})
+    return out
+
+
 def _select(conn, where: str = "TRUE", params: dict | None = None) -> list[dict]:
     rows = conn.query(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE {where} "
                       "ORDER BY period DESC, rule, alert_id", params)

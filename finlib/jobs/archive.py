@@ -6,6 +6,7 @@ Layout (DESIGN.md, "Jobs, schedule and the report archive")::
       index.html                 every run, sortable and filterable (data embedded, offline)
       runs.json                  the same catalogue for machines (rebuilt incrementally)
       _static/plotly.min.js      plotly.js, once, referenced by every report
+      _static/report-<hash>.css  the reports' stylesheet, once (content-addressed: never changes)
       .locks/                    file locks (scheduler: job+variant+period; the index)
       <job>/<period>/<run_id>/   report.html, notebook.ipynb, manifest.json
       <job>/<period>/.tmp-<run_id>/   a run being written (never listed, renamed when done)
@@ -115,7 +116,9 @@ def sha256_file(path: Path) -> str:
 
 
 def ensure_static(reports: Path) -> Path:
-    """Copy plotly.js from the plotly package into ``reports/_static/`` once."""
+    """Copy plotly.js from the plotly package into ``reports/_static/`` once, and write
+    the reports' shared stylesheet (:func:`ensure_stylesheet`)."""
+    ensure_stylesheet(reports)
     target = reports / STATIC / PLOTLY_JS
     stamp = reports / STATIC / "plotly.version"
     try:
@@ -130,6 +133,21 @@ def ensure_static(reports: Path) -> Path:
     write_atomic(target, src.read_bytes())
     write_atomic(stamp, version + "\n")
     return target
+
+
+def ensure_stylesheet(reports: Path) -> str:
+    """Write ``_static/report-<hash>.css`` if missing; return its file name.
+
+    The name is a hash of the content, so an existing file is never rewritten and reports
+    published with an older stylesheet keep it.
+    """
+    from finlib.jobs.report import stylesheet
+
+    name, css = stylesheet()
+    target = reports / STATIC / name
+    if not target.exists():
+        write_atomic(target, css)
+    return name
 
 
 # -- reading the archive ----------------------------------------------------------------

@@ -9,7 +9,12 @@ kernel (``DeadKernelError``, retried with back-off) or a kernel that would not s
 Sequence (all writes go to ``<job>/<period>/.tmp-<run_id>/``, renamed when complete)::
 
     fingerprint warehouse -> papermill (retry on dead kernel) -> mark failing cell
-    -> read scraps -> finlib.alerts.check -> report.html -> manifest.json -> rename
+    -> read scraps -> alerts -> report.html -> `runs` row -> manifest.json -> rename
+
+Alerts: the runner evaluates the rules once per period for a whole batch, before it
+dispatches the runs (the rules read only the warehouse, which runs do not change), and
+passes the result in ``req["alerts_shared"]``; every run records it in its manifest and
+report. A request without it (a run started on its own) evaluates the rules itself.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 import platform
 import shutil
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -115,6 +121,7 @@ def evaluate_alerts(db_url: str | None, period: str) -> tuple[list[dict], dict[s
 
 def _execute_attempt(req: dict, out_nb: Path, emit: Callable[..., None]) -> dict[str, Any]:
     """One papermill execution. Returns timings and the error (or ``None``)."""
+    t_setup = time.perf_counter()
     import nbformat
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -125,6 +132,7 @@ def _execute_attempt(req: dict, out_nb: Path, emit: Callable[..., None]) -> dict
     nb_in = nbformat.read(req["notebook"], as_version=4)
     tracker = _Tracker(emit, n_cells=len(nb_in.cells) + (1 if req["parameters"] else 0))
     t0 = time.perf_counter()
+    setup_s = t0 - t_setup
     error = None
     try:
         pm.execute_notebook(
@@ -165,6 +173,7 @@ def _execute_attempt(req: dict, out_nb: Path, emit: Callable[..., None]) -> dict
     ready = tracker.kernel_ready
     return {
         "error": error,
+        "setup_s": round(setup_s, 3),
         "kernel_start_s": round((ready or t1) - t0, 3),
         "execution_s": round(t1 - ready, 3) if ready else 0.0,
     }
@@ -239,6 +248,70 @@ def merge_alerts(rules: list[dict], notebook: list[dict]) -> list[dict]:
     return list(rules) + [a for a in notebook if a.get("rule") is None or _alert_key(a) not in seen]
 
 
+_ENV_LOCK = threading.Lock()
+
+
+def record_run_row(db_url: str | None, row: dict[str, Any], wait_s: float = 5.0) -> dict[str, Any]:
+    """Write the run's row to the warehouse's ``runs`` table (one short transaction through
+    :func:`finlib.warehouse.load.write_batch`, so the audit hook sees it).
+
+    Never fails the run: when the warehouse is busy (a DuckDB file is locked by a writer)
+    it waits up to ``wait_s`` seconds, then gives up; the result says what happened and
+    goes into the manifest (``warehouse_row``): ``{"written": true}`` or
+    ``{"written": false, "reason": ...}``.
+    """
+    import os
+
+    if not db_url:
+        return {"written": False, "reason": "no warehouse configured"}
+    try:
+        from finlib.periods import parse_period
+        from finlib.warehouse.db import Warehouse
+        from finlib.warehouse.load import write_batch
+
+        wh = Warehouse.from_url(db_url)
+        if wh.backend == "duckdb" and wh.path is not None and str(wh.path) != ":memory:" and not wh.path.exists():
+            return {"written": False, "reason": f"no warehouse at {wh.path}"}
+        values = {
+            **row,
+            "period": parse_period(row["period"]) if row.get("period") else None,
+            "started_at": _naive_utc(row["started_at"]),
+            "finished_at": _naive_utc(row.get("finished_at")),
+            "details": json.dumps(row.get("details"), sort_keys=True, default=str),
+        }
+        cols = ["run_id", "job", "period", "status", "started_at", "finished_at", "report_path",
+                "fingerprint", "details"]
+        # the warehouse's connect waits FINLIB_DB_TIMEOUT (15 s) for a busy DuckDB file; a
+        # run's bookkeeping row waits only briefly (the env is per process; the lock keeps
+        # threads of one worker from restoring each other's value)
+        with _ENV_LOCK:
+            old = os.environ.get("FINLIB_DB_TIMEOUT")
+            os.environ["FINLIB_DB_TIMEOUT"] = str(min(wait_s, float(old or 15)))
+            try:
+                with write_batch(wh, action="run", target="runs",
+                                 details={"run_id": row["run_id"], "job": row["job"],
+                                          "period": row["period"], "status": row["status"]}) as batch:
+                    batch.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES "
+                                  f"({', '.join(':' + c for c in cols)})", {c: values.get(c) for c in cols})
+                    batch.rows_written["runs"] = batch.rows_written.get("runs", 0) + 1
+            finally:
+                if old is None:
+                    os.environ.pop("FINLIB_DB_TIMEOUT", None)
+                else:
+                    os.environ["FINLIB_DB_TIMEOUT"] = old
+        return {"written": True, "reason": None}
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must never fail a run
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("run %s: row not written to the warehouse's runs table: %s", row.get("run_id"), reason)
+        return {"written": False, "reason": reason[:500]}
+
+
+def _naive_utc(t: dt.datetime | None) -> dt.datetime | None:
+    if t is None:
+        return None
+    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
 def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
     """Execute and archive one run; return its manifest (plus ``path``)."""
     logging.getLogger("papermill").setLevel(logging.WARNING)
@@ -282,6 +355,7 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
         if result["error"] is None or not result["error"]["retryable"]:
             break
     error = result["error"]
+    timings["setup_s"] = result["setup_s"]
     timings["kernel_start_s"] = result["kernel_start_s"]
     timings["execution_s"] = result["execution_s"]
     status = SUCCEEDED if error is None else FAILED
@@ -289,11 +363,18 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
         _mark_failure(out_nb, req, error)
         error = {k: v for k, v in error.items() if k != "retryable"}
 
+    t = time.perf_counter()
     scraps = read_scraps(out_nb) if out_nb.exists() else {}
+    timings["scraps_s"] = round(time.perf_counter() - t, 3)
 
     emit("alerts")
     t = time.perf_counter()
-    alerts, alerts_check = evaluate_alerts(req.get("db_url"), req["period"])
+    shared = req.get("alerts_shared")
+    if shared is not None:  # evaluated once for the batch by the runner
+        alerts, alerts_check = list(shared["alerts"]), dict(shared["check"])
+    else:
+        alerts, alerts_check = evaluate_alerts(req.get("db_url"), req["period"])
+        alerts_check["scope"] = "run"
     alerts = merge_alerts(alerts, _alerts_from_scrap(scraps))
     timings["alerts_s"] = round(time.perf_counter() - t, 3)
 
@@ -312,6 +393,7 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
             "generated_at": _now().strftime("%Y-%m-%d %H:%M UTC"), "data_as_of": str(data_as_of),
             "parameters": req["parameters"], "alerts": alerts, "alerts_note": alerts_check.get("note"),
             "error": error, "static": "../../../" + archive.STATIC,
+            "stylesheet": archive.ensure_stylesheet(reports),
         })
         archive.write_atomic(tmp / archive.REPORT, html)
     except Exception as exc:  # noqa: BLE001
@@ -321,12 +403,26 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
         log.warning("HTML conversion failed for %s: %s", key, exc)
     timings["html_s"] = round(time.perf_counter() - t, 3)
 
-    ended = _now()
+    t = time.perf_counter()
     outputs = {}
     for name in (archive.REPORT, archive.NOTEBOOK):
         p = tmp / name
         if p.exists():
             outputs[name] = {"sha256": archive.sha256_file(p), "bytes": p.stat().st_size}
+    ended = _now()
+    row = {
+        "run_id": req["run_id"], "job": req["job"], "period": req["period"], "status": status,
+        "started_at": started, "finished_at": ended,
+        "report_path": f"{req['job']}/{req['period']}/{req['run_id']}/{archive.REPORT}",
+        "fingerprint": fp["value"] if isinstance(fp["value"], str) else
+        (json.dumps(fp["value"], sort_keys=True, default=str) if fp["value"] is not None else None),
+        "details": {"variant": req["variant_label"], "title": req["title"], "trigger": req["trigger"],
+                    "duration_s": round(time.perf_counter() - t_start, 3), "attempts": len(attempts),
+                    "alerts": len(alerts), "error": (error or {}).get("type"),
+                    "git_commit": (req.get("code") or {}).get("git_commit"), "host": socket.gethostname()},
+    }
+    warehouse_row = record_run_row(req.get("db_url"), row, wait_s=float(req.get("row_wait_s", 5.0)))
+    timings["finish_s"] = round(time.perf_counter() - t, 3)
     manifest = {
         "schema": archive.MANIFEST_SCHEMA,
         "run_id": req["run_id"],
@@ -356,6 +452,7 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
         "kpis": _jsonable(scraps.get("kpis")),
         "alerts": alerts,
         "alerts_check": alerts_check,
+        "warehouse_row": warehouse_row,
         "host": {"name": socket.gethostname(), "python": platform.python_version()},
     }
     archive.write_atomic(tmp / archive.MANIFEST, json.dumps(manifest, indent=2, default=str))

@@ -5,6 +5,13 @@ process from before a run starts until it is archived. Scheduled runs (``--due``
 the lock: if another scheduler holds it they skip, and once they hold it they re-check the
 archive, so two schedulers never run the same job and period twice. Manual runs wait for
 the lock and then run (a manual run always makes a new archived run).
+
+Per batch, before any run starts: temporary folders left by crashed runs (older than a
+day) are swept, and the alert rules are evaluated (and new alerts delivered) once per
+period; every run of the batch records that result in its manifest and report. The rules
+read only the warehouse, which runs never change, so evaluating them once instead of after
+each of the batch's runs gives the same alerts without holding the DuckDB write lock while
+other runs' kernels are reading.
 """
 
 from __future__ import annotations
@@ -173,9 +180,13 @@ class Display:
             self.console.print(self._line(ev["key"], self.state[ev["key"]]))
 
     def _line(self, key: str, s: dict[str, Any]) -> str:
+        from rich.markup import escape
+
         colour = {"succeeded": "green", "failed": "red", "skipped": "yellow", "error": "red"}.get(s["state"], "cyan")
         t = (s.get("t1") or time.monotonic()) - s["t0"] if s["t0"] else 0.0
-        return f"[{colour}]{s['state']:>10}[/] {key}  {t:6.1f}s  {s['info']}"
+        # keys look like department[department=Sales]@2024-03: escaped, or rich reads the
+        # brackets as a style tag and the variant disappears from the line
+        return f"[{colour}]{s['state']:>10}[/] {escape(key)}  {t:6.1f}s  {escape(s['info'])}"
 
     def _render(self):
         from rich.text import Text
@@ -197,11 +208,13 @@ def execute(
     display: Display | None = None,
     now: dt.datetime | None = None,
     lock_wait: float = -1,
+    shared_alerts: bool = True,
 ) -> list[Outcome]:
     """Run ``items`` and return one :class:`Outcome` each (in plan order).
 
     Locks: ``due`` items try their lock and re-check the archive; others wait.
-    The index is rebuilt after each run.
+    The alert rules run once per period before the runs (``shared_alerts=False``: after
+    each run, in the run's worker). The index is rebuilt after each run.
     """
     from filelock import FileLock, Timeout
 
@@ -211,6 +224,7 @@ def execute(
 
     reports = (reports or config.reports_dir()).resolve()
     reports.mkdir(parents=True, exist_ok=True)
+    archive.sweep_stale_temp(reports)
     archive.ensure_static(reports)
     runner = get_executor(executor, workers=workers, address=address)
     code = code_provenance()
@@ -242,6 +256,13 @@ def execute(
                 continue
         locks[key] = lock
         requests.append(req)
+    if requests and shared_alerts:
+        evaluated: dict[str, dict[str, Any]] = {}
+        for req in requests:
+            if req["period"] not in evaluated:
+                display.event({"key": req["key"], "state": "alerts"})
+                evaluated[req["period"]] = evaluate_batch_alerts(req["db_url"], req["period"])
+            req["alerts_shared"] = evaluated[req["period"]]
     try:
         for req, result in runner.run(requests, display.event):
             key = req["key"]
@@ -268,6 +289,17 @@ def execute(
     if not requests:
         rebuild_index(reports)
     return [outcomes[k] for k in order if k in outcomes]
+
+
+def evaluate_batch_alerts(db_url: str | None, period: str) -> dict[str, Any]:
+    """Evaluate (and deliver) the alert rules for ``period`` once for a batch of runs."""
+    from finlib.jobs.execute import evaluate_alerts
+
+    t = time.perf_counter()
+    alerts, check = evaluate_alerts(db_url, period)
+    check = {**check, "scope": "batch", "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+             "seconds": round(time.perf_counter() - t, 3)}
+    return {"alerts": alerts, "check": check}
 
 
 def summary_table(outcomes: list[Outcome], reports: Path):

@@ -24,23 +24,28 @@ def _fmt(key: str, value, unit: str) -> str:
 @click.command("kpis")
 @click.option("--period", "period", default=None, metavar="YYYY-MM",
               help="Month to report (default: the last closed month).")
+@click.option("--segment", "segment", default=None,
+              type=click.Choice(["SMB", "Mid-Market", "Enterprise"]),
+              help="Only this customer segment's customers (MRR, movements, retention, recognised "
+                   "revenue and the segment's revenue target); CAC stays company-wide.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def kpis(period: str | None, as_json: bool) -> None:
+def kpis(period: str | None, segment: str | None, as_json: bool) -> None:
     """Print headline KPIs for a month: MRR, ARR, MRR movements, recognised revenue vs
-    target, NRR, GRR, logo churn and CAC."""
+    target, NRR, GRR, logo churn and CAC (optionally for one customer segment)."""
     from finlib.metrics.kpis import KPI_LABELS, headline_kpis
     from finlib.metrics.periods import last_closed_month, parse_period
     from finlib.warehouse.db import get_warehouse
 
     p = parse_period(period) if period else last_closed_month()
-    figures = headline_kpis(get_warehouse(), p)
+    figures = headline_kpis(get_warehouse(), p, segment=segment)
     if as_json:
         click.echo(json.dumps(figures, allow_nan=False))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Headline KPIs — {p:%Y-%m}", title_justify="left")
+    scope = f" — segment {segment} (CAC company-wide)" if segment else ""
+    table = Table(title=f"Headline KPIs — {p:%Y-%m}{scope}", title_justify="left")
     table.add_column("KPI")
     table.add_column("value", justify="right")
     table.add_column("unit")

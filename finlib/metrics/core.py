@@ -57,8 +57,41 @@ def roas(revenue: float, spend: float) -> float:
     return float(revenue) / spend if spend > 0 else math.nan
 
 
+def roi_issue(cost, what: str = "cost") -> str | None:
+    """Why no ROI can be computed for ``cost``, or ``None`` when it can.
+
+    The data-issue text every ROI function reports instead of dividing by a cost of zero or
+    less (DESIGN.md: "a plan of zero or less is a data issue, reported, not divided by"):
+    ``"no cost"`` (missing/NaN) or ``"cost is 0 (zero or negative): ROI undefined"``.
+
+    >>> roi_issue(100.0) is None
+    True
+    >>> roi_issue(0.0)
+    'cost is 0 (zero or negative): ROI undefined'
+    """
+    if cost is None or (isinstance(cost, float) and math.isnan(cost)):
+        return f"no {what}"
+    c = float(cost)
+    if math.isnan(c):
+        return f"no {what}"
+    return None if c > 0 else f"{what} is {c:g} (zero or negative): ROI undefined"
+
+
+def roi_issue_series(cost, what: str = "cost"):
+    """Vectorised :func:`roi_issue`: an object Series of texts (``None`` where ROI is defined)."""
+    import pandas as pd
+
+    c = cost.astype(float)
+    out = pd.Series(None, index=c.index, dtype="object")
+    out[c.isna()] = f"no {what}"
+    bad = c.notna() & ~(c > 0)
+    out[bad] = [f"{what} is {x:g} (zero or negative): ROI undefined" for x in c[bad]]
+    return out
+
+
 def roi_series(return_, cost):
-    """Vectorised :func:`roi` over pandas Series (NaN where cost <= 0)."""
+    """Vectorised :func:`roi` over pandas Series (NaN where cost <= 0; pair it with
+    :func:`roi_issue_series` for the ``data_issue`` column)."""
     import numpy as np
 
     cost = cost.astype(float)

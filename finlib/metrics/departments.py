@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from finlib.metrics.core import roas_series, roi, roi_series
+from finlib.metrics.core import roas_series, roi, roi_issue, roi_issue_series, roi_series
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class SalesEfficiency:
     ``new_arr_won`` (USD/year, won ``new`` opportunities closed in the period),
     ``sales_cost`` (USD), ``arr_per_cost`` = new_arr_won / sales_cost (ratio; the Sales
     "return multiple", ROI = that − 1), ``roi``, ``won``, ``lost``, ``win_rate`` = won /
-    (won + lost) by count.
+    (won + lost) by count, ``data_issue`` (why ``roi`` is NaN: a Sales cost <= 0).
     """
 
     new_arr_won: float
@@ -32,6 +32,7 @@ class SalesEfficiency:
     won: int
     lost: int
     win_rate: float
+    data_issue: str | None = None
 
 
 def sales_efficiency(opportunities, sales_cost: float, kinds=("new",)) -> SalesEfficiency:
@@ -58,7 +59,8 @@ def sales_efficiency(opportunities, sales_cost: float, kinds=("new",)) -> SalesE
     n_won, n_lost = int(won["opportunities"].sum()), int(lost["opportunities"].sum())
     cost = float(sales_cost)
     return SalesEfficiency(arr_won, cost, arr_won / cost if cost > 0 else math.nan, roi(arr_won, cost),
-                           n_won, n_lost, n_won / (n_won + n_lost) if n_won + n_lost else math.nan)
+                           n_won, n_lost, n_won / (n_won + n_lost) if n_won + n_lost else math.nan,
+                           roi_issue(cost, "sales cost"))
 
 
 def magic_number(arr_change: float, prior_sm_cost: float) -> float:
@@ -86,7 +88,8 @@ def campaign_roi(campaigns):
 
     Formula: ``new_arr = 12 × new_mrr`` (the campaign's return, USD/year);
     ``roi = (new_arr − spend) / spend``; ``roas = new_arr / spend`` (so ``roas = roi + 1``).
-    Both NaN when spend <= 0. Matches the ``campaign_roi`` alert rule.
+    Both NaN when spend <= 0, with ``data_issue`` saying so (never divided by). Matches the
+    ``campaign_roi`` alert rule.
 
     Reference: issue 3, rule ``campaign_roi``; DESIGN.md *ROI* and *ROAS* conventions.
     """
@@ -94,6 +97,7 @@ def campaign_roi(campaigns):
     out["new_arr"] = 12.0 * out["new_mrr"]
     out["roi"] = roi_series(out["new_arr"], out["spend"])
     out["roas"] = roas_series(out["new_arr"], out["spend"])
+    out["data_issue"] = roi_issue_series(out["spend"], "spend")
     return out
 
 
@@ -161,13 +165,17 @@ def cross_domain_roi(rows):
         (what the return is, in words), ``return_`` and ``cost`` (USD).
 
     Returns a DataFrame ``domain``, ``measure``, ``return``, ``cost``, ``roi`` (ratio,
-    = (return − cost) / cost; −1.0 for zero return; NaN for zero cost), sorted by ROI.
+    = (return − cost) / cost; −1.0 for zero return; NaN for a cost <= 0) and ``data_issue``
+    (why a ROI is missing), sorted by ROI.
+
+    Reference: DESIGN.md, *ROI dashboard*; ROI convention of :mod:`finlib.metrics.core`.
     """
     import pandas as pd
 
     df = pd.DataFrame([{"domain": r["domain"], "measure": r.get("measure", ""),
                         "return": float(r["return_"]), "cost": float(r["cost"])} for r in rows])
     if df.empty:
-        return pd.DataFrame(columns=["domain", "measure", "return", "cost", "roi"])
+        return pd.DataFrame(columns=["domain", "measure", "return", "cost", "roi", "data_issue"])
     df["roi"] = roi_series(df["return"], df["cost"])
+    df["data_issue"] = roi_issue_series(df["cost"])
     return df.sort_values("roi", ascending=False, na_position="last").reset_index(drop=True)

@@ -105,17 +105,39 @@ def _months_cte(first: str = ":start", last: str = ":end") -> str:
     )
 
 
-def _subs_cte(name: str = "subs", active_from: str = ":start", active_to_next: str = ":end_next") -> str:
-    """SQL: subscriptions as month ranges ``[m0, m1)`` that touch ``active_from .. active_to``."""
+def _segment_filter(column: str = "customer_id") -> str:
+    """SQL: ``AND <column>`` belongs to a customer of segment ``:segment``."""
+    return (f"\n    AND {column} IN (SELECT customer_id FROM customers "
+            "WHERE segment = CAST(:segment AS VARCHAR))")
+
+
+def _subs_cte(name: str = "subs", active_from: str = ":start", active_to_next: str = ":end_next",
+              segment: bool = False) -> str:
+    """SQL: subscriptions as month ranges ``[m0, m1)`` that touch ``active_from .. active_to``
+    (only customers of segment ``:segment`` when ``segment``)."""
     return (
         f"{name} AS (\n"
         f"  SELECT customer_id, product_id, mrr, {_month('start_date')} AS m0,\n"
         f"         COALESCE({_month('end_date')}, DATE '{FAR_FUTURE}') AS m1\n"
         "  FROM subscriptions\n"
         f"  WHERE start_date < CAST({active_to_next} AS DATE)\n"
-        f"    AND (end_date IS NULL OR end_date >= CAST({active_from} AS DATE) + INTERVAL '1 month')\n"
+        f"    AND (end_date IS NULL OR end_date >= CAST({active_from} AS DATE) + INTERVAL '1 month')"
+        + (_segment_filter() if segment else "") + "\n"
         ")"
     )
+
+
+def check_segment(segment):
+    """``None`` or one of the schema's segments (SMB, Mid-Market, Enterprise); else ConfigError."""
+    if segment is None:
+        return None
+    from finlib.warehouse.schema import SEGMENTS
+
+    if segment not in SEGMENTS:
+        from finlib.errors import ConfigError
+
+        raise ConfigError(f"Unknown segment {segment!r}: choose one of {', '.join(SEGMENTS)}.")
+    return segment
 
 
 # -- MRR -------------------------------------------------------------------------------
@@ -169,11 +191,11 @@ GROUP BY months.m ORDER BY 1"""
     return _df(src, sql, _range(start, end))
 
 
-def _movements_sql(detail: bool) -> str:
+def _movements_sql(detail: bool, segment: bool = False) -> str:
     """Per customer and month: MRR at the start (previous month end) and end, classified."""
     base = f"""
 WITH RECURSIVE {_months_cte(':prev', ':end')},
-{_subs_cte('subs', ':prev', ':end_next')},
+{_subs_cte('subs', ':prev', ':end_next', segment=segment)},
 cm AS (
   SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr
   FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
@@ -247,7 +269,7 @@ WHERE months.m >= CAST(:start AS DATE)
 ORDER BY 1"""
 
 
-def mrr_movements(src, start, end=None):
+def mrr_movements(src, start, end=None, segment: str | None = None):
     """MRR movements per month (ChartMogul's five movements), company totals.
 
     Columns: ``period``, ``mrr_start`` (MRR at the end of the previous month), ``new``,
@@ -262,10 +284,12 @@ def mrr_movements(src, start, end=None):
     ``s = 0`` and ``c`` paid before; expansion = ``e - s`` if ``0 < s < e``; contraction =
     ``s - e`` if ``0 < e < s``; churn = ``s`` if ``s > 0 = e``.
     Identity: ``mrr_end = mrr_start + new + expansion + reactivation - contraction - churn``.
+    ``segment`` (SMB, Mid-Market, Enterprise) restricts every figure to the customers of
+    that segment (``customers.segment``); the segments' figures add up to the company's.
     Reference: ChartMogul, "Data Table and MRR Movements".
     """
-    p = _range(start, end)
-    return _df(src, _movements_sql(detail=False), p)
+    p = _range(start, end) | {"segment": check_segment(segment)}
+    return _df(src, _movements_sql(detail=False, segment=segment is not None), p)
 
 
 def customer_mrr_movements(src, start, end=None, changes_only: bool = True):
@@ -338,16 +362,17 @@ GROUP BY c.period, c.product_id ORDER BY 1, 2"""
     return _df(src, sql, _range(start, end))
 
 
-def retention_cohort(src, period, months: int = 12):
+def retention_cohort(src, period, months: int = 12, segment: str | None = None):
     """Per customer paying at the end of ``period - months``: MRR then and at ``period``.
 
     Columns ``customer_id``, ``mrr_then``, ``mrr_now`` (0 if churned), ``segment``,
-    ``cs_tier``, ``csm_owner``. Feeds NRR, GRR and CS investment ROI.
+    ``cs_tier``, ``csm_owner``. Feeds NRR, GRR and CS investment ROI. ``segment`` keeps
+    only the customers of that segment.
     """
     p = parse_period(period)
     then = add_months(p, -months)
     sql = f"""
-WITH {_subs_cte('subs', ':then', ':now_next')},
+WITH {_subs_cte('subs', ':then', ':now_next', segment=segment is not None)},
 cm AS (
   SELECT customer_id,
     SUM(CASE WHEN m0 <= CAST(:then AS DATE) AND m1 > CAST(:then AS DATE) THEN mrr ELSE 0 END) AS mrr_then,
@@ -358,7 +383,8 @@ SELECT cm.customer_id, CAST(mrr_then AS DOUBLE PRECISION) AS mrr_then,
        CAST(mrr_now AS DOUBLE PRECISION) AS mrr_now, c.segment, c.cs_tier, c.csm_owner
 FROM cm LEFT JOIN customers c ON c.customer_id = cm.customer_id
 WHERE mrr_then > 0 ORDER BY 1"""
-    return _df(src, sql, {"then": then, "now": p, "now_next": add_months(p, 1)})
+    return _df(src, sql, {"then": then, "now": p, "now_next": add_months(p, 1),
+                          "segment": check_segment(segment)})
 
 
 def customer_snapshot(src, period, health_lookback_months: int = 3):
@@ -397,18 +423,22 @@ ORDER BY 1"""
 # -- revenue, costs, budgets -------------------------------------------------------------
 
 
-def recognised_revenue(src, start, end=None):
+def recognised_revenue(src, start, end=None, segment: str | None = None):
     """Recognised revenue per month from ``revenue_recognized`` (USD): ``period``, ``revenue``.
 
     Months without rows appear with 0. This, not MRR, is what revenue targets compare with.
+    ``segment`` keeps only the rows of customers of that segment (rows without a customer
+    belong to no segment).
     """
+    seg = ("\n  AND r.customer_id IN (SELECT customer_id FROM customers "
+           "WHERE segment = CAST(:segment AS VARCHAR))") if segment is not None else ""
     sql = f"""
 WITH RECURSIVE {_months_cte()}
 SELECT months.m AS period, CAST(COALESCE(SUM(r.amount), 0) AS DOUBLE PRECISION) AS revenue,
        COUNT(r.period) AS rows
-FROM months LEFT JOIN revenue_recognized r ON r.period = months.m
+FROM months LEFT JOIN revenue_recognized r ON r.period = months.m{seg}
 GROUP BY months.m ORDER BY 1"""
-    return _df(src, sql, _range(start, end))
+    return _df(src, sql, _range(start, end) | {"segment": check_segment(segment)})
 
 
 def ledger_by_line(src, start, end=None):
@@ -697,6 +727,29 @@ WHERE kind = 'expansion' AND customer_id IS NOT NULL AND created_on <= CAST(:end
   AND stage <> 'lost'
 GROUP BY customer_id ORDER BY 1"""
     return _df(src, sql, p)
+
+
+def data_start(src):
+    """The first month the warehouse's books cover, as a ``datetime.date`` (or ``None``).
+
+    The earliest ``period`` of the cost books, ``gl_entries`` and ``dev_costs`` (dev costs
+    and campaign spend are tied to the ledger), falling back to ``revenue_recognized`` when
+    both are empty. Costs before this month are *unknown*, not zero: product metrics use it
+    to flag figures the data cannot show (:func:`finlib.metrics.product.milestone_efficiency`,
+    ``launch_roi``, ``feature_roi``).
+    """
+    sql = """
+SELECT (SELECT MIN(period) FROM gl_entries), (SELECT MIN(period) FROM dev_costs),
+       (SELECT MIN(period) FROM revenue_recognized)"""
+    with _connection(src) as conn:
+        gl, dc, rr = conn.query(sql)[0]
+    found = [x for x in (gl, dc) if x is not None] or [x for x in (rr,) if x is not None]
+    if not found:
+        return None
+    v = min(found)
+    if isinstance(v, _dt.datetime):
+        v = v.date()
+    return parse_period(v) if not isinstance(v, _dt.date) else v.replace(day=1)
 
 
 def has_data(src, period) -> dict[str, int]:

@@ -61,20 +61,55 @@ def _require_data(conn, period) -> None:
             "or load data (`finlib demo-data` / `finlib ingest`).")
 
 
-def headline_kpis(wh, period=None) -> dict:
+def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
     """The company's headline figures for ``period`` (default: last closed month).
 
-    Returns a dict with ``period`` (ISO date, first of month) and :data:`HEADLINE_KEYS`:
-    ``mrr``/``arr`` at the month end; the month's MRR movements ``mrr_new``,
-    ``mrr_expansion``, ``mrr_contraction``, ``mrr_churn``, ``mrr_reactivation`` (all >= 0,
-    USD/month); ``recognised_revenue`` and ``revenue_target`` (USD; target ``None`` when
-    none is set) with variance and the explicit ``revenue_favourable`` flag; ``nrr`` and
-    ``grr`` over the 12 months to the period (``None`` without 12 months of history);
-    ``logo_churn``; blended ``cac`` (USD per new customer, ``None`` without new customers)
-    and ``cac_payback_months``. Values are floats or ``None`` (never NaN).
+    Parameters
+    ----------
+    wh : Warehouse or Connection
+        The warehouse (a short read-only connection is opened) or an open connection.
+    period : date or str, optional
+        The month (``YYYY-MM``); default the last closed month.
+    segment : str, optional
+        ``SMB``, ``Mid-Market`` or ``Enterprise``: customer-based figures for that segment
+        only (``customers.segment``). Anything else is a :class:`~finlib.errors.ConfigError`.
+
+    Returns
+    -------
+    dict
+        ``period`` (ISO date, first of month), ``segment`` (None for the whole company) and
+        :data:`HEADLINE_KEYS`: ``mrr``/``arr`` at the month end; the month's MRR movements
+        ``mrr_new``, ``mrr_expansion``, ``mrr_contraction``, ``mrr_churn``,
+        ``mrr_reactivation`` (all >= 0, USD/month); ``recognised_revenue`` and
+        ``revenue_target`` (USD; target ``None`` when none is set) with variance and the
+        explicit ``revenue_favourable`` flag; ``nrr`` and ``grr`` over the 12 months to the
+        period (``None`` without 12 months of history); ``logo_churn``; blended ``cac``
+        (USD per new customer, ``None`` without new customers) and ``cac_payback_months``.
+        Values are floats or ``None`` (never NaN).
+
+    Notes
+    -----
+    With a ``segment``:
+
+    * restricted to the segment's customers: ``mrr``, ``arr``, the five movements,
+      ``net_new_mrr``, ``customers``, ``gross_mrr_churn``, ``net_mrr_churn``,
+      ``logo_churn``, ``nrr``, ``grr`` and ``recognised_revenue`` (``revenue_recognized``
+      rows of the segment's customers). The segments add up to the company.
+    * ``revenue_target`` is the ``kpi_targets`` row kpi ``revenue`` whose ``dimension`` is
+      the segment name, else ``None`` (the company target is never pro-rated), and the
+      variance fields follow it.
+    * company-wide, whatever the segment (``cac_scope`` = ``"company"``): ``cac``,
+      ``new_customers``, ``sales_marketing_cost``, ``gross_margin`` and
+      ``cac_payback_months``. Sales and Marketing cost is not booked by segment in the
+      ledger, and dividing the whole cost by one segment's signups would overstate that
+      segment's CAC; per-channel CAC is in :func:`finlib.metrics.departments.cac_by_channel`.
+
+    Sign conventions as DESIGN.md (movements positive; variance = actual − target,
+    favourable when revenue is at or above target). Reference: DESIGN.md metric catalogue
+    (MRR, ARR, movements, NRR/GRR, logo churn, CAC).
 
     Raises :class:`~finlib.errors.NoDataError` when the warehouse holds nothing for the
-    period.
+    period (company-wide: a segment without customers gives zeros, not an error).
     """
     from finlib.metrics import departments as dep
     from finlib.metrics import mrr as mrrm
@@ -82,14 +117,15 @@ def headline_kpis(wh, period=None) -> dict:
     from finlib.metrics.core import variance
     from finlib.metrics.periods import last_closed_month
 
+    segment = facts.check_segment(segment)
     p = parse_period(period) if period is not None else last_closed_month()
     with (wh.connect(read_only=True) if hasattr(wh, "connect") else _as_ctx(wh)) as conn:
         _require_data(conn, p)
-        mv = facts.mrr_movements(conn, p).iloc[0]
-        rev = facts.recognised_revenue(conn, p).iloc[0]
+        mv = facts.mrr_movements(conn, p, segment=segment).iloc[0]
+        rev = facts.recognised_revenue(conn, p, segment=segment).iloc[0]
         tg = facts.kpi_targets(conn, p, kpi="revenue")
-        tg = tg[tg["dimension"].isna()]
-        cohort = facts.retention_cohort(conn, p, months=12)
+        tg = tg[tg["dimension"].isna()] if segment is None else tg[tg["dimension"] == segment]
+        cohort = facts.retention_cohort(conn, p, months=12, segment=segment)
         acq = facts.acquisition(conn, p).iloc[0]
     target = float(tg["target"].iloc[0]) if len(tg) else None
     v = variance(float(rev["revenue"]), target, "revenue")
@@ -102,7 +138,7 @@ def headline_kpis(wh, period=None) -> dict:
     gm = dep.gross_margin(float(acq["revenue"]), float(acq["cogs"]))
     per_cust = float(acq["new_mrr_signups"]) / n_new if n_new else math.nan
     out = {
-        "period": p.isoformat(),
+        "period": p.isoformat(), "segment": segment, "cac_scope": "company",
         "mrr": float(mv["mrr_end"]), "arr": 12.0 * float(mv["mrr_end"]),
         "mrr_new": float(mv["new"]), "mrr_expansion": float(mv["expansion"]),
         "mrr_contraction": float(mv["contraction"]), "mrr_churn": float(mv["churn"]),
@@ -184,7 +220,11 @@ def period_metrics(wh, period, health_probability=None, cs_cost_months: int = 12
         f["expansion"] = facts.expansion_components(conn, w0, p)
         f["pipeline"] = facts.open_expansion_pipeline(conn, p)
         f["adoption"] = facts.feature_adoption(conn, p)
-        f["product_new_mrr"] = facts.product_new_mrr(conn, add_months(p, -35), p)
+        f["data_start"] = facts.data_start(conn)
+        pm_from = add_months(p, -35)
+        if f["data_start"] is not None and f["data_start"] <= p:
+            pm_from = min(pm_from, f["data_start"])
+        f["product_new_mrr"] = facts.product_new_mrr(conn, pm_from, p)
         f["campaigns"] = facts.campaign_results(conn, add_months(p, -11), month_end(p))
         f["opportunities"] = facts.opportunities_closed(conn, p)
         f["features"] = facts.table(conn, "features", dates=("started_on", "released_on"))
@@ -214,14 +254,17 @@ def period_metrics(wh, period, health_probability=None, cs_cost_months: int = 12
     # CS cost over the cohort's window (the cs_cost_months months up to the period)
     out["cs_investment_roi"] = ret.cs_investment_roi(cohort, cs_cost, by="segment")
     attributed = prod.attribute_expansion_to_features(f["adoption"], split, until=p)
-    out["feature_roi"] = prod.feature_roi(f["features"], f["dev_costs"], attributed)
+    out["feature_roi"] = prod.feature_roi(f["features"], f["dev_costs"], attributed,
+                                          data_start=f["data_start"])
     out["team_roi"] = prod.team_roi(out["feature_roi"])
     out["launch_roi"] = prod.launch_roi(f["products"], f["product_new_mrr"], f["features"], f["dev_costs"],
-                                        f["launch_campaigns"].dropna(subset=["product_id"]))
+                                        f["launch_campaigns"].dropna(subset=["product_id"]),
+                                        data_start=f["data_start"] or pm_from, as_of=p)
     arr = snap[["customer_id", "arr"]]
     dc_feat = f["dev_costs"].groupby("feature_id", as_index=False)["cost"].sum()
     out["customer_development_cost"] = prod.customer_development_cost(f["requests"], dc_feat, arr)
-    out["milestones"] = prod.milestone_efficiency(f["milestones"], f["dev_costs"], month_end(p))
+    out["milestones"] = prod.milestone_efficiency(f["milestones"], f["dev_costs"], month_end(p),
+                                                  data_start=f["data_start"], features=f["features"])
     out["cost_per_completed_milestone"] = prod.cost_per_completed_milestone(out["milestones"])
     rev = f["recognised_revenue"]
     prior = float(rev.loc[pd.to_datetime(rev["period"]) < pd.Timestamp(p), "revenue"].sum())
@@ -240,8 +283,10 @@ def period_metrics(wh, period, health_probability=None, cs_cost_months: int = 12
          "return_": out["sales"].new_arr_won, "cost": out["sales"].sales_cost},
         {"domain": "Marketing", "measure": "new ARR of acquired customers vs spend (campaigns ended in 12 m)",
          "return_": float(camp["new_arr"].sum()), "cost": float(camp["spend"].sum())},
-        {"domain": "Product", "measure": "expansion ARR attributed to adopted features vs dev cost to date",
-         "return_": float(fr["attributed_arr"].sum()), "cost": float(fr["cost"].sum())},
+        {"domain": "Product", "measure": "expansion ARR attributed to adopted features vs dev cost to date "
+                                         "(features whose whole cost the data hold)",
+         "return_": float(fr.loc[fr["cost_complete"], "attributed_arr"].sum()),
+         "cost": float(fr.loc[fr["cost_complete"], "cost"].sum())},
         {"domain": "Customer Success", "measure": "ARR retained above tech-touch baseline (12 m) vs CS cost",
          "return_": out["cs_investment_roi"].retained_arr_above_baseline,
          "cost": out["cs_investment_roi"].cs_cost},

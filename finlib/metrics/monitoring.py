@@ -99,29 +99,55 @@ def revenue_vs_target(period, actual: float, target: float | None, as_of: _dt.da
                            math.nan if year_target is None else float(year_target))
 
 
-def cost_variance(lines, by=("department", "category")):
+def cost_variance(lines, by=("department", "category"), tolerance: float | None = None,
+                  account_types=("cogs", "opex")):
     """Cost against budget per month and ``by`` group, with month-over-month change.
 
     Parameters
     ----------
     lines : DataFrame
-        :func:`finlib.metrics.facts.budget_vs_actual` (``period``, ``department``,
-        ``account_type``, ``category``, ``actual``, ``budget``). Only ``cogs`` and ``opex``
-        lines are used.
+        :func:`finlib.metrics.facts.budget_vs_actual` (``period``, ``department_id``,
+        ``department``, ``account_id``, ``account``, ``account_type``, ``category``,
+        ``actual``, ``budget``).
     by : sequence of str
-        Grouping columns (default department × category).
+        Grouping columns: default department × category (cost monitoring); pass
+        ``("department", "account")`` (or ``("department_id", "account_id")``) for the
+        per-line view that the ``budget_variance`` alert evaluates.
+    tolerance : float, optional
+        The budget-variance tolerance as a fraction (0.10 = 10 %), normally the alert's
+        configured threshold, ``finlib.alerts.rule_settings()["budget_variance"]
+        ["threshold"]``. Without it ``outside_tolerance`` is ``<NA>``.
+    account_types : sequence of str or None
+        Account types kept (default ``cogs`` and ``opex``: costs); ``None`` keeps every
+        line, revenue budget lines included, exactly the lines the alert sees.
 
     Returns
     -------
     DataFrame
         ``period``, ``by``…, ``actual``, ``budget`` (USD), ``variance`` = actual − budget,
-        ``variance_pct``, ``favourable`` (cost convention: at or under budget),
-        ``data_issue`` (no budget / budget <= 0), ``mom_change`` (actual − previous month's
-        actual of the group) and ``mom_pct``.
+        ``variance_pct`` = variance / |budget|, ``favourable`` (cost convention: at or
+        under budget), ``data_issue`` (no budget / budget <= 0), ``mom_change`` (actual −
+        previous month's actual of the group), ``mom_pct`` and ``outside_tolerance``.
 
-    Reference: DESIGN.md, *Cost monitoring*; variance convention of :mod:`finlib.metrics.core`.
+    Notes
+    -----
+    ``outside_tolerance`` uses the ``budget_variance`` alert's semantics
+    (:func:`finlib.alerts.rules.budget_variance`), so per department × account it flags
+    exactly the lines the alert fires for:
+
+    * budget > 0: ``|actual − budget| / budget > tolerance`` *strictly* (a line exactly on
+      the tolerance is inside), compared exactly in cents (as the alert does in DECIMAL),
+      never in binary floating point;
+    * budget < 0: always flagged (a data issue the alert reports);
+    * budget = 0: flagged when the actual is not 0 (a data issue, never divided by);
+    * no budget row: not flagged (the alert only evaluates budget lines).
+
+    Reference: DESIGN.md, *Cost monitoring* and *Default alert rules* (budget variance);
+    variance convention of :mod:`finlib.metrics.core`.
     """
-    cost = lines[lines["account_type"].isin(["cogs", "opex"])]
+    import pandas as pd
+
+    cost = lines if account_types is None else lines[lines["account_type"].isin(list(account_types))]
     keys = ["period", *by]
     g = cost.groupby(list(keys), as_index=False).agg(actual=("actual", "sum"),
                                                     budget=("budget", lambda s: s.sum(min_count=1)))
@@ -130,7 +156,31 @@ def cost_variance(lines, by=("department", "category")):
     out = variance_frame(g, actual="actual", plan="budget", kind="cost")
     out["mom_change"] = out["actual"] - prev
     out["mom_pct"] = out["mom_change"] / prev.abs().where(prev.abs() > 0)
+    if tolerance is None:
+        out["outside_tolerance"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    else:
+        flags = [_outside(a, b, tolerance) for a, b in zip(out["actual"], out["budget"], strict=True)]
+        out["outside_tolerance"] = pd.Series(flags, index=out.index, dtype="boolean")
     return out
+
+
+def _cents(x: float) -> int:
+    return int(round(float(x) * 100))
+
+
+def _outside(actual, budget, tolerance: float) -> bool:
+    """The ``budget_variance`` rule on one line, in exact integer cents (see cost_variance)."""
+    from fractions import Fraction
+
+    if budget is None or (isinstance(budget, float) and math.isnan(budget)):
+        return False
+    a, b = _cents(actual), _cents(budget)
+    if b < 0:
+        return True
+    if b == 0:
+        return a != 0
+    t = Fraction(str(tolerance))
+    return abs(a - b) * t.denominator > t.numerator * b
 
 
 def budget_utilisation(lines, period, by=("department",)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from finlib.metrics.core import roi
+from finlib.metrics.core import roi, roi_issue
 
 DEFAULT_HEALTH_BANDS = ((0.0, "red"), (40.0, "amber"), (70.0, "green"))
 
@@ -213,6 +213,7 @@ class CsInvestmentRoi:
     retained_arr_above_baseline: float
     cs_cost: float
     roi: float
+    data_issue: str | None = None
 
 
 def cs_investment_roi(cohort, cs_cost: float, covered: str = "covered",
@@ -232,6 +233,7 @@ def cs_investment_roi(cohort, cs_cost: float, covered: str = "covered",
     customers (per stratum when ``by`` is given, the baseline of each stratum applied to
     its covered MRR; a stratum without uncovered customers uses the pooled baseline); ``retained MRR above baseline = Σ (GRR_c − GRR_b) × MRR_then_c``;
     return = 12 × that (ARR, USD/year); ``ROI = (return − cs_cost) / cs_cost``.
+    A CS cost <= 0 gives ``roi`` NaN and ``data_issue`` (never divided by).
     Sign: positive when CS retains more ARR than it costs. A simple observational
     comparison, not a causal estimate (covered customers differ in other ways).
 
@@ -257,4 +259,4 @@ def cs_investment_roi(cohort, cs_cost: float, covered: str = "covered",
             extra += (grr(cov) - g_b) * cov["mrr_then"].sum()
     ret = 12.0 * extra
     return CsInvestmentRoi(float(grr_c), float(grr_b), float(cov_all["mrr_then"].sum()), float(extra),
-                           float(ret), float(cs_cost), roi(ret, cs_cost))
+                           float(ret), float(cs_cost), roi(ret, cs_cost), roi_issue(cs_cost, "CS cost"))

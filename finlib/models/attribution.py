@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from finlib.errors import ModelError
-from finlib.metrics.core import roi  # the house ROI: (return - cost) / cost, NaN if cost <= 0
+from finlib.metrics.core import roi, roi_issue  # the house ROI: (return - cost) / cost, NaN if cost <= 0
 
 __all__ = [
     "AdoptionEffect",
@@ -325,7 +325,8 @@ class AdoptionEffect:
     Money: ``effect_mrr`` in USD per adopting customer per month; ``annual_return`` =
     12 x effect_mrr x adopters (USD a year); ``dev_cost`` = sum of ``dev_costs.cost`` of the
     feature; ``roi`` = (annual_return - dev_cost) / dev_cost, with ``roi_ci`` propagated
-    linearly from the effect's interval.
+    linearly from the effect's interval. ``data_issue`` says why ``roi`` is NaN: a dev
+    cost <= 0, or a feature started before the cost data starts (its cost is unknown).
     """
 
     feature_id: str
@@ -341,6 +342,7 @@ class AdoptionEffect:
     dev_cost: float
     roi: float
     roi_ci: tuple[float, float]
+    data_issue: str | None = None
 
 
 def adoption_effect(wh, feature_id, release_period=None, pre_months: int = 6, post_months: int = 6,
@@ -373,19 +375,32 @@ def adoption_effect(wh, feature_id, release_period=None, pre_months: int = 6, po
     adopters = int(df.loc[df["treated"] == 1, "customer_id"].nunique())
     non_adopters = int(df.loc[df["treated"] == 0, "customer_id"].nunique())
     fid = df.attrs.get("feature_id", str(feature_id))
+    import pandas as pd
+
+    from finlib.metrics.facts import data_start
+
     with wh.connect(read_only=True) as conn:
         cost = conn.scalar(
             "SELECT CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) FROM dev_costs WHERE feature_id = :f",
             {"f": fid})
+        started = conn.scalar("SELECT started_on FROM features WHERE feature_id = :f", {"f": fid})
+        first = data_start(conn)
     cost = float(cost or 0.0)
     ret = 12.0 * did.effect * adopters
     ret_ci = (12.0 * did.ci_low * adopters, 12.0 * did.ci_high * adopters)
-    r, r_ci = roi(ret, cost), (roi(ret_ci[0], cost), roi(ret_ci[1], cost))
+    issue = roi_issue(cost, "dev cost")
+    if issue is None and started is not None and first is not None \
+            and pd.Timestamp(started) < pd.Timestamp(first):
+        issue = f"cost incomplete: feature started before the cost data starts ({first:%Y-%m})"
+    if issue is None:
+        r, r_ci = roi(ret, cost), (roi(ret_ci[0], cost), roi(ret_ci[1], cost))
+    else:
+        r, r_ci = float("nan"), (float("nan"), float("nan"))
     return AdoptionEffect(
         feature_id=fid, release_period=df.attrs.get("release_period", release_period), did=did,
         effect_mrr=did.effect, ci_low=did.ci_low, ci_high=did.ci_high, adopters=adopters,
         non_adopters=non_adopters, annual_return=ret, annual_return_ci=ret_ci, dev_cost=cost,
-        roi=r, roi_ci=r_ci)
+        roi=r, roi_ci=r_ci, data_issue=issue)
 
 
 # --------------------------------------------------------------------------------------
@@ -443,7 +458,8 @@ class CampaignUplift:
 
     ``treated_arr`` = 12 x MRR of the treatment arm at assignment (USD a year);
     ``saved_arr`` = uplift x treated_arr, ``roi`` = (saved_arr - cost) / cost, each with
-    the interval carried through from the uplift's interval.
+    the interval carried through from the uplift's interval. ``data_issue`` says why
+    ``roi`` is NaN (a campaign cost <= 0: never divided by).
     """
 
     campaign_id: str
@@ -458,6 +474,7 @@ class CampaignUplift:
     roi: float
     roi_ci: tuple[float, float]
     members: Any  # DataFrame: per member arm, mrr_start, months_paying, active_at_start, churned
+    data_issue: str | None = None
 
 
 _CAMPAIGN_MEMBERS_SQL = """
@@ -552,4 +569,4 @@ def campaign_uplift(wh, campaign_id, window_months: int | None = None, alpha: fl
     cost = float(cost or 0.0)
     r, r_ci = roi(saved, cost), (roi(saved_ci[0], cost), roi(saved_ci[1], cost))
     return CampaignUplift(campaign_id, start, window_end, int(window_months), up, treated_arr, saved,
-                          saved_ci, cost, r, r_ci, members)
+                          saved_ci, cost, r, r_ci, members, roi_issue(cost, "campaign cost"))

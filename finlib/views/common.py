@@ -67,8 +67,98 @@ def cached(key: tuple, compute: Callable[[], Any]) -> Any:
 
 
 def clear_cache() -> None:
+    global _version
     with _lock:
         _cache.clear()
+        _version = None
+
+
+# -- preheated dashboards: compute ahead, check the data at page view ------------------------
+
+#: what the cache was filled from: (warehouse fingerprint, report archive marker), or None
+_version: tuple | None = None
+
+#: modules a dashboard page needs; imported while a preheated kernel waits for its viewer
+PRELOAD_MODULES = (
+    "pandas", "duckdb", "ipywidgets", "plotly.graph_objects", "plotly.subplots", "finlib.viz", "finlib.widgets",
+    "finlib.metrics.kpis", "finlib.metrics.facts", "finlib.alerts.rules", "finlib.alerts.store",
+    "finlib.warehouse.status",
+)
+
+
+def data_version() -> tuple:
+    """A marker of what the cached reads depend on: the warehouse content
+    (:func:`finlib.warehouse.status.fingerprint`, one aggregate per table on a read-only
+    connection) and the report archive's run folders (the executive trends read it)."""
+    import os
+
+    from finlib import config
+    from finlib.warehouse.status import fingerprint
+
+    fp = fingerprint(warehouse())
+    reports = config.reports_dir()
+    marks = []
+    if reports.is_dir():
+        with os.scandir(reports) as jobs:
+            for j in jobs:
+                if j.is_dir() and not j.name.startswith((".", "_")):
+                    with os.scandir(j.path) as periods:
+                        marks += [(j.name, e.name, e.stat().st_mtime_ns) for e in periods if e.is_dir()]
+    return fp, tuple(sorted(marks))
+
+
+def preheat(view: Any, sections: Iterable[Callable[[dict], Any]], modules: Iterable[str] = (), **defaults) -> None:
+    """In a preheated Voilà kernel, do ahead of time what the page would do when opened.
+
+    Called in a notebook's import cell, i.e. *before* ``query.param`` blocks the kernel until
+    a viewer arrives. Imports the heavy modules (pandas, plotly, statsmodels ...) and renders
+    every section once for the default parameters into nothing (outputs discarded), which
+    fills the read cache and warms plotly. The warehouse fingerprint is taken first; when the
+    page is opened :func:`revalidate` compares it with the warehouse's current one and
+    drops the cache if anything changed, so a viewer always sees the data as of the page
+    view. Elsewhere (papermill, JupyterLab, a Voilà kernel started for one request) it does
+    nothing. Never raises: a failure here only means the page computes when opened.
+    """
+    from finlib.dashboards import query
+
+    if not query.preheated():
+        return
+    global _version
+    import importlib
+
+    for name in (*PRELOAD_MODULES, *modules):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    try:
+        from IPython.utils.capture import capture_output
+
+        version = data_version()
+        with capture_output():
+            p = view.params(**defaults)
+            view.dashboard(p, interactive=False)
+            for section in sections:
+                try:
+                    section(dict(p))
+                except Exception:  # noqa: BLE001 - shown (briefly) when the page computes it
+                    pass
+        _version = version
+    except Exception:  # noqa: BLE001 - no warehouse yet, bad defaults ...: compute at page view
+        clear_cache()
+
+
+def revalidate() -> None:
+    """Drop cached reads made before the data changed (see :func:`preheat`); no-op when the
+    cache was not filled ahead of time."""
+    if _version is None:
+        return
+    try:
+        current = data_version()
+    except Exception:  # noqa: BLE001 - let the page's own reads report the problem
+        current = None
+    if current != _version:
+        clear_cache()
 
 
 # -- what the warehouse covers ------------------------------------------------------------

@@ -19,10 +19,13 @@ def test_the_shipped_file_holds_the_six_default_rules_with_the_issue_thresholds(
     assert set(cfg.rules) == set(RULES)
     t = {n: r.threshold for n, r in cfg.rules.items()}
     assert t == {"budget_variance": 0.10, "revenue_target": 0.05, "cost_control": 0.15,
-                 "campaign_roi": 2.0, "cac": 0.20, "product_development": 0.25}
+                 "campaign_roi": 2.0, "cac": 0.20, "product_development": 0.25, "nrr_target": 0.05}
     assert cfg.rules["cost_control"].trailing_months == 3
     assert cfg.rules["campaign_roi"].lookback_months == 12
-    assert all(r.enabled and r.link for r in cfg.rules.values())
+    assert all(r.link for r in cfg.rules.values())
+    # the six default rules are on; the seventh (retention vs its NRR target) is opt-in
+    assert {n for n, r in cfg.rules.items() if r.enabled} == set(RULES) - {"nrr_target"}
+    assert cfg.rules["nrr_target"].months == 12
     assert {c.type for c in cfg.channels.values()} == {"jsonl", "smtp", "webhook"}
     assert cfg.channels["email"].password_env == "FINLIB_SMTP_PASSWORD"
 

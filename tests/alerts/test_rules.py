@@ -243,8 +243,54 @@ def test_product_development_compares_cost_to_date_with_budget(wh):
         "f2", "f3", "f4"}
 
 
-def test_registry_holds_the_six_default_rules():
+def test_registry_holds_the_six_default_rules_and_the_opt_in_nrr_rule():
     assert set(RULES) == {"budget_variance", "revenue_target", "cost_control", "campaign_roi",
-                          "cac", "product_development"}
+                          "cac", "product_development", "nrr_target"}
+    assert RULES["nrr_target"].config_model().enabled is False
+    assert all(RULES[n].config_model.model_fields["enabled"].default for n in RULES if n != "nrr_target")
     for rule in RULES.values():
         assert rule.evaluate.__doc__ and ".. math::" in rule.evaluate.__doc__
+
+
+# ---- nrr_target (opt-in) ------------------------------------------------------------------
+
+def test_nrr_target_fires_below_target_times_ninety_five_percent(wh):
+    # cohort: customers paying on 2023-05-31 (12 months before May 2024):
+    #   k1 100 -> 120 (price rise 2024-03), k2 100 -> 0 (churned 2023-09),
+    #   k3 200 -> 180 (s3a 200 ended 2024-01-01, s3b 180 from 2024-01-01).
+    # k4 joined 2024-02 (not in the cohort), k5 ended exactly 2023-05-31 (end_date exclusive:
+    # not paying on 2023-05-31, not in the cohort).
+    # NRR = (120 + 0 + 180) / (100 + 100 + 200) = 300 / 400 = 0.75
+    put(wh, "products", [{"product_id": "p1"}])
+    put(wh, "customers", [{"customer_id": c, "signup_date": d("2023-01-01")}
+                          for c in ("k1", "k2", "k3", "k4", "k5")])
+    put(wh, "subscriptions", [
+        {"subscription_id": "s1a", "customer_id": "k1", "start_date": d("2023-01-01"),
+         "end_date": d("2024-03-01"), "mrr": 100},
+        {"subscription_id": "s1b", "customer_id": "k1", "start_date": d("2024-03-01"), "mrr": 120},
+        {"subscription_id": "s2", "customer_id": "k2", "start_date": d("2023-01-01"),
+         "end_date": d("2023-09-15"), "mrr": 100},
+        {"subscription_id": "s3a", "customer_id": "k3", "start_date": d("2023-01-01"),
+         "end_date": d("2024-01-01"), "mrr": 200},
+        {"subscription_id": "s3b", "customer_id": "k3", "start_date": d("2024-01-01"), "mrr": 180},
+        {"subscription_id": "s4", "customer_id": "k4", "start_date": d("2024-02-01"), "mrr": 999},
+        {"subscription_id": "s5", "customer_id": "k5", "start_date": d("2023-01-01"),
+         "end_date": d("2023-05-31"), "mrr": 999},
+    ])
+    # May: target 0.80 -> line 0.80 x 0.95 = 0.76 > 0.75: fires.
+    # June: target 0.789 -> line 0.74955 < 0.75: inside (cohort of 2023-06-30 is the same,
+    # k1..k3 at June 2024 unchanged). July: no target, no alert.
+    put(wh, "kpi_targets", [{"period": d("2024-05-01"), "kpi": "nrr", "target": 0.80},
+                            {"period": d("2024-06-01"), "kpi": "nrr", "target": 0.789},
+                            {"period": d("2024-05-01"), "kpi": "nrr", "dimension": "SMB",
+                             "target": 5.0}])
+    [f] = run(wh, "nrr_target", "2024-05-01")
+    assert f.entity == {} and f.value == 0.75 and f.threshold == pytest.approx(0.76)
+    assert f.details["mrr_then"] == 400 and f.details["mrr_now"] == 300
+    assert f.details["customers"] == 3 and f.details["target"] == 0.8
+    assert run(wh, "nrr_target", "2024-06-01") == []
+    assert run(wh, "nrr_target", "2024-07-01") == []
+    # a looser tolerance (10 %: line 0.72) keeps May inside
+    assert run(wh, "nrr_target", "2024-05-01", threshold=0.10) == []
+    # no customer paying 12 months before: nothing to compare, no alert
+    assert run(wh, "nrr_target", "2023-03-01") == []

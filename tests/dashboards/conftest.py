@@ -56,3 +56,61 @@ def page(browser):
 def output_dir() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     return OUTPUT
+
+
+# -- the real dashboards (notebooks/) on a small demo warehouse ----------------------------
+
+NOTEBOOKS = ROOT / "notebooks"
+DEMO_END = "2026-10"
+
+
+class Demo:
+    """The session's demo warehouse: ``url``, ``wh`` and ``env`` (what the server gets)."""
+
+    def __init__(self, url: str, wh, env: dict[str, str]):
+        self.url, self.wh, self.env = url, wh, env
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Demo:
+    """``finlib.demo.generate(wh, "small", 42, end="2026-10")`` in a DuckDB file, once."""
+    from finlib.demo import generate
+    from finlib.warehouse.db import get_warehouse
+
+    base = tmp_path_factory.mktemp("demo-wh")
+    url = f"duckdb://{base / 'warehouse.duckdb'}"
+    (base / "reports").mkdir()
+    wh = get_warehouse(url)
+    generate(wh, "small", 42, end=DEMO_END)
+    env = {"FINLIB_DB_URL": url, "FINLIB_REPORTS": str(base / "reports"),
+           "FINLIB_DASHBOARD_LOG": str(base / "dashboards.log")}
+    return Demo(url, wh, env)
+
+
+@pytest.fixture(scope="session")
+def real_server(demo_warehouse, tmp_path_factory):
+    """One Voilà server on notebooks/ for the session: the committed configuration (one
+    preheated kernel per notebook), the demo warehouse and an empty report archive."""
+    from finlib.dashboards.harness import DashboardServer
+
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    srv = DashboardServer(NOTEBOOKS, demo_warehouse.url, env=demo_warehouse.env,
+                          log_path=tmp_path_factory.mktemp("real-dash-logs") / "voila.log")
+    srv.start()
+    try:
+        srv.wait_for_pools(len(names), timeout=240)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def demo_env(demo_warehouse, monkeypatch):
+    """This test's finlib calls read the session's demo warehouse (fresh caches)."""
+    from finlib.views.common import clear_cache
+
+    for k, v in demo_warehouse.env.items():
+        monkeypatch.setenv(k, v)
+    clear_cache()
+    yield demo_warehouse
+    clear_cache()

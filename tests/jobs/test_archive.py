@@ -91,3 +91,60 @@ def test_notebook_alerts_already_raised_by_the_rules_are_listed_once():
     assert len(merged) == 4
     assert [a["source"] for a in merged] == ["rules", "rules", "notebook", "notebook"]
     assert merged[2]["entity"]["department_id"] == "D20"
+
+
+def test_stale_temporary_folders_of_crashed_runs_are_swept_and_fresh_ones_kept(tmp_path):
+    import os
+
+    old = archive.temp_run_dir(tmp_path, "job", "2024-03", "r-old")
+    (old / "notebook.ipynb").write_text("{}")
+    fresh = archive.temp_run_dir(tmp_path, "job", "2024-03", "r-fresh")
+    published = archive.run_dir(tmp_path, "job", "2024-03", "r-done")
+    published.mkdir()
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    os.utime(published, (two_days_ago, two_days_ago))
+    assert archive.sweep_stale_temp(tmp_path) == [old]
+    assert not old.exists() and fresh.exists() and published.exists()
+
+
+def test_alert_entities_read_as_names_and_ids_not_a_dict():
+    from finlib.jobs.report import entity_label
+
+    budget = {"entity": {"account_id": "6100", "department_id": "D10"},
+              "details": {"department": "Sales", "account": "Software subscriptions"}}
+    assert entity_label(budget) == "department Sales (D10) · account Software subscriptions (6100)"
+    assert entity_label({"entity": {"department_id": "D10", "account_id": "6100"}}) == "department D10 · account 6100"
+    assert entity_label({"entity": {}}) == "company"
+    assert entity_label({"entity": {"channel": "Paid Social"}}) == "channel Paid Social"
+    assert entity_label({"entity": "F13"}) == "F13"
+
+
+def test_the_shared_stylesheet_is_written_once_under_a_content_hash(tmp_path):
+    from finlib.jobs.report import stylesheet
+
+    name, css = stylesheet()
+    assert archive.ensure_stylesheet(tmp_path) == name
+    target = tmp_path / archive.STATIC / name
+    assert target.read_text() == css and ".jp-Notebook" in css and ".highlight" in css
+    assert "url(http" not in css and "@import" not in css  # self-contained: works offline
+    mtime = target.stat().st_mtime_ns
+    archive.ensure_stylesheet(tmp_path)
+    assert target.stat().st_mtime_ns == mtime
+
+
+def test_progress_lines_show_the_matrix_variant():
+    import io
+
+    from rich.console import Console
+
+    from finlib.jobs.runner import Display
+
+    out = io.StringIO()
+    display = Display(console=Console(file=out, force_terminal=False, width=200))
+    with display:
+        key = "department[department=Sales]@2026-10"
+        display.add(key)
+        display.event({"key": key, "state": "running", "cell": 3, "cells": 9})
+        display.event({"key": key, "state": "done", "status": "succeeded"})
+    assert "department[department=Sales]@2026-10" in out.getvalue()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import time
 
 import pytest
 
@@ -55,6 +57,9 @@ def batch(module_project):
         retries: 1
         retry_backoff: 0.2
     """)
+    stale = p.reports / "ok" / PERIOD / f"{archive.TMP_PREFIX}20240101T000000000Z-dead00"  # a crashed run's
+    stale.mkdir(parents=True)
+    os.utime(stale, (time.time() - 3 * 86400,) * 2)
     proc = p.finlib("run", "--all", "--workers", "2", "--period", PERIOD, timeout=400)
     manifests = {}
     for job, _period, _run_id, path in archive.iter_run_dirs(p.reports):
@@ -72,6 +77,7 @@ def test_the_command_exits_non_zero_but_every_run_completes(batch):
     for job in ("ok", "fail", "slow", "crash_once", "crash_always"):
         assert job in proc.stdout  # the summary table
     assert not list(p.reports.glob(f"*/*/{archive.TMP_PREFIX}*")), "no temporary folder is left behind"
+    # (the stale one planted before the run was swept at its start)
 
 
 def test_scraps_are_readable_from_the_archived_notebook_with_scrapbook(batch):
@@ -97,7 +103,10 @@ def test_manifest_records_provenance_and_phase_timings(batch):
         assert key in m
     assert m["code"]["finlib_version"]
     assert m["warehouse"]["fingerprint"] is None and m["warehouse"]["reason"]  # no warehouse in this project
-    assert set(m["timings"]) >= {"kernel_start_s", "execution_s", "html_s"}
+    assert set(m["timings"]) >= {"setup_s", "kernel_start_s", "execution_s", "scraps_s", "alerts_s", "html_s",
+                                 "finish_s"}
+    assert m["alerts_check"]["scope"] == "batch"  # the rules ran once for the batch, before the runs
+    assert m["warehouse_row"]["written"] is False and "no warehouse" in m["warehouse_row"]["reason"]
     assert 0 < m["timings"]["kernel_start_s"] < m["duration_s"]
     assert re.fullmatch(r"\d{8}T\d{9}Z-[0-9a-f]{6}", m["run_id"])
     assert m["path"].name == m["run_id"] and m["path"].parent.name == PERIOD
@@ -162,9 +171,11 @@ def test_html_report_hides_code_is_small_and_uses_the_shared_plotly(batch):
     assert "sb.glue" not in html and "viz.show(" not in html and "import scrapbook" not in html
     assert 'class="jp-InputPrompt' not in html and 'class="jp-InputArea-editor' not in html and "The cell that failed" not in html
     assert '<script src="../../../_static/plotly.min.js"></script>' in html
-    assert len(html.encode()) < 1_000_000
+    assert len(html.encode()) < 60_000  # the JupyterLab styles are shared too, not inlined
     assert html.count("Plotly.newPlot") == 1  # one chart, and no plotly.js library inside
-    assert len(html) < (p.reports / "_static" / "plotly.min.js").stat().st_size / 4
+    css = re.search(r'<link href="\.\./\.\./\.\./_static/(report-[0-9a-f]{10}\.css)" rel="stylesheet"', html)
+    assert css and (p.reports / "_static" / css.group(1)).is_file()
+    assert "require.min.js" not in html and "mathjax" not in html.lower()
     for needle in ("Fixture report", "generated at", "data as of", "Parameters", "Alerts (1)", "Contents",
                    'href="#Revenue-by-month"', "department=Sales"):
         assert needle in html, needle
@@ -206,6 +217,9 @@ def test_report_renders_its_chart_offline_in_headless_chromium(batch, browser):
         assert page.locator(".js-plotly-plot").count() == 1
         assert page.locator(".jp-InputArea-editor").count() == 0  # no code cells
         assert "$5k" in page.locator(".js-plotly-plot").inner_text()  # the house money axis
+        # the shared stylesheet applied (lab layout classes styled), offline
+        assert page.evaluate("getComputedStyle(document.querySelector('.jp-OutputArea-output')).display") != ""
+        assert page.evaluate("getComputedStyle(document.body).getPropertyValue('--jp-layout-color0')").strip()
         reports = report.parents[3]
         runs = json.loads((reports / "runs.json").read_text())
         failed = sum(1 for row in runs["rows"] if row[runs["columns"].index("status")] == "failed")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.notebooks.conftest import NAMES, NOTEBOOKS, PERIOD
+from tests.notebooks.conftest import NAMES, NOTEBOOKS, PERIOD, ROOT
 
 #: docs/SCRAPS.md: the scraps each notebook records
 SCRAPS = {
@@ -48,7 +48,7 @@ def test_notebook_is_committed_without_outputs(name):
 
 
 def test_notebooks_match_their_generator():
-    out = subprocess.run([sys.executable, str(NOTEBOOKS / "_build.py"), "--check"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "build_notebooks.py"), "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

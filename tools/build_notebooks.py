@@ -1,16 +1,22 @@
-"""Write the dashboard/report notebooks in this folder from the specs below.
+"""Write the dashboard/report notebooks in ``notebooks/`` from the specs below.
 
-    .venv/bin/python notebooks/_build.py          # rewrite every notebook
-    .venv/bin/python notebooks/_build.py --check  # exit 1 if a notebook differs from its spec
+    .venv/bin/python tools/build_notebooks.py          # rewrite every notebook
+    .venv/bin/python tools/build_notebooks.py --check  # exit 1 if a notebook differs from its spec
+
+(This script lives outside ``notebooks/`` because that folder is what the dashboard server
+serves: nothing but the dashboards belongs there.)
 
 The notebooks are generated, so they are committed without outputs or execution counts and
 with stable metadata and cell ids (a diff shows what changed in the analysis). Each follows
 the house shape: parameters -> load -> call finlib -> show -> glue scraps, one sentence of
 explanation per figure. All logic lives in ``finlib/views/<notebook>.py``.
 
-Cell conventions (Voilà, preheated kernels): imports come first and run ahead of time;
-``query.param(...)`` blocks until a viewer opens the page, so every warehouse read happens
-below it, at page view.
+Cell conventions (Voilà, preheated kernels): the import cell runs ahead of time, before
+anyone opens the page. There ``preheat(...)`` (a no-op outside a preheated kernel) imports the
+heavy modules and computes the default page once, so that little is left to do at page view.
+``query.param(...)`` then blocks until a viewer opens the page; below it ``revalidate()``
+drops whatever was read ahead of time if the warehouse (or the report archive) changed since,
+so the page always shows the data as of the page view.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
 
 METADATA = {
     "kernelspec": {"name": "finlib", "display_name": "Python (finlib)", "language": "python"},
@@ -36,13 +43,19 @@ GLUE_INTRO = ("## Recorded results\n"
               "summary (names and meanings: `docs/SCRAPS.md`).")
 
 
-def imports(module: str) -> str:
+def imports(module: str, spec: dict) -> str:
+    sections = ", ".join(code.removeprefix("dash.section(").removesuffix(")") for _, code in spec["sections"])
+    defaults = ", ".join(f"{n}={n}" for n in spec["defaults"])
+    modules = tuple(dict.fromkeys(spec.get("preload", ())))
+    preload = f",\n        modules={tuple(modules)!r}" if modules else ""
     return (
         "from finlib.dashboards import errors, query\n"
         f"from finlib.views import {module} as view\n"
-        "from finlib.views.common import glue\n"
+        "from finlib.views.common import glue, preheat, revalidate\n"
         "\n"
-        "errors.install()  # under Voilà: short messages instead of tracebacks"
+        "errors.install()  # under Voilà: short messages instead of tracebacks\n"
+        "# a preheated dashboard kernel imports and computes the default page before a viewer arrives\n"
+        f"preheat(view, [{sections}],\n        {defaults}{preload})"
     )
 
 
@@ -54,6 +67,8 @@ def glue_cell(names: list[str]) -> str:
 
 NOTEBOOKS: dict[str, dict] = {
     "product_roi": {
+        "defaults": ['period', 'overrun_threshold', 'adoption_features'],
+        "preload": ('statsmodels.api', 'statsmodels.stats.proportion', 'finlib.models.attribution'),
         "title": "# Product development ROI\n"
                  "What the features we build cost, what revenue they bring, and how efficiently they "
                  "are delivered. Use the period control (dashboard) or the `period` parameter (report).",
@@ -65,6 +80,7 @@ NOTEBOOKS: dict[str, dict] = {
             INTERACTIVE,
         ],
         "load": "period = query.param(\"period\", period)  # under Voilà: ?period=2024-06\n"
+                "revalidate()  # what was computed ahead of time is dropped if the data changed since\n"
                 "p = view.params(period, overrun_threshold=overrun_threshold, adoption_features=adoption_features)\n"
                 "dash = view.dashboard(p, interactive=interactive)",
         "sections": [
@@ -98,6 +114,8 @@ NOTEBOOKS: dict[str, dict] = {
                    "period", "data_as_of"],
     },
     "retention_roi": {
+        "defaults": ['period', 'segment', 'top_customers'],
+        "preload": ('statsmodels.api', 'scipy.special', 'scipy.optimize', 'scipy.stats', 'finlib.models.churn', 'finlib.metrics.clv'),
         "title": "# Customer success and retention ROI\n"
                  "Revenue at risk, what churn costs, what retention campaigns and customer success "
                  "buy back, and what a customer is worth over their lifetime.",
@@ -109,6 +127,7 @@ NOTEBOOKS: dict[str, dict] = {
         ],
         "load": "period = query.param(\"period\", period)  # under Voilà: ?period=2024-06\n"
                 "segment = query.param(\"segment\", segment)\n"
+                "revalidate()  # what was computed ahead of time is dropped if the data changed since\n"
                 "p = view.params(period, segment=segment, top_customers=top_customers)\n"
                 "dash = view.dashboard(p, interactive=interactive)",
         "sections": [
@@ -138,6 +157,7 @@ NOTEBOOKS: dict[str, dict] = {
                    "clv", "alerts", "period", "data_as_of"],
     },
     "budget_variance": {
+        "defaults": ['period', 'department', 'variance_threshold'],
         "title": "# Budget variance\n"
                  "Costs against budget by department and category, month over month and year to date.",
         "parameters": [
@@ -149,6 +169,7 @@ NOTEBOOKS: dict[str, dict] = {
         ],
         "load": "period = query.param(\"period\", period)  # under Voilà: ?period=2024-06\n"
                 "department = query.param(\"department\", department)\n"
+                "revalidate()  # what was computed ahead of time is dropped if the data changed since\n"
                 "p = view.params(period, department=department, variance_threshold=variance_threshold)\n"
                 "dash = view.dashboard(p, interactive=interactive)",
         "sections": [
@@ -174,6 +195,8 @@ NOTEBOOKS: dict[str, dict] = {
                    "data_as_of"],
     },
     "executive": {
+        "defaults": ['period', 'trend_months'],
+        "preload": ('statsmodels.tsa.exponential_smoothing.ets', 'scipy.stats', 'finlib.models.forecast'),
         "title": "# Executive summary\n"
                  "Revenue against target with a forecast, costs against budget, every domain's ROI side "
                  "by side, budget performance and the alerts that need attention.",
@@ -183,6 +206,7 @@ NOTEBOOKS: dict[str, dict] = {
             INTERACTIVE,
         ],
         "load": "period = query.param(\"period\", period)  # under Voilà: ?period=2024-06\n"
+                "revalidate()  # what was computed ahead of time is dropped if the data changed since\n"
                 "p = view.params(period, trend_months=trend_months)\n"
                 "dash = view.dashboard(p, interactive=interactive)",
         "sections": [
@@ -210,6 +234,8 @@ NOTEBOOKS: dict[str, dict] = {
                    "budget_utilisation", "trends", "alerts", "period", "data_as_of"],
     },
     "department": {
+        "defaults": ['period', 'department', 'segment'],
+        "preload": ('statsmodels.api', 'statsmodels.stats.proportion', 'finlib.models.attribution', 'statsmodels.api', 'scipy.special', 'scipy.optimize', 'scipy.stats', 'finlib.models.churn', 'finlib.metrics.clv'),
         "title": "# Department view\n"
                  "One department's figures: Sales, Marketing, Product or Customer Success. Under the "
                  "dashboard server the department comes from the address, e.g. `?department=Marketing`.",
@@ -222,6 +248,7 @@ NOTEBOOKS: dict[str, dict] = {
         "load": "department = query.param(\"department\", department, choices=view.DEPARTMENTS)  # ?department=Sales\n"
                 "period = query.param(\"period\", period)\n"
                 "segment = query.param(\"segment\", segment)\n"
+                "revalidate()  # what was computed ahead of time is dropped if the data changed since\n"
                 "p = view.params(period, department=department, segment=segment)\n"
                 "dash = view.dashboard(p, interactive=interactive)",
         "sections": [
@@ -242,7 +269,7 @@ NOTEBOOKS: dict[str, dict] = {
 def build(name: str, spec: dict):
     cells = [new_markdown_cell(spec["title"])]
     cells.append(new_code_cell("\n".join(spec["parameters"]), metadata={"tags": ["parameters"]}))
-    cells.append(new_code_cell(imports(name)))
+    cells.append(new_code_cell(imports(name, spec)))
     cells.append(new_code_cell(spec["load"]))
     for text, code in spec["sections"]:
         cells.append(new_markdown_cell(text))
@@ -260,7 +287,7 @@ def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
     for name, spec in NOTEBOOKS.items():
-        path = HERE / f"{name}.ipynb"
+        path = NOTEBOOK_DIR / f"{name}.ipynb"
         text = nbformat.writes(build(name, spec)) + "\n"
         if check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -269,7 +296,7 @@ def main(argv: list[str]) -> int:
             path.write_text(text, encoding="utf-8")
             print(path)
     if stale:
-        print("out of date (run notebooks/_build.py):", ", ".join(stale))
+        print("out of date (run tools/build_notebooks.py):", ", ".join(stale))
         return 1
     return 0
 
