@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -41,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results"
-PHASES = ("fingerprint_s", "kernel_start_s", "execution_s", "alerts_s", "html_s")
+PHASES = ("fingerprint_s", "setup_s", "kernel_start_s", "execution_s", "scraps_s", "alerts_s", "html_s", "finish_s")
 
 
 def loadavg() -> str:
@@ -69,19 +70,25 @@ def full_run(workers: int, args, url: str, tag: str, extra_env: dict | None = No
     cmd = [sys.executable, "-m", "finlib", "run", *(args.jobs or ["--all"]), "--workers", str(workers),
            "--quiet", "--period", args.period]
     la0 = loadavg()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
     wall = time.perf_counter() - t
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the whole process tree (runner, pool workers, kernels: all waited for)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     manifests = [json.loads(p.read_text()) for p in reports.glob("*/*/*/manifest.json")]
     failed = [m for m in manifests if m["status"] != "succeeded"]
     if proc.returncode not in (0, 1) or failed:
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
     static = sum(p.stat().st_size for p in (reports / "_static").glob("*") if p.is_file())
-    res = {"workers": workers, "tag": tag, "wall_s": round(wall, 2), "rc": proc.returncode,
+    res = {"workers": workers, "tag": tag, "wall_s": round(wall, 2), "cpu_s": round(cpu, 1),
+           "cores_busy": round(cpu / wall, 2), "rc": proc.returncode,
            "runs": len(manifests), "failed": len(failed), "load_before": la0, "load_after": loadavg(),
            "static_bytes": static, "manifests": manifests}
-    print(f"  {tag:<10} workers={workers}: {wall:6.1f} s wall, {len(manifests)} run(s), {len(failed)} failed "
-          f"(rc {proc.returncode}); load avg {la0} -> {res['load_after']}", flush=True)
+    print(f"  {tag:<10} workers={workers}: {wall:6.1f} s wall, {cpu:6.1f} s CPU ({cpu / wall:.2f} cores), "
+          f"{len(manifests)} run(s), {len(failed)} failed (rc {proc.returncode}); "
+          f"load avg {la0} -> {res['load_after']}", flush=True)
     return res
 
 
@@ -105,18 +112,20 @@ def breakdown(results: list[dict]) -> dict[str, dict[str, float]]:
 
 def print_breakdown(title: str, rows: dict[str, dict[str, float]]) -> None:
     print(f"\n{title}")
-    head = f"  {'run':<34}{'fprint':>7}{'kernel':>8}{'exec':>8}{'alerts':>8}{'html':>7}{'total':>8}{'report KB':>11}{'nb KB':>8}"
+    head = (f"  {'run':<34}{'fprint':>7}{'setup':>7}{'kernel':>8}{'exec':>8}{'scraps':>8}{'alerts':>8}{'html':>7}"
+            f"{'finish':>8}{'total':>8}{'report KB':>11}{'nb KB':>8}")
     print(head)
     print("  " + "-" * (len(head) - 2))
     sums = dict.fromkeys((*PHASES, "total_s"), 0.0)
     for label, d in rows.items():
         for k in sums:
             sums[k] += d.get(k, 0.0)
-        print(f"  {label:<34}{d['fingerprint_s']:7.2f}{d['kernel_start_s']:8.2f}{d['execution_s']:8.2f}"
-              f"{d['alerts_s']:8.2f}{d['html_s']:7.2f}{d['total_s']:8.2f}{d['report_b'] / 1024:11.0f}"
-              f"{d['notebook_b'] / 1024:8.0f}")
-    print(f"  {'sum':<34}{sums['fingerprint_s']:7.2f}{sums['kernel_start_s']:8.2f}{sums['execution_s']:8.2f}"
-          f"{sums['alerts_s']:8.2f}{sums['html_s']:7.2f}{sums['total_s']:8.2f}")
+        print(f"  {label:<34}{d['fingerprint_s']:7.2f}{d['setup_s']:7.2f}{d['kernel_start_s']:8.2f}"
+              f"{d['execution_s']:8.2f}{d['scraps_s']:8.2f}{d['alerts_s']:8.2f}{d['html_s']:7.2f}{d['finish_s']:8.2f}"
+              f"{d['total_s']:8.2f}{d['report_b'] / 1024:11.0f}{d['notebook_b'] / 1024:8.0f}")
+    print(f"  {'sum':<34}{sums['fingerprint_s']:7.2f}{sums['setup_s']:7.2f}{sums['kernel_start_s']:8.2f}"
+          f"{sums['execution_s']:8.2f}{sums['scraps_s']:8.2f}{sums['alerts_s']:8.2f}{sums['html_s']:7.2f}"
+          f"{sums['finish_s']:8.2f}{sums['total_s']:8.2f}")
 
 
 def main() -> int:
@@ -179,6 +188,9 @@ def main() -> int:
     print(f"  {'full run, warm, 1 worker (median)':<46}{serial:>12.1f} s")
     print(f"  {'full run, warm, ' + str(args.workers) + ' workers (median)':<46}{par:>12.1f} s  < 60 s: {ok(par < 60)}")
     print(f"  {'speed-up ' + str(args.workers) + ' workers vs 1':<46}{speed:>13.2f}x  >= 1.6x: {ok(speed >= 1.6)}")
+    cores = lambda rs: statistics.median(r["cores_busy"] for r in rs)  # noqa: E731
+    print(f"  {'cores busy (CPU s / wall s), 1 vs N workers':<46}{cores(runs[1]):>8.2f} / {cores(runs[args.workers]):.2f}"
+          "  (max useful speed-up ~ 2 / the first)")
     print(f"  {'serial: sum of run durations / wall':<46}{serial_sum:>8.1f} / {serial:.1f} s  "
           "(the rest: CLI start, planning, index)")
     print(f"  {'report size, median / max':<46}{med / 1024:>7.0f} / {max(sizes, default=0) / 1024:.0f} KB"

@@ -29,7 +29,7 @@ PYTHON_ERROR_MARKERS = ("Traceback", "There was an error when executing cell", "
 
 
 def open_page(page, server, notebook: str, query: str = "") -> None:
-    page.goto(server.render_url(f"{notebook}.ipynb", query), wait_until="domcontentloaded")
+    page.goto(server.render_url(f"{notebook}.ipynb", query), wait_until="commit", timeout=LOAD_TIMEOUT)
     page.wait_for_selector(f"{KPI_SELECTOR}, {ERROR_SELECTOR}", state="visible", timeout=LOAD_TIMEOUT)
     page.wait_for_load_state("load")
 
@@ -40,6 +40,18 @@ def settle(page) -> None:
         "() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))",
         timeout=30_000)
     page.wait_for_timeout(300)
+
+
+def screenshot(page, path) -> None:
+    """The whole page: Voilà scrolls inside a container, so grow the viewport to its height."""
+    height = page.evaluate(
+        "() => Math.max(document.documentElement.scrollHeight, ...[...document.querySelectorAll('body *')]"
+        ".filter(e => e.scrollHeight > e.clientHeight + 4 && /auto|scroll/.test(getComputedStyle(e).overflowY))"
+        ".map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": 1280, "height": min(int(height) + 40, 16000)})
+    page.wait_for_timeout(500)  # responsive charts re-layout
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def assert_no_python_error(page) -> None:
@@ -78,7 +90,7 @@ def test_every_dashboard_loads_without_errors(real_server, page, output_dir, not
     if notebook == "department":
         assert control_value(page, "department") == query.split("=")[1].replace("+", " ")
     name = notebook + ("-" + query.split("=")[1].replace("+", "_") if query else "")
-    page.screenshot(path=str(output_dir / f"{name}.png"), full_page=True)
+    screenshot(page, output_dir / f"{name}.png")
     assert page.console_errors == []
 
 
@@ -146,7 +158,7 @@ def test_a_month_without_data_is_a_short_message(real_server, page, output_dir):
     body = page.inner_text("body")
     for marker in ("Traceback", "File \"/", "NoDataError"):
         assert marker not in body
-    page.screenshot(path=str(output_dir / "executive-no-data.png"), full_page=True)
+    screenshot(page, output_dir / "executive-no-data.png")
 
 
 def test_an_unknown_department_is_a_short_message(real_server, page):
