@@ -25,7 +25,6 @@ import logging
 import platform
 import shutil
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -248,9 +247,6 @@ def merge_alerts(rules: list[dict], notebook: list[dict]) -> list[dict]:
     return list(rules) + [a for a in notebook if a.get("rule") is None or _alert_key(a) not in seen]
 
 
-_ENV_LOCK = threading.Lock()
-
-
 def record_run_row(db_url: str | None, row: dict[str, Any], wait_s: float = 5.0) -> dict[str, Any]:
     """Write the run's row to the warehouse's ``runs`` table (one short transaction through
     :func:`finlib.warehouse.load.write_batch`, so the audit hook sees it).
@@ -260,7 +256,6 @@ def record_run_row(db_url: str | None, row: dict[str, Any], wait_s: float = 5.0)
     goes into the manifest (``warehouse_row``): ``{"written": true}`` or
     ``{"written": false, "reason": ...}``.
     """
-    import os
 
     if not db_url:
         return {"written": False, "reason": "no warehouse configured"}
@@ -281,24 +276,13 @@ def record_run_row(db_url: str | None, row: dict[str, Any], wait_s: float = 5.0)
         }
         cols = ["run_id", "job", "period", "status", "started_at", "finished_at", "report_path",
                 "fingerprint", "details"]
-        # the warehouse's connect waits FINLIB_DB_TIMEOUT (15 s) for a busy DuckDB file; a
-        # run's bookkeeping row waits only briefly (the env is per process; the lock keeps
-        # threads of one worker from restoring each other's value)
-        with _ENV_LOCK:
-            old = os.environ.get("FINLIB_DB_TIMEOUT")
-            os.environ["FINLIB_DB_TIMEOUT"] = str(min(wait_s, float(old or 15)))
-            try:
-                with write_batch(wh, action="run", target="runs",
-                                 details={"run_id": row["run_id"], "job": row["job"],
-                                          "period": row["period"], "status": row["status"]}) as batch:
-                    batch.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES "
-                                  f"({', '.join(':' + c for c in cols)})", {c: values.get(c) for c in cols})
-                    batch.rows_written["runs"] = batch.rows_written.get("runs", 0) + 1
-            finally:
-                if old is None:
-                    os.environ.pop("FINLIB_DB_TIMEOUT", None)
-                else:
-                    os.environ["FINLIB_DB_TIMEOUT"] = old
+        # a run's bookkeeping row waits only briefly for a busy DuckDB file
+        with write_batch(wh, action="run", target="runs", timeout=wait_s,
+                         details={"run_id": row["run_id"], "job": row["job"],
+                                  "period": row["period"], "status": row["status"]}) as batch:
+            batch.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES "
+                          f"({', '.join(':' + c for c in cols)})", {c: values.get(c) for c in cols})
+            batch.rows_written["runs"] = batch.rows_written.get("runs", 0) + 1
         return {"written": True, "reason": None}
     except Exception as exc:  # noqa: BLE001 - bookkeeping must never fail a run
         reason = f"{type(exc).__name__}: {exc}"

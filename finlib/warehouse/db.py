@@ -162,7 +162,7 @@ class Warehouse:
         return self.url
 
     # -- connecting ----------------------------------------------------------------
-    def _open(self, read_only: bool):
+    def _open(self, read_only: bool, timeout: float | None = None):
         if self.backend == "duckdb":
             import duckdb
 
@@ -174,7 +174,8 @@ class Warehouse:
                         "or `finlib demo-data`."
                     )
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            deadline = time.monotonic() + config.db_timeout()
+            wait = config.db_timeout() if timeout is None else timeout
+            deadline = time.monotonic() + wait
             delay = 0.05
             while True:
                 try:
@@ -186,7 +187,7 @@ class Warehouse:
                     if time.monotonic() >= deadline:
                         raise WarehouseBusyError(
                             f"The warehouse {self.path} is busy: another process is writing to it "
-                            f"(waited {config.db_timeout():.0f} s). Try again when it finishes, or "
+                            f"(waited {wait:.0f} s). Try again when it finishes, or "
                             "raise FINLIB_DB_TIMEOUT."
                         ) from exc
                     time.sleep(delay)
@@ -197,7 +198,7 @@ class Warehouse:
         import psycopg
 
         try:
-            conn = psycopg.connect(self.dsn, connect_timeout=int(config.db_timeout()))
+            conn = psycopg.connect(self.dsn, connect_timeout=max(1, int(config.db_timeout() if timeout is None else timeout)))
         except psycopg.OperationalError as exc:
             raise WarehouseError(f"Cannot connect to {self.display_url}: {exc}") from exc
         if read_only:
@@ -205,11 +206,12 @@ class Warehouse:
         return conn
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[Connection]:
+    def connect(self, read_only: bool = False, timeout: float | None = None) -> Iterator[Connection]:
         """Open a connection for one operation. On PostgreSQL the work is committed on
         normal exit and rolled back on error; on DuckDB statements autocommit unless run
-        inside :meth:`transaction`."""
-        raw = self._open(read_only)
+        inside :meth:`transaction`. ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for
+        how long a busy DuckDB file is waited for."""
+        raw = self._open(read_only, timeout)
         conn = Connection(raw, self.backend)
         try:
             yield conn
@@ -223,9 +225,10 @@ class Warehouse:
             raw.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One all-or-nothing transaction: committed on normal exit, rolled back on error."""
-        raw = self._open(read_only=False)
+    def transaction(self, timeout: float | None = None) -> Iterator[Connection]:
+        """One all-or-nothing transaction: committed on normal exit, rolled back on error.
+        ``timeout`` as in :meth:`connect`."""
+        raw = self._open(read_only=False, timeout=timeout)
         conn = Connection(raw, self.backend)
         try:
             if self.backend == "duckdb":

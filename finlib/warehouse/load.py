@@ -159,9 +159,12 @@ def copy_arrow_batches(raw, table: str, cols: list[str], batches) -> int:
 
 @contextmanager
 def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = None,
-                details: dict | None = None) -> Iterator[Batch]:
-    """Open one all-or-nothing write transaction on ``wh`` and yield a :class:`Batch`."""
-    with wh.transaction() as conn:
+                details: dict | None = None, timeout: float | None = None) -> Iterator[Batch]:
+    """Open one all-or-nothing write transaction on ``wh`` and yield a :class:`Batch`.
+
+    ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a busy DuckDB file.
+    """
+    with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
                       details=dict(details or {}))
         yield batch
