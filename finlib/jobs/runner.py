@@ -214,7 +214,9 @@ def execute(
 
     Locks: ``due`` items try their lock and re-check the archive; others wait.
     The alert rules run once per period before the runs (``shared_alerts=False``: after
-    each run, in the run's worker). The index is rebuilt after each run.
+    each run, in the run's worker). Jobs run in waves so that a job's ``after`` jobs of the
+    same batch finish first (the executive summary reads the domain runs). The index is
+    rebuilt after each run.
     """
     from filelock import FileLock, Timeout
 
@@ -263,8 +265,13 @@ def execute(
                 display.event({"key": req["key"], "state": "alerts"})
                 evaluated[req["period"]] = evaluate_batch_alerts(req["db_url"], req["period"])
             req["alerts_shared"] = evaluated[req["period"]]
+    from finlib.jobs.spec import waves
+
+    after = {item.job.name: list(item.job.spec.after) for item in items}
+    groups = waves([r["job"] for r in requests], after)
+    ordered = [[r for r in requests if r["job"] in set(g)] for g in groups]
     try:
-        for req, result in runner.run(requests, display.event):
+        for req, result in (pair for wave in ordered for pair in runner.run(wave, display.event)):
             key = req["key"]
             lock = locks.pop(key, None)
             if lock is not None:

@@ -77,6 +77,8 @@ class JobSpec(BaseModel):
     kernel: str | None = None
     enabled: bool = True
     tags: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list,
+                             description="jobs that, when run in the same batch and period, finish first")
 
     @field_validator("schedule")
     @classmethod
@@ -270,12 +272,51 @@ def load_jobs(
         problems.extend(errs)
         if job is not None and (include_disabled or job.spec.enabled):
             jobs.append(job)
+    problems.extend(_order_problems(jobs, set(by_name), root))
     if problems:
         raise JobSpecError(
             f"{len(problems)} problem(s) in job specs; nothing was run:\n  " + "\n  ".join(problems),
             problems,
         )
     return sorted(jobs, key=lambda j: j.name)
+
+
+def _order_problems(jobs: list[Job], known: set[str], root: Path) -> list[str]:
+    """``after`` must name existing jobs and must not form a cycle."""
+    problems = []
+    for job in jobs:
+        for dep in job.spec.after:
+            if dep not in known:
+                problems.append(f"{_display(job.path, root)}: after: no job named {dep!r} "
+                                f"(known: {', '.join(sorted(known))})")
+            elif dep == job.name:
+                problems.append(f"{_display(job.path, root)}: after: a job cannot wait for itself")
+    try:
+        waves([j.name for j in jobs], {j.name: j.spec.after for j in jobs})
+    except JobSpecError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def waves(names: list[str], after: dict[str, list[str]]) -> list[list[str]]:
+    """Group ``names`` into waves: a job runs in a later wave than every job of the batch it
+    is ``after`` (jobs not in the batch impose nothing). Raises on a cycle.
+
+    >>> waves(["a", "b", "x"], {"x": ["a", "b"], "a": [], "b": []})
+    [['a', 'b'], ['x']]
+    """
+    todo = list(dict.fromkeys(names))
+    batch = set(todo)
+    done: set[str] = set()
+    out: list[list[str]] = []
+    while todo:
+        ready = [n for n in todo if all(d in done or d not in batch for d in after.get(n, []))]
+        if not ready:
+            raise JobSpecError(f"job order has a cycle among: {', '.join(todo)} (check their 'after' keys)")
+        out.append(ready)
+        done.update(ready)
+        todo = [n for n in todo if n not in done]
+    return out
 
 
 # -- run-time parameter resolution --------------------------------------------------

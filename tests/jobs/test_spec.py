@@ -103,3 +103,24 @@ def test_parameters_cell_is_read_without_running_the_notebook(project):
     names = notebook_parameters(project.root / "notebooks" / "crash.ipynb")
     assert list(names) == ["period", "marker", "kill_times"]
     assert notebook_parameters(project.root / "notebooks" / "quick.ipynb")["label"] == "any text"
+
+
+def test_after_must_name_existing_jobs_and_cannot_form_a_cycle(project):
+    project.job("a", GOOD + "    after: [b]\n")
+    project.job("b", GOOD + "    after: [a]\n")
+    project.job("c", GOOD + "    after: [nope]\n")
+    with pytest.raises(JobSpecError) as err:
+        load_jobs()
+    text = str(err.value)
+    assert "c.yaml: after: no job named 'nope'" in text
+    assert "cycle" in text and "a, b" in text
+
+
+def test_waves_put_a_job_after_the_jobs_it_waits_for_in_the_same_batch():
+    from finlib.jobs.spec import waves
+
+    after = {"executive": ["product_roi", "department"], "product_roi": [], "department": []}
+    assert waves(["executive", "product_roi", "department", "department"], after) == [
+        ["product_roi", "department"], ["executive"]]
+    # a job it waits for that is not in this batch imposes nothing
+    assert waves(["executive"], after) == [["executive"]]
