@@ -325,9 +325,24 @@ class Dashboard:
             self._render_into(view, out)
 
     def _render_into(self, view: View, out) -> None:
-        out.clear_output(wait=True)
-        with out:
+        """Render ``view`` off-screen, then replace ``out``'s outputs in one model update.
+
+        Capturing with IPython and assigning ``Output.outputs`` (instead of ``with out:`` and
+        ``clear_output(wait=True)``) keeps the kernel's output routing out of it: no flicker
+        on a re-draw, and no Output-widget capture while Voilà is still executing the
+        notebook (that path intermittently left pages stuck at "Executing n of m").
+        """
+        from IPython.utils.capture import capture_output
+
+        with capture_output(stdout=True, stderr=False, display=True) as cap:
             self._safe(view)
+        outputs = []
+        if cap.stdout:
+            outputs.append({"output_type": "stream", "name": "stdout", "text": cap.stdout})
+        for item in cap.outputs:
+            outputs.append({"output_type": "display_data", "data": dict(item.data),
+                            "metadata": dict(item.metadata or {})})
+        out.outputs = tuple(outputs)
 
     def _safe(self, view: View) -> None:
         """Run a view; a viewer sees a short message, never a traceback.

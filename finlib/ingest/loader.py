@@ -429,7 +429,10 @@ class _Ingest:
         if t == "bool":
             tv = spec.true_values if spec else ColumnSpec("x").true_values
             fv = spec.false_values if spec else ColumnSpec("x").false_values
-            return (f"CASE WHEN lower(trim({r})) IN ({', '.join(lit(v) for v in tv)}) THEN TRUE "
+            # exact spellings first (cheap comparisons); lower(trim()) only for the rest
+            return (f"CASE WHEN {r} IN ({', '.join(lit(v) for v in tv)}) THEN TRUE "
+                    f"WHEN {r} IN ({', '.join(lit(v) for v in fv)}) THEN FALSE "
+                    f"WHEN lower(trim({r})) IN ({', '.join(lit(v) for v in tv)}) THEN TRUE "
                     f"WHEN lower(trim({r})) IN ({', '.join(lit(v) for v in fv)}) THEN FALSE END")
         return r  # id, text, json
 
@@ -736,7 +739,7 @@ def _insert_record(b, record: dict) -> None:
 def _ingest(job: _Ingest, p: Path, tmpdir: Path, sha_future, record: dict) -> IngestResult:
     import duckdb
 
-    if p.stat().st_size == 0 or (p.suffix.lower() not in _PARQUET_SUFFIXES and not p.read_bytes()[:4096].strip()):
+    if p.stat().st_size == 0 or (p.suffix.lower() not in _PARQUET_SUFFIXES and not _head(p).strip()):
         raise ValidationError(f"{p.name} is empty: nothing was loaded",
                               [_problem(p.name, 1, None, None, "empty_file",
                                         f"the file is empty; expected a header line with the columns of "
@@ -756,6 +759,12 @@ def _ingest(job: _Ingest, p: Path, tmpdir: Path, sha_future, record: dict) -> In
     if wh.backend == "duckdb":
         return _ingest_duckdb(job, src, sha_future, record)
     return _ingest_postgres(job, src, sha_future, record)
+
+
+def _head(p: Path, n: int = 4096) -> bytes:
+    """The first ``n`` bytes of ``p`` (never the whole file: exports can be gigabytes)."""
+    with open(p, "rb") as f:
+        return f.read(n)
 
 
 def _summary(fname: str, total: int, shown: int) -> str:
@@ -784,14 +793,7 @@ def _validate(job: _Ingest, duck, src: _Source, sha_future, conn, extra=None) ->
         total += more_total
         problems = sorted(problems + more, key=lambda x: x["line"] or 0)[: job.max_errors]
     sha = sha_future.result()
-    record_dup = _duplicate_of(conn, job.table.name, sha)
-    if record_dup and job.replace is None:
-        bid, when, who = record_dup
-        raise IngestError(
-            f"{src.path.name} was already loaded into {job.table.name} on {when} by {who} "
-            f"(batch {bid}); nothing was loaded. To load it again say what to replace: "
-            "--replace keys (rows with the same keys), --replace all (the whole table) or "
-            "--replace period=YYYY-MM.")
+    _refuse_reload(job, src, conn, sha)
     if total:
         raise ValidationError(_summary(src.path.name, total, len(problems)), problems)
     return n, sha
@@ -870,46 +872,130 @@ def _orphans(b, job: _Ingest) -> None:
                               "nothing was loaded.", problems)
 
 
+class _NeedsReport(Exception):
+    """The single-pass insert stopped (a rule or a constraint failed): find out why."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _setup_duck(job: _Ingest, duck, pk_checked_by_insert: bool) -> None:
+    """Lookup views, referenced relations and the rule list on a warehouse connection."""
+    job._lookup_names = {}
+    for c in job.cols:
+        if c.lookup:
+            lt, lc = c.lookup
+            pk = TABLES[lt].primary_key[0]
+            rel = f"(SELECT {ident(lc)} AS k, min({ident(pk)}) AS v FROM {lt} GROUP BY 1)"
+            job.lookups[c.lookup] = "_lk_" + c.name
+            duck.execute(f"CREATE OR REPLACE TEMP VIEW _lk_{c.name} AS {rel}")
+            job._lookup_names[c.lookup] = [r[0] for r in duck.execute(
+                f"SELECT {ident(lc)} FROM {lt} LIMIT 10000").fetchall()]
+    for col in job.table.columns:
+        if col.references:
+            rt, rc = col.references.split(".")
+            job.refs[(rt, rc)] = f"(SELECT {ident(rc)} AS v FROM {rt})"
+    job.checks = []
+    job.build_checks(pg_keys_checked_elsewhere=pk_checked_by_insert)
+
+
+def _refuse_reload(job: _Ingest, src: _Source, conn, sha: str) -> None:
+    """Raise when this file was already accepted into the table and no replace was asked."""
+    record_dup = _duplicate_of(conn, job.table.name, sha)
+    if record_dup and job.replace is None:
+        bid, when, who = record_dup
+        raise IngestError(
+            f"{src.path.name} was already loaded into {job.table.name} on {when} by {who} "
+            f"(batch {bid}); nothing was loaded. To load it again say what to replace: "
+            "--replace keys (rows with the same keys), --replace all (the whole table) or "
+            "--replace period=YYYY-MM.")
+
+
 def _ingest_duckdb(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
-    """DuckDB target: validate and insert inside one write transaction on the warehouse."""
+    """DuckDB target: validate and insert inside one write transaction on the warehouse.
+
+    A table with a primary key takes the single-pass route: the file is read once, every
+    row-level rule is checked on each row just before it is inserted (a failing row stops
+    the statement), and key uniqueness (in the file and against the warehouse) is enforced
+    by the table's PRIMARY KEY in the same statement. Nothing is committed unless every
+    row passed. When the statement stops, the transaction is rolled back and the file is
+    validated again rule by rule to report every problem with its line (:func:`_report_duckdb`).
+    Other tables are validated in a separate aggregate pass first (:func:`_ingest_duckdb_two_pass`).
+    """
+    if not job.table.primary_key:
+        return _ingest_duckdb_two_pass(job, src, sha_future, record)
+    try:
+        return _ingest_duckdb_one_pass(job, src, sha_future, record)
+    except _NeedsReport as exc:
+        _report_duckdb(job, src, sha_future, exc.cause)
+        raise AssertionError("unreachable")  # noqa: B904 - _report_duckdb always raises
+
+
+def _ingest_duckdb_one_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
+    import duckdb
+
     name = job.table.name
     with write_batch(job.wh, action="ingest", target=name, actor=job.user,
                      details={"file": str(job.path)}) as b:
         duck = b.conn.raw
         _prepare_duck(duck)
-        for c in job.cols:
-            if c.lookup:
-                lt, lc = c.lookup
-                pk = TABLES[lt].primary_key[0]
-                rel = f"(SELECT {ident(lc)} AS k, min({ident(pk)}) AS v FROM {lt} GROUP BY 1)"
-                job.lookups[c.lookup] = "_lk_" + c.name
-                duck.execute(f"CREATE OR REPLACE TEMP VIEW _lk_{c.name} AS {rel}")
-                job._lookup_names = getattr(job, "_lookup_names", {})
-                job._lookup_names[c.lookup] = [r[0] for r in duck.execute(
-                    f"SELECT {ident(lc)} FROM {lt} LIMIT 10000").fetchall()]
-        for col in job.table.columns:
-            if col.references:
-                rt, rc = col.references.split(".")
-                job.refs[(rt, rc)] = f"(SELECT {ident(rc)} AS v FROM {rt})"
-        job.build_checks(pg_keys_checked_elsewhere=False)
+        _setup_duck(job, duck, pk_checked_by_insert=True)
+        cols = [c.name for c in job.cols]
+        stage = job.stage_sql(src, False)
+        guard = " OR ".join(f"({ch.sql})" for ch in job.checks)
+        where = f" WHERE CASE WHEN {guard} THEN error('finlib: a row broke a rule') ELSE TRUE END" if guard else ""
+        try:
+            keys_rel = None
+            if job.replace is not None and job.replace.kind == "keys":
+                kc = ", ".join(ident(k) for k in job.key_columns())
+                duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
+                keys_rel = "_finlib_keys"
+            deleted = _delete_scope(b, job, keys_rel)
+            duck.execute("SET preserve_insertion_order = false")
+            rows = _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
+                              f"FROM ({stage}) AS s{where}", job.progress, "loading").fetchone()[0]
+        except duckdb.Error as exc:
+            raise _NeedsReport(exc) from exc
+        b._count(name, rows)
+        sha = sha_future.result()
+        _refuse_reload(job, src, b.conn, sha)
+        if deleted:
+            _orphans(b, job)
+        return _accept(b, job, record, sha, rows, deleted)
+
+
+def _report_duckdb(job: _Ingest, src: _Source, sha_future, cause: Exception) -> None:
+    """After the single-pass insert stopped and was rolled back: validate the file rule by
+    rule (nothing is written) and raise the problems; raise the insert's own error if the
+    rules find none."""
+    with job.wh.transaction() as conn:
+        duck = conn.raw
+        _prepare_duck(duck)
+        _setup_duck(job, duck, pk_checked_by_insert=False)
+        _validate(job, duck, src, sha_future, conn)
+    raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
+                      f"{str(cause).splitlines()[0]}") from cause
+
+
+def _ingest_duckdb_two_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
+    """A table without a primary key: one aggregate validation pass, then the insert."""
+    name = job.table.name
+    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
+                     details={"file": str(job.path)}) as b:
+        duck = b.conn.raw
+        _prepare_duck(duck)
+        _setup_duck(job, duck, pk_checked_by_insert=False)
         rows, sha = _validate(job, duck, src, sha_future, b.conn)
-        keys_rel = None
-        if job.replace is not None and job.replace.kind == "keys":
-            kc = ", ".join(ident(k) for k in job.key_columns())
-            duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({job.stage_sql(src, False)})")
-            keys_rel = "_finlib_keys"
-        deleted = _delete_scope(b, job, keys_rel)
+        deleted = _delete_scope(b, job, None)
         cols = [c.name for c in job.cols]
         duck.execute("SET preserve_insertion_order = false")
-        t = threading.Thread  # noqa: F841 - progress handled by _run below
-        before = b.conn.scalar(f"SELECT count(*) FROM {name}")
         try:
-            _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
-                       f"FROM ({job.stage_sql(src, False)})", job.progress, "loading")
+            written = _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
+                                 f"FROM ({job.stage_sql(src, False)})", job.progress, "loading").fetchone()[0]
         except Exception as exc:
             raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
                               f"{str(exc).splitlines()[0]}") from exc
-        written = b.conn.scalar(f"SELECT count(*) FROM {name}") - before
         b._count(name, written)
         if deleted:
             _orphans(b, job)

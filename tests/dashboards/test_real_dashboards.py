@@ -11,21 +11,13 @@ The test that writes to the warehouse (Refresh) runs last in this module.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 
 import pytest
 
 from finlib.dashboards import ERROR_SELECTOR, KPI_SELECTOR
 
-pytestmark = [
-    pytest.mark.browser,
-    # Opt-in until the intermittent Voilà hang ("Executing 15 of 20", kernel idle) and the
-    # "widget model not found" console error are fixed: both also occur with the notebooks
-    # as committed before this change; see the hand-off report.
-    pytest.mark.skipif(os.environ.get("FINLIB_TEST_REAL_DASHBOARDS") != "1",
-                       reason="set FINLIB_TEST_REAL_DASHBOARDS=1 (known intermittent Voilà hang)"),
-]
+pytestmark = [pytest.mark.browser]
 
 LOAD_TIMEOUT = 120_000  # ms: a page whose kernel the pool has not refilled yet starts cold
 CHANGE_TIMEOUT = 60_000
