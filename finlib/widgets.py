@@ -26,6 +26,10 @@ from typing import Any
 
 View = Callable[[dict], Any]
 
+# Money is written with "$": two of them in one block would be typeset as LaTeX by MathJax
+# (JupyterLab, Voila). These classes tell MathJax 2 and 3 to leave the block alone.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
+
 _TILE_CSS = """
 <style>
 .finlib-tiles{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 16px 0;font-family:Inter,Segoe UI,Helvetica,Arial,sans-serif}
@@ -123,7 +127,7 @@ def _change(value, other) -> float | None:
 
 
 def tiles_html(tiles: list[Tile]) -> str:
-    return _TILE_CSS + '<div class="finlib-tiles">' + "".join(t.to_html() for t in tiles) + "</div>"
+    return _TILE_CSS + '<div class="finlib-tiles tex2jax_ignore mathjax_ignore">' + "".join(t.to_html() for t in tiles) + "</div>"
 
 
 def show_tiles(tiles: list[Tile]) -> None:
@@ -136,7 +140,7 @@ def show_note(text: str) -> None:
     """A one-sentence explanation under a figure, in plain words."""
     from IPython.display import HTML, display
 
-    display(HTML(f'<p class="finlib-note">{html.escape(text)}</p>'))
+    display(HTML(f'<p class="finlib-note {NO_MATH}">{html.escape(text)}</p>'))
 
 
 def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
@@ -184,7 +188,7 @@ def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio
             cls = "num" if c in numeric else ("txt long" if len(text) > 40 else "txt")
             cells.append(f'<td class="{cls}">{html.escape(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'{_TABLE_CSS}<table class="finlib-table"><thead><tr>{head}</tr></thead>'
+    return (f'{_TABLE_CSS}<table class="finlib-table {NO_MATH}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
@@ -215,7 +219,7 @@ def show_error(message: str) -> None:
     """A short message for viewers instead of a traceback."""
     from IPython.display import HTML, display
 
-    display(HTML(f'<div class="finlib-error">{html.escape(message)}</div>'))
+    display(HTML(f'<div class="finlib-error {NO_MATH}">{html.escape(message)}</div>'))
 
 
 class Dashboard:
