@@ -270,6 +270,7 @@ def period_metrics(wh, period, health_probability=None, cs_cost_months: int = 12
     prior = float(rev.loc[pd.to_datetime(rev["period"]) < pd.Timestamp(p), "revenue"].sum())
     out["revenue_vs_target"] = mon.revenue_vs_target(p, headline["recognised_revenue"], headline["revenue_target"],
                                                      prior_months_actual=prior)
+    out["budget_vs_actual"] = bva
     out["cost_variance"] = mon.cost_variance(bva)
     out["budget_utilisation"] = mon.budget_utilisation(bva, p)
     a_p = acq.iloc[-1]

@@ -51,9 +51,9 @@ def threshold(p: dict) -> float:
     """The tolerance: the parameter, else ``budget_variance.threshold`` of parameters/alerts.yaml."""
     if p.get("variance_threshold") is not None:
         return float(p["variance_threshold"])
-    from finlib.alerts.config import load_config
+    from finlib.alerts import rule_settings
 
-    return float(load_config().rules["budget_variance"].threshold)
+    return float(rule_settings()["budget_variance"]["threshold"])
 
 
 # -- pure builders ----------------------------------------------------------------------
@@ -79,10 +79,15 @@ def by_department(m: dict, period: str):
 
 
 def lines_outside_tolerance(m: dict, period: str, tolerance: float, department: str = "all"):
-    """Department x category lines of the month with |variance %| above ``tolerance``."""
-    cv = _dept(_month(m["cost_variance"], period), department)
-    out = cv[cv["variance_pct"].abs() > tolerance]
-    cols = ["department", "category", "actual", "budget", "variance", "variance_pct", "favourable", "mom_pct"]
+    """Budget lines (department x account) of the month whose |actual - budget| / budget
+    exceeds ``tolerance``: exactly the lines the ``budget_variance`` alert rule flags."""
+    from finlib.metrics import monitoring
+
+    cv = monitoring.cost_variance(m["budget_vs_actual"], by=("department", "account"), tolerance=tolerance)
+    cv = _dept(_month(cv, period), department)
+    out = cv[cv["outside_tolerance"].fillna(False).astype(bool)]
+    cols = [c for c in ["department", "account", "actual", "budget", "variance", "variance_pct", "favourable",
+                        "mom_pct"] if c in out.columns]
     return out.sort_values("variance", ascending=False)[cols].reset_index(drop=True)
 
 

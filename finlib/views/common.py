@@ -242,40 +242,24 @@ def alerts_for(period: str, rules: Iterable[str] | None = None,
     Returns a list of dicts with :data:`ALERT_COLUMNS` (JSON-able), the id being the alert's
     stable id (rule + entity + period), so the runner can de-duplicate.
     """
-    from finlib.alerts import store
-    from finlib.alerts.config import load_config
-    from finlib.alerts.rules import evaluate
+    from finlib.alerts import evaluate
 
     p = parse_period(period)
-    cfg = load_config()
-    wanted = set(rules) if rules is not None else set(cfg.rules)
-    configs = {}
-    for name, rule_cfg in cfg.rules.items():
-        if name not in wanted or not rule_cfg.enabled:
-            continue
-        override = (thresholds or {}).get(name)
-        configs[name] = rule_cfg.model_copy(update={"threshold": float(override)}) if override is not None \
-            else rule_cfg
-    wh = warehouse()
-    with wh.connect(read_only=True) as conn:
-        findings = evaluate(conn, p, configs)
-        known = {}
-        if conn.table_exists("alerts"):
-            for aid, state in conn.query("SELECT alert_id, state FROM alerts WHERE period = :p", {"p": p}):
-                known[aid] = state
-    out = []
-    for f in findings:
-        cfg_rule = configs[f.rule]
-        aid = store.alert_id(f.rule, f.entity, f.period)
-        out.append({
-            "id": aid, "rule": f.rule,
-            "severity": cfg_rule.data_issue_severity if f.data_issue else cfg_rule.severity,
-            "state": known.get(aid, "new"),
-            "entity": dict(f.entity), "message": f.message,
-            "value": _num(f.value), "threshold": _num(f.threshold), "period": p.isoformat(),
-            "details": jsonable(dict(f.details or {})),
-        })
-    return out
+    overrides = {name: {"threshold": float(t)} for name, t in (thresholds or {}).items() if t is not None}
+    if rules is not None:
+        from finlib.alerts import rule_settings
+
+        enabled = {n for n, cfg in rule_settings().items() if cfg.get("enabled")}
+        rules = [r for r in rules if r in enabled]
+        if not rules:
+            return []
+    items = evaluate(warehouse(), p, rules=rules, overrides=overrides or None)
+    return [{
+        "id": a["id"], "rule": a["rule"], "severity": a["severity"], "state": a["state"],
+        "entity": dict(a.get("entity") or {}), "message": a.get("message"),
+        "value": _num(a.get("value")), "threshold": _num(a.get("threshold")), "period": p.isoformat(),
+        "details": jsonable(dict(a.get("details") or {})),
+    } for a in items]
 
 
 def stored_alerts(state: str | None = "open") -> list[dict]:

@@ -130,10 +130,10 @@ def campaign_figure(c, minimum_roi: float | None = None, target_roi: float | Non
 
 def campaign_roi_minimum() -> float | None:
     """The ``campaign_roi`` alert threshold of parameters/alerts.yaml (ROI as a fraction)."""
-    from finlib.alerts.config import load_config
+    from finlib.alerts import rule_settings
 
-    rule = load_config().rules.get("campaign_roi")
-    return float(rule.threshold) if rule is not None and rule.enabled else None
+    rule = rule_settings().get("campaign_roi")
+    return float(rule["threshold"]) if rule and rule.get("enabled") else None
 
 
 def bookings_figure(opps):

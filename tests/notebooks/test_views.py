@@ -201,17 +201,20 @@ def test_adoption_candidates_need_full_windows_inside_the_data():
     assert adoption_candidates(f, "2026-10", "2024-01") == ["B"]
 
 
-def test_lines_outside_tolerance_keep_only_large_variances_of_the_month():
+def test_lines_outside_tolerance_are_exactly_the_budget_variance_alerts(nb_env):
+    from finlib.views import data
     from finlib.views.budget_variance import lines_outside_tolerance
+    from finlib.views.common import alerts_for
 
-    cv = pd.DataFrame({"period": pd.to_datetime(["2026-10-01"] * 3 + ["2026-09-01"]),
-                       "department": ["Sales", "Sales", "G&A", "Sales"], "category": ["a", "b", "c", "a"],
-                       "actual": [120.0, 95, 50, 500], "budget": [100.0, 100, 100, 100],
-                       "variance": [20.0, -5, -50, 400], "variance_pct": [0.2, -0.05, -0.5, 4.0],
-                       "favourable": [False, True, True, False], "mom_pct": [0.1, 0.0, 0.0, 0.0]})
-    out = lines_outside_tolerance({"cost_variance": cv}, "2026-10", 0.10)
-    assert list(out["category"]) == ["a", "c"]
-    assert list(lines_outside_tolerance({"cost_variance": cv}, "2026-10", 0.10, "G&A")["category"]) == ["c"]
+    m = data.metrics(PERIOD)
+    for tolerance in (0.10, 0.05):
+        lines = lines_outside_tolerance(m, PERIOD, tolerance)
+        alerts = alerts_for(PERIOD, ["budget_variance"], {"budget_variance": tolerance})
+        assert len(lines) == len(alerts) >= 2
+        assert sorted(round(abs(v), 4) for v in lines["variance_pct"]) == \
+            sorted(round(abs(a["value"]), 4) for a in alerts)
+    sales = lines_outside_tolerance(m, PERIOD, 0.05, "Sales")
+    assert set(sales["department"]) <= {"Sales"}
 
 
 def test_trend_table_prefers_archived_runs_and_marks_live_months():
