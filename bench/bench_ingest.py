@@ -4,8 +4,11 @@ Generates a medium (1M rows) and a large (10M rows) ``gl_entries`` CSV in a temp
 folder, creates a DuckDB warehouse holding the accounts and departments they reference,
 and runs ``finlib ingest gl_entries FILE`` (full validation) in a child process, reporting
 wall time, rows/s and the child's peak RSS. Then times ``fingerprint`` on the loaded table.
+``--floor`` also times, for the large file, the bare floor no validation can beat: one
+``INSERT INTO gl_entries SELECT * FROM read_csv(...)`` plus commit into a fresh warehouse
+(same schema, PRIMARY KEY included), in a child process of its own.
 
-    .venv/bin/python bench/bench_ingest.py [--rows 10000000] [--keep DIR]
+    .venv/bin/python bench/bench_ingest.py [--rows 10000000] [--keep DIR] [--floor]
 
 Targets on a 2-core machine: >= 1,000,000 rows/s, < 2 GB peak memory.
 """
@@ -59,19 +62,58 @@ def make_warehouse(path: Path) -> str:
     return url
 
 
-def run_ingest(url: str, csv: Path) -> tuple[float, float, str]:
-    """(seconds, peak RSS MiB of the child, stdout) for one `finlib ingest`."""
+def run_ingest(url: str, csv: Path) -> tuple[float, float, str, float]:
+    """(seconds, peak RSS MiB of the child, stdout, CPU seconds of the child) for one
+    `finlib ingest`. CPU seconds matter on a shared machine, where wall time follows the load."""
     env = dict(os.environ, FINLIB_DB_URL=url, PYTHONPATH=str(ROOT))
     code = ("import resource, sys\nfrom finlib.cli import main\nrc = main(sys.argv[1:])\n"
             "sys.exit(rc)\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, "ingest", "gl_entries", str(csv)], env=env,
                           capture_output=True, text=True)
     secs = time.perf_counter() - t
     if proc.returncode:
         raise SystemExit(f"ingest failed ({proc.returncode}): {proc.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB (Linux)
-    return secs, peak, proc.stdout.strip()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = after.ru_maxrss / 1024  # KiB -> MiB (Linux)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return secs, peak, proc.stdout.strip(), cpu
+
+
+_FLOOR = """
+import os, resource, sys, time
+import duckdb
+db, csv = sys.argv[1], sys.argv[2]
+con = duckdb.connect(db)
+t = time.perf_counter()
+con.execute("BEGIN")
+con.execute(f"INSERT INTO gl_entries SELECT * FROM read_csv('{csv}', header=true)")
+t1 = time.perf_counter()
+con.execute("COMMIT")
+con.close()
+t2 = time.perf_counter()
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(f"{t2 - t:.2f} {t1 - t:.2f} {t2 - t1:.2f} {ru.ru_maxrss / 1024:.0f} {ru.ru_utime + ru.ru_stime:.1f}")
+"""
+
+
+def run_floor(work: Path, csv: Path, n: int) -> None:
+    """Time the bare PRIMARY KEY insert of ``csv`` (no validation) into a fresh warehouse."""
+    db = work / "wh_floor.duckdb"
+    for f in (db, Path(str(db) + ".wal")):
+        f.unlink(missing_ok=True)
+    make_warehouse(db)
+    load = os.getloadavg()[0]
+    proc = subprocess.run([sys.executable, "-c", _FLOOR, str(db), str(csv)], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"floor failed: {proc.stderr}")
+    total, ins, commit, peak, cpu = proc.stdout.strip().splitlines()[-1].split()
+    print(f"  floor  {n:>11,} rows  bare INSERT INTO gl_entries SELECT * FROM read_csv(...) + COMMIT "
+          f"(PRIMARY KEY, no validation): {float(total):.1f} s = {n / float(total):>10,.0f} rows/s "
+          f"(insert {float(ins):.1f} s, commit {float(commit):.1f} s; CPU {float(cpu):.1f} s)  peak RSS {float(peak):,.0f} MiB  "
+          f"load {load:.2f}")
+    db.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -79,6 +121,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000, help="rows of the large file")
     ap.add_argument("--medium", type=int, default=1_000_000, help="rows of the medium file")
     ap.add_argument("--keep", help="work in this folder and keep the files")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time a bare PRIMARY KEY insert of the large file (no validation)")
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="finlib-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -90,11 +134,12 @@ def main() -> None:
         for f in (db, Path(str(db) + ".wal")):
             f.unlink(missing_ok=True)
         url = make_warehouse(db)
-        secs, peak, out = run_ingest(url, csv)
+        load = os.getloadavg()[0]
+        secs, peak, out, cpu = run_ingest(url, csv)
         size = csv.stat().st_size / 2**20
         print(f"  {label:6s} {n:>11,} rows  {size:7.0f} MiB CSV (generated in {gen:.1f} s)  "
               f"ingest {secs:6.1f} s = {n / secs:>10,.0f} rows/s (process wall time incl. start-up)  "
-              f"peak RSS {peak:,.0f} MiB (max over children so far)")
+              f"CPU {cpu:.1f} s  peak RSS {peak:,.0f} MiB (max over children so far)  load {load:.2f}")
         print(f"         {out}")
         from finlib.warehouse.db import Warehouse
         from finlib.warehouse.status import fingerprint
@@ -102,6 +147,8 @@ def main() -> None:
         t = time.perf_counter()
         fp = fingerprint(Warehouse.from_url(url))
         print(f"         fingerprint {fp} in {time.perf_counter() - t:.2f} s")
+        if args.floor and label == "large":
+            run_floor(work, csv, n)
         if not args.keep:
             csv.unlink()
             db.unlink()
