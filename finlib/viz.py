@@ -91,6 +91,21 @@ def percent_axis(fig: Any, axis: str = "y", digits: int = 0) -> Any:
     return fig
 
 
+def bars(x: Any, series: dict[str, Any], title: str, *, barmode: str = "group", height: int = 360,
+         money: bool = True) -> Any:
+    """A bar chart with one trace per ``series`` item (name -> y values) over ``x``, in the
+    house style, with a money y axis unless ``money`` is False."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, y in series.items():
+        fig.add_bar(x=x, y=y, name=name)
+    fig.update_layout(title=title, barmode=barmode, height=height)
+    if money:
+        money_axis(fig, "y")
+    return fig
+
+
 def _figure_json(fig: Any) -> dict[str, Any]:
     import plotly.io as pio
 

@@ -92,16 +92,10 @@ def lines_outside_tolerance(m: dict, period: str, tolerance: float, department: 
 
 
 def department_figure(t):
-    import plotly.graph_objects as go
-
     from finlib import viz
 
-    fig = go.Figure()
-    fig.add_bar(x=t["department"], y=t["actual"], name="Actual")
-    fig.add_bar(x=t["department"], y=t["budget"], name="Budget")
-    fig.update_layout(title="Operating costs against budget, by department", barmode="group", height=360)
-    viz.money_axis(fig, "y")
-    return fig
+    return viz.bars(t["department"], {"Actual": t["actual"], "Budget": t["budget"]},
+                    "Operating costs against budget, by department")
 
 
 def trend_figure(costs, department: str = "all"):

@@ -161,16 +161,11 @@ def campaign_figure(t):
 
 
 def expansion_figure(split):
-    import plotly.graph_objects as go
-
     from finlib import viz
 
-    fig = go.Figure()
-    fig.add_bar(x=split["period"], y=split["upsell"], name="Upsell (same product)")
-    fig.add_bar(x=split["period"], y=split["cross_sell"], name="Cross-sell (new product)")
-    fig.update_layout(title="Expansion MRR per month", barmode="stack", height=340)
-    viz.money_axis(fig, "y")
-    return fig
+    return viz.bars(split["period"], {"Upsell (same product)": split["upsell"],
+                                      "Cross-sell (new product)": split["cross_sell"]},
+                    "Expansion MRR per month", barmode="stack", height=340)
 
 
 def clv_table(c, segment: str = "all"):
