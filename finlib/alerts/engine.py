@@ -18,7 +18,6 @@ and delivery status).
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
@@ -33,8 +32,6 @@ from finlib.errors import AlertError, ConfigError
 from finlib.warehouse.db import Warehouse
 
 log = logging.getLogger("finlib.alerts")
-
-_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 
 def last_closed_month(today: date | None = None) -> date:

@@ -34,17 +34,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from finlib.periods import add_months
+
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 
 # ---- periods -----------------------------------------------------------------------------
-
-def add_months(d: date, months: int) -> date:
-    """First of the month ``months`` after (or before, if negative) the month of ``d``."""
-    index = d.year * 12 + (d.month - 1) + months
-    return date(index // 12, index % 12 + 1, 1)
-
 
 @dataclass(frozen=True)
 class Period:

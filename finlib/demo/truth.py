@@ -56,16 +56,6 @@ def write_truth_file(wh, truth: dict) -> Path | None:
     return path
 
 
-def write_truth(wh, truth: dict) -> Path | None:
-    """Store ``truth`` in ``warehouse_meta`` (its own transaction) and, for DuckDB, beside the
-    warehouse file. Returns the file path (None without a file)."""
-    from finlib.warehouse.load import write_batch
-
-    with write_batch(wh, action="demo-truth", target="warehouse_meta") as b:
-        store_truth(b, truth)
-    return write_truth_file(wh, truth)
-
-
 def load_truth(wh=None) -> dict:
     """The planted truth of the demo data in warehouse ``wh`` (default: FINLIB_DB_URL).
 

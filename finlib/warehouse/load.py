@@ -87,14 +87,6 @@ class Batch:
         self._count(table, n)
         return n
 
-    def insert_select(self, table: str, columns: list[str], select_sql: str, params: dict | None = None) -> int:
-        """``INSERT INTO table (columns) <select_sql>``; returns rows written."""
-        before = self.conn.scalar(f"SELECT count(*) FROM {table}")
-        self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) {select_sql}", params)
-        n = self.conn.scalar(f"SELECT count(*) FROM {table}") - before
-        self._count(table, n)
-        return n
-
     def delete(self, table: str, where: str = "TRUE", params: dict | None = None) -> int:
         n = self.conn.scalar(f"SELECT count(*) FROM {table} WHERE {where}", params) or 0
         self.conn.execute(f"DELETE FROM {table} WHERE {where}", params)

@@ -77,10 +77,6 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @property
-    def required_columns(self) -> list[str]:
-        return [c.name for c in self.columns if not c.nullable]
-
 
 def C(name, type, nullable=False, **kw) -> Column:  # noqa: N802 - table-like DSL
     return Column(name, type, nullable, **kw)

@@ -12,7 +12,7 @@ import pytest
 
 from finlib.alerts import acknowledge, check, evaluate, list_alerts, rule_settings
 from finlib.alerts.store import alert_id
-from finlib.errors import AlertError
+from finlib.errors import AlertError, WarehouseError
 from finlib.warehouse.load import write_batch
 from finlib.warehouse.status import fingerprint
 from tests.alerts.conftest import d, put
@@ -92,7 +92,7 @@ def test_evaluate_works_on_a_read_only_duckdb_connection(duck, tmp_path):
     fp = fingerprint(duck)
     with duck.connect(read_only=True) as conn:
         got = evaluate(conn, "2024-05", config=cfg)
-        with pytest.raises(Exception):  # noqa: B017 - really a read-only connection
+        with pytest.raises(WarehouseError, match="read-only"):  # really a read-only connection
             conn.execute("DELETE FROM alerts")
     assert [a["entity"]["feature_id"] for a in got] == ["f1", "f2"]
     assert fingerprint(duck) == fp and counts(duck)["alerts"] == 0
