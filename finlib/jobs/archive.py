@@ -108,11 +108,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+    """The file's sha256 (hex), streamed by :func:`hashlib.file_digest`."""
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def ensure_static(reports: Path) -> Path:
