@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from finlib.errors import ModelError, UndefinedMetricError
+from finlib.metrics.facts import customer_mrr_cte, months_cte  # MRR per customer at month end
 
 __all__ = [
     "SBGModel",
@@ -400,23 +401,12 @@ def fit_sbg(survivors: Sequence[float]) -> SBGModel:
 # --------------------------------------------------------------------------------------
 # From the warehouse
 # --------------------------------------------------------------------------------------
-_CUSTOMER_MONTHS_SQL = """
-WITH RECURSIVE months(period) AS (
-    SELECT CAST(:start AS DATE)
-    UNION ALL
-    SELECT CAST(period + INTERVAL '1 month' AS DATE) FROM months WHERE period < CAST(:end AS DATE)
-),
-month_ends AS (
-    SELECT period, CAST(period + INTERVAL '1 month' - INTERVAL '1 day' AS DATE) AS month_end FROM months
-)
-SELECT m.period, s.customer_id, c.segment,
-       SUM(CAST(s.mrr AS DOUBLE PRECISION)) AS mrr
-FROM month_ends m
-JOIN subscriptions s
-  ON s.start_date <= m.month_end AND (s.end_date IS NULL OR s.end_date > m.month_end)
-JOIN customers c ON c.customer_id = s.customer_id
-GROUP BY m.period, s.customer_id, c.segment
-HAVING SUM(CAST(s.mrr AS DOUBLE PRECISION)) > 0
+_CUSTOMER_MONTHS_SQL = f"""
+WITH RECURSIVE {months_cte()},
+{customer_mrr_cte()}
+SELECT cm.period, cm.customer_id, c.segment, CAST(cm.mrr AS DOUBLE PRECISION) AS mrr
+FROM customer_mrr cm
+JOIN customers c ON c.customer_id = cm.customer_id
 """
 
 

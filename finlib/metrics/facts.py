@@ -94,8 +94,13 @@ def _month(expr: str) -> str:
     return f"CAST(date_trunc('month', CAST({expr} AS TIMESTAMP)) AS DATE)"
 
 
-def _months_cte(first: str = ":start", last: str = ":end") -> str:
-    """SQL: ``months(m)``, the month series ``first .. last`` (a recursive CTE, both backends)."""
+def months_cte(first: str = ":start", last: str = ":end") -> str:
+    """SQL: ``months(m)``, the month series ``first .. last`` (a recursive CTE, both backends).
+
+    ``first`` and ``last`` are SQL expressions for first-of-month dates (a named parameter
+    such as ``:start`` or an expression such as ``CAST(:start AS DATE) - INTERVAL '1 month'``).
+    The enclosing statement must say ``WITH RECURSIVE``.
+    """
     return (
         "months(m) AS (\n"
         f"  SELECT CAST({first} AS DATE)\n"
@@ -103,6 +108,9 @@ def _months_cte(first: str = ":start", last: str = ":end") -> str:
         f"  SELECT CAST(m + INTERVAL '1 month' AS DATE) FROM months WHERE m < CAST({last} AS DATE)\n"
         ")"
     )
+
+
+_months_cte = months_cte
 
 
 def _segment_filter(column: str = "customer_id") -> str:
@@ -123,6 +131,30 @@ def _subs_cte(name: str = "subs", active_from: str = ":start", active_to_next: s
         f"  WHERE start_date < CAST({active_to_next} AS DATE)\n"
         f"    AND (end_date IS NULL OR end_date >= CAST({active_from} AS DATE) + INTERVAL '1 month')"
         + (_segment_filter() if segment else "") + "\n"
+        ")"
+    )
+
+
+def customer_mrr_cte(name: str = "customer_mrr", first: str = ":start", last: str = ":end") -> str:
+    """SQL: ``<name>(period, customer_id, mrr)``, MRR per paying customer at each month end.
+
+    The one definition of "MRR per customer at month end" (ChartMogul): a subscription is
+    active at the end of month ``M`` when ``start_date <= last_day(M) AND (end_date IS NULL
+    OR end_date > last_day(M))`` (``end_date`` exclusive, CONTRACTS.md); ``mrr`` is the sum
+    of ``subscriptions.mrr`` over the customer's active subscriptions, as exact DECIMAL
+    (cast to DOUBLE PRECISION where it is projected). Only customers with ``mrr > 0`` appear.
+    ``period`` is the first day of ``M``, for every ``M`` in the ``months`` CTE.
+
+    Returns two comma-separated CTEs (``<name>_subs``, then ``<name>``) for a ``WITH
+    RECURSIVE`` list that already holds :func:`months_cte` ``(first, last)`` with the same
+    ``first``/``last`` SQL expressions (they also prune ``subscriptions``). Both backends.
+    """
+    return (
+        _subs_cte(f"{name}_subs", first, f"CAST({last} AS DATE) + INTERVAL '1 month'") + ",\n"
+        f"{name} AS (\n"
+        "  SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr\n"
+        f"  FROM {name}_subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m\n"
+        "  GROUP BY months.m, s.customer_id HAVING SUM(s.mrr) > 0\n"
         ")"
     )
 
@@ -176,13 +208,8 @@ ORDER BY customer_id"""
 def mrr_monthly(src, start, end=None):
     """Company MRR per month: ``period``, ``mrr``, ``arr`` (12 × MRR), ``customers`` (paying)."""
     sql = f"""
-WITH RECURSIVE {_months_cte()},
-{_subs_cte()},
-cm AS (
-  SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr
-  FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
-  GROUP BY months.m, s.customer_id HAVING SUM(s.mrr) > 0
-)
+WITH RECURSIVE {months_cte()},
+{customer_mrr_cte('cm')}
 SELECT months.m AS period, CAST(COALESCE(SUM(cm.mrr), 0) AS DOUBLE PRECISION) AS mrr,
        CAST(12 * COALESCE(SUM(cm.mrr), 0) AS DOUBLE PRECISION) AS arr,
        COUNT(cm.customer_id) AS customers

@@ -22,6 +22,7 @@ from typing import Any
 
 from finlib.errors import ModelError
 from finlib.metrics.core import roi, roi_issue  # the house ROI: (return - cost) / cost, NaN if cost <= 0
+from finlib.metrics.facts import customer_mrr_cte, months_cte  # MRR per customer at month end
 
 __all__ = [
     "AdoptionEffect",
@@ -199,23 +200,11 @@ def diff_in_diff(data, outcome: str, treated: str, post: str, controls: Sequence
 # --------------------------------------------------------------------------------------
 # Feature adoption from the warehouse
 # --------------------------------------------------------------------------------------
-_ADOPTION_PANEL_SQL = """
-WITH RECURSIVE months(period) AS (
-    SELECT CAST(:start AS DATE)
-    UNION ALL
-    SELECT CAST(period + INTERVAL '1 month' AS DATE) FROM months WHERE period < CAST(:end AS DATE)
-),
-month_ends AS (
-    SELECT period, CAST(period + INTERVAL '1 month' - INTERVAL '1 day' AS DATE) AS month_end
-    FROM months
-),
-mrr AS (
-    SELECT m.period, s.customer_id, SUM(CAST(s.mrr AS DOUBLE PRECISION)) AS mrr
-    FROM month_ends m
-    JOIN subscriptions s
-      ON s.start_date <= m.month_end AND (s.end_date IS NULL OR s.end_date > m.month_end)
-    GROUP BY m.period, s.customer_id
-    HAVING SUM(CAST(s.mrr AS DOUBLE PRECISION)) > 0
+_ADOPTION_PANEL_SQL = f"""
+WITH RECURSIVE {months_cte()},
+{customer_mrr_cte()},
+mrr AS (   -- paying customers at each month end (end_date exclusive; metrics.facts)
+    SELECT period, customer_id, CAST(mrr AS DOUBLE PRECISION) AS mrr FROM customer_mrr
 ),
 base AS (   -- customers already paying in the month before the release, and their MRR then
     SELECT customer_id, mrr FROM mrr WHERE period = CAST(:base AS DATE)

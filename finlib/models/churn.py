@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from finlib.errors import ModelError
+from finlib.metrics.facts import customer_mrr_cte, months_cte  # MRR per customer at month end
 
 __all__ = [
     "HEALTH_COMPONENTS",
@@ -82,23 +83,12 @@ def calibration_table(y_true, prob, bins: int = 10):
     return out
 
 
-_PANEL_SQL = """
-WITH RECURSIVE months(period) AS (
-    SELECT CAST(CAST(:start AS DATE) - INTERVAL '1 month' AS DATE)
-    UNION ALL
-    SELECT CAST(period + INTERVAL '1 month' AS DATE) FROM months WHERE period < CAST(:end AS DATE)
-),
-month_ends AS (
-    SELECT period, CAST(period + INTERVAL '1 month' - INTERVAL '1 day' AS DATE) AS month_end
-    FROM months
-),
-mrr AS (   -- paying customers at each month end (end_date exclusive)
-    SELECT m.period, s.customer_id, SUM(CAST(s.mrr AS DOUBLE PRECISION)) AS mrr
-    FROM month_ends m
-    JOIN subscriptions s
-      ON s.start_date <= m.month_end AND (s.end_date IS NULL OR s.end_date > m.month_end)
-    GROUP BY m.period, s.customer_id
-    HAVING SUM(CAST(s.mrr AS DOUBLE PRECISION)) > 0
+_PANEL_FIRST = "CAST(:start AS DATE) - INTERVAL '1 month'"
+_PANEL_SQL = f"""
+WITH RECURSIVE {months_cte(_PANEL_FIRST, ':end')},
+{customer_mrr_cte('customer_mrr', _PANEL_FIRST, ':end')},
+mrr AS (   -- paying customers at each month end (end_date exclusive; metrics.facts)
+    SELECT period, customer_id, CAST(mrr AS DOUBLE PRECISION) AS mrr FROM customer_mrr
 ),
 at_risk AS (   -- month M's risk set: paying at the end of M-1
     SELECT customer_id, CAST(period + INTERVAL '1 month' AS DATE) AS period, mrr
