@@ -110,8 +110,6 @@ def months_cte(first: str = ":start", last: str = ":end") -> str:
     )
 
 
-_months_cte = months_cte
-
 
 def _segment_filter(column: str = "customer_id") -> str:
     """SQL: ``AND <column>`` belongs to a customer of segment ``:segment``."""
@@ -184,7 +182,7 @@ def mrr_by_customer_product(src, start, end=None):
     Reference: ChartMogul, "MRR" (subscriptions active at month end, normalised monthly).
     """
     sql = f"""
-WITH RECURSIVE {_months_cte()},
+WITH RECURSIVE {months_cte()},
 {_subs_cte()}
 SELECT months.m AS period, s.customer_id, s.product_id,
        CAST(SUM(s.mrr) AS DOUBLE PRECISION) AS mrr
@@ -221,7 +219,7 @@ GROUP BY months.m ORDER BY 1"""
 def _movements_sql(detail: bool, segment: bool = False) -> str:
     """Per customer and month: MRR at the start (previous month end) and end, classified."""
     base = f"""
-WITH RECURSIVE {_months_cte(':prev', ':end')},
+WITH RECURSIVE {months_cte(':prev', ':end')},
 {_subs_cte('subs', ':prev', ':end_next', segment=segment)},
 cm AS (
   SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr
@@ -336,7 +334,7 @@ def expansion_components(src, start, end=None):
     between upsell and cross-sell in proportion to these.
     """
     sql = f"""
-WITH RECURSIVE {_months_cte(':prev', ':end')},
+WITH RECURSIVE {months_cte(':prev', ':end')},
 {_subs_cte('subs', ':prev', ':end_next')},
 cpm AS (
   SELECT months.m AS period, s.customer_id, s.product_id, SUM(s.mrr) AS mrr
@@ -373,7 +371,7 @@ def product_new_mrr(src, start, end=None):
     to the company (so a cross-sell counts for the product). Used by launch ROI.
     """
     sql = f"""
-WITH RECURSIVE {_months_cte(':prev', ':end')},
+WITH RECURSIVE {months_cte(':prev', ':end')},
 {_subs_cte('subs', ':prev', ':end_next')},
 cpm AS (
   SELECT months.m AS period, s.customer_id, s.product_id, SUM(s.mrr) AS mrr
@@ -460,7 +458,7 @@ def recognised_revenue(src, start, end=None, segment: str | None = None):
     seg = ("\n  AND r.customer_id IN (SELECT customer_id FROM customers "
            "WHERE segment = CAST(:segment AS VARCHAR))") if segment is not None else ""
     sql = f"""
-WITH RECURSIVE {_months_cte()}
+WITH RECURSIVE {months_cte()}
 SELECT months.m AS period, CAST(COALESCE(SUM(r.amount), 0) AS DOUBLE PRECISION) AS revenue,
        COUNT(r.period) AS rows
 FROM months LEFT JOIN revenue_recognized r ON r.period = months.m{seg}
@@ -621,7 +619,7 @@ def acquisition(src, start, end=None):
     ``revenue``, ``cogs`` (ledger, for gross margin).
     """
     sql = f"""
-WITH RECURSIVE {_months_cte()},
+WITH RECURSIVE {months_cte()},
 {_subs_cte()},
 gl AS (
   SELECT g.period,
