@@ -14,7 +14,7 @@ WORKERS ?= 2
 WAREHOUSE := data/warehouse.duckdb
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-slow lab dashboards schedule bench clean demo status
+.PHONY: help setup run test lab dashboards schedule bench clean demo status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,9 +47,6 @@ run: setup $(WAREHOUSE)  ## the main job: demo warehouse if missing, every domai
 
 test: setup  ## the whole test suite (small data; slow scale tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
-
-test-slow: setup  ## only the slow scale tests
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lab: setup  ## JupyterLab on notebooks/ with finlib importable
 	$(BIN)/jupyter lab --notebook-dir=notebooks
