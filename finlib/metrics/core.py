@@ -187,3 +187,19 @@ def variance_frame(df, actual: str = "actual", plan: str = "plan", kind: str = "
     issue[nonpos] = "plan is zero or negative"
     out["data_issue"] = issue
     return out
+
+
+def finite_or_none(x):
+    """``x`` as a float, ``None`` for missing, NaN or infinite values; non-numbers unchanged.
+
+    For figures that leave finlib as plain JSON (``finlib kpis --json``, notebook scraps):
+    an undefined figure is ``null``, never NaN.
+    """
+    if x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return x
+    return None if math.isnan(f) or math.isinf(f) else f
+

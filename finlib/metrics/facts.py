@@ -147,12 +147,24 @@ def customer_mrr_cte(name: str = "customer_mrr", first: str = ":start", last: st
     RECURSIVE`` list that already holds :func:`months_cte` ``(first, last)`` with the same
     ``first``/``last`` SQL expressions (they also prune ``subscriptions``). Both backends.
     """
+    return _paying_mrr_cte(name, first, last, ("customer_id",))
+
+
+def customer_product_mrr_cte(name: str = "customer_product_mrr", first: str = ":start",
+                             last: str = ":end") -> str:
+    """SQL: ``<name>(period, customer_id, product_id, mrr)``: as :func:`customer_mrr_cte`,
+    per customer *and product* (a product the customer pays for at the month's end)."""
+    return _paying_mrr_cte(name, first, last, ("customer_id", "product_id"))
+
+
+def _paying_mrr_cte(name: str, first: str, last: str, keys: tuple[str, ...]) -> str:
+    cols = ", ".join(f"s.{k}" for k in keys)
     return (
         _subs_cte(f"{name}_subs", first, f"CAST({last} AS DATE) + INTERVAL '1 month'") + ",\n"
         f"{name} AS (\n"
-        "  SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr\n"
+        f"  SELECT months.m AS period, {cols}, SUM(s.mrr) AS mrr\n"
         f"  FROM {name}_subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m\n"
-        "  GROUP BY months.m, s.customer_id HAVING SUM(s.mrr) > 0\n"
+        f"  GROUP BY months.m, {cols} HAVING SUM(s.mrr) > 0\n"
         ")"
     )
 
@@ -335,12 +347,7 @@ def expansion_components(src, start, end=None):
     """
     sql = f"""
 WITH RECURSIVE {months_cte(':prev', ':end')},
-{_subs_cte('subs', ':prev', ':end_next')},
-cpm AS (
-  SELECT months.m AS period, s.customer_id, s.product_id, SUM(s.mrr) AS mrr
-  FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
-  GROUP BY months.m, s.customer_id, s.product_id HAVING SUM(s.mrr) > 0
-),
+{customer_product_mrr_cte('cpm', ':prev', ':end')},
 pairs AS (
   SELECT COALESCE(c.period, p.next_period) AS period,
          COALESCE(c.customer_id, p.customer_id) AS customer_id,
@@ -372,12 +379,7 @@ def product_new_mrr(src, start, end=None):
     """
     sql = f"""
 WITH RECURSIVE {months_cte(':prev', ':end')},
-{_subs_cte('subs', ':prev', ':end_next')},
-cpm AS (
-  SELECT months.m AS period, s.customer_id, s.product_id, SUM(s.mrr) AS mrr
-  FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
-  GROUP BY months.m, s.customer_id, s.product_id HAVING SUM(s.mrr) > 0
-)
+{customer_product_mrr_cte('cpm', ':prev', ':end')}
 SELECT c.period, c.product_id, CAST(SUM(c.mrr) AS DOUBLE PRECISION) AS new_mrr,
        COUNT(*) AS new_customers
 FROM cpm c LEFT JOIN cpm p ON p.customer_id = c.customer_id AND p.product_id = c.product_id

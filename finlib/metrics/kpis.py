@@ -13,6 +13,7 @@ import math
 
 from finlib.errors import NoDataError
 from finlib.metrics import facts
+from finlib.metrics.core import finite_or_none
 from finlib.metrics.periods import add_months, parse_period
 
 HEADLINE_KEYS = (
@@ -41,14 +42,6 @@ KPI_LABELS = {
 }
 
 
-def _num(x):
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return x
-    return None if math.isnan(f) else f
 
 
 def _require_data(conn, period) -> None:
@@ -160,7 +153,7 @@ def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
     clean = {}
     for k, v in out.items():
         if v is not None and not isinstance(v, (bool, str, int)):
-            v = _num(v)
+            v = finite_or_none(v)
             if v is not None and k in money:
                 v = round(v, 2)
         clean[k] = v

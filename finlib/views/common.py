@@ -8,12 +8,12 @@ connections (``wh.connect(read_only=True)``), so a Voilà page never blocks an i
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from finlib.errors import FinlibError, NoDataError
+from finlib.metrics.core import finite_or_none
 from finlib.periods import add_months, format_period, parse_period
 
 SEGMENTS = ("all", "SMB", "Mid-Market", "Enterprise")
@@ -257,7 +257,7 @@ def alerts_for(period: str, rules: Iterable[str] | None = None,
     return [{
         "id": a["id"], "rule": a["rule"], "severity": a["severity"], "state": a["state"],
         "entity": dict(a.get("entity") or {}), "message": a.get("message"),
-        "value": _num(a.get("value")), "threshold": _num(a.get("threshold")), "period": p.isoformat(),
+        "value": finite_or_none(a.get("value")), "threshold": finite_or_none(a.get("threshold")), "period": p.isoformat(),
         "details": jsonable(dict(a.get("details") or {})),
     } for a in items]
 
@@ -306,14 +306,6 @@ def show_alerts(alerts: list[dict], empty: str = "No alert fires for this period
 # -- JSON-able values for scraps --------------------------------------------------------------
 
 
-def _num(x: Any) -> Any:
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return x
-    return None if math.isnan(f) or math.isinf(f) else f
 
 
 def jsonable(value: Any) -> Any:
@@ -343,7 +335,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
-        return _num(value)
+        return finite_or_none(value)
     try:
         import pandas as pd
 
