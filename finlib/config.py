@@ -9,6 +9,7 @@ All settings come from the environment (secrets included, never from files in th
 ``FINLIB_DB_TIMEOUT`` seconds to wait for a busy DuckDB file before failing (default 15)
 ``FINLIB_REPORTS``    report archive folder (default ``reports/``)
 ``FINLIB_PARAMETERS`` job and rule folder (default ``parameters/``)
+``FINLIB_REPORTING_CURRENCY`` ISO 4217 code every money figure is reported in (default ``USD``)
 """
 
 from __future__ import annotations
@@ -55,3 +56,11 @@ def parameters_dir() -> Path:
 
 def notebooks_dir() -> Path:
     return project_root() / "notebooks"
+
+
+def reporting_currency() -> str:
+    """The ISO 4217 code that every reported money figure is converted to (default ``USD``)."""
+    code = os.environ.get("FINLIB_REPORTING_CURRENCY", "USD").strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError(f"FINLIB_REPORTING_CURRENCY must be a three-letter ISO 4217 code, not {code!r}")
+    return code

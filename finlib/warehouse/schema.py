@@ -82,7 +82,9 @@ def C(name, type, nullable=False, **kw) -> Column:  # noqa: N802 - table-like DS
     return Column(name, type, nullable, **kw)
 
 
+# The canonical dimension values: the one definition every layer imports.
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+DEPARTMENTS = ("Sales", "Marketing", "Product", "Customer Success", "G&A")
 CS_TIERS = ("tech-touch", "pooled", "dedicated")
 ACCOUNT_TYPES = ("revenue", "cogs", "opex")
 
