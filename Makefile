@@ -12,15 +12,17 @@ SEED   ?= 42
 PORT   ?= 8866
 WORKERS ?= 2
 WAREHOUSE := data/warehouse.duckdb
+SYSTEM_DEPS := PYTHON=$(PYTHON) bash tools/system-deps.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lab dashboards schedule bench clean demo status
+.PHONY: help setup system-deps run test lab dashboards schedule bench clean demo status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "finlib needs Python 3.11 or 3.12; found " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(SYSTEM_DEPS) venv
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -45,7 +47,10 @@ run: setup $(WAREHOUSE)  ## the main job: demo warehouse if missing, every domai
 	$(BIN)/finlib run --all --workers $(WORKERS)
 	@echo "reports: $(CURDIR)/reports/index.html"
 
-test: setup  ## the whole test suite (small data; slow scale tests excluded)
+system-deps:  ## check the Debian packages the tests need; install them if root or passwordless sudo
+	@$(SYSTEM_DEPS) test $(if $(wildcard $(BIN)/python),,venv)
+
+test: system-deps setup  ## the whole test suite (small data; slow scale tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lab: setup  ## JupyterLab on notebooks/ with finlib importable
