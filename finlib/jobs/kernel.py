@@ -11,6 +11,15 @@ sockets (``transport = "ipc"``) under a fresh private folder per kernel, so no t
 can ever collide. Socket paths must stay short (~100 bytes), hence a short temp root.
 On platforms without Unix sockets set ``FINLIB_KERNEL_TRANSPORT=tcp``; kernel starts are
 then retried on failure by the runner.
+
+A quiet log
+-----------
+A scheduler's log carries only what matters. Over TCP the kernel's sockets are encrypted
+with CurveZMQ keys the manager provisions (``transport_encryption = "auto"``; the kernel
+otherwise warns that it "is running over TCP without encryption"). Shutting a finished
+run's kernel down sends it no SIGINT first (jupyter_client's default, which logs
+"KeyboardInterrupt caught in kernel." when it lands while the kernel answers a message); a
+kernel that does not stop is still terminated, then killed, after ``shutdown_wait_time``.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 
 DEFAULT_KERNEL = "finlib"
@@ -42,6 +52,13 @@ class IPCKernelManager(AsyncKernelManager):
             os.chmod(self._ipc_dir, 0o700)
             self.transport = "ipc"
             self.ip = os.path.join(self._ipc_dir, "k")
+        elif zmq.has("curve"):  # TCP: encrypted when the kernelspec supports it (see "A quiet log")
+            self.transport_encryption = "auto"
+
+    async def _async_interrupt_kernel(self) -> None:
+        if self.shutting_down:  # no SIGINT before a shutdown (see "A quiet log" above)
+            return
+        await super()._async_interrupt_kernel()
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:  # shutdown_kernel calls it
         await super()._async_cleanup_resources(restart=restart)
