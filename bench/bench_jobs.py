@@ -22,7 +22,7 @@ after each full run: the machine is shared, so read the figures with it.
     .venv/bin/python bench/bench_jobs.py [--db /tmp/finlib-bench/warehouse.duckdb]
         [--period 2026-10] [--workers 2] [--repeat 3] [--jobs a,b] [--no-cold]
 
-Targets (issue 4): warm full run under 60 s on this 2-core machine, >= 1.6x faster with
+Targets: warm full run under 60 s on this 2-core machine, >= 1.6x faster with
 2 workers than with 1, median report under 1 MB.
 """
 

@@ -1,4 +1,4 @@
-"""Alerts: rules over the warehouse, alert history, delivery channels (issue 3).
+"""Alerts: rules over the warehouse, alert history, delivery channels (docs/ALERTS.md).
 
 Public API::
 

@@ -14,7 +14,7 @@ New rules plug in with :func:`register_rule`::
                    title="...")
     def my_rule(conn, period, cfg) -> list[Finding]: ...
 
-The six defaults follow issue 3 ("Alert rules") exactly; a seventh, ``nrr_target``
+The six defaults are those of docs/ALERTS.md, "The default rules"; a seventh, ``nrr_target``
 (retention below its target), is disabled unless ``parameters/alerts.yaml`` enables it; their thresholds, severities and
 links are configured in ``parameters/alerts.yaml`` (see :mod:`finlib.alerts.config`).
 
@@ -228,7 +228,7 @@ def budget_variance(conn, period: Period, cfg: BudgetVarianceConfig) -> list[Fin
 
     A budget of zero or less is a data issue, reported (``value`` None, ``details.issue``)
     and never divided by: a negative budget always, a zero budget when its line has a
-    non-zero actual. Reference: DESIGN.md, "Variance".
+    non-zero actual. Reference: docs/METRICS.md, "Conventions" (variance).
     """
     sql = """
     WITH actual AS (
@@ -403,7 +403,7 @@ def campaign_roi(conn, period: Period, cfg: CampaignRoiConfig) -> list[Finding]:
     ``end_date`` NULL or ``> M``). Evaluated as :math:`ARR_{new} - S < r S`. A campaign
     without spend has no ROI and is skipped. ``value`` is the ROI, ``threshold`` is
     :math:`r`; details give spend, new ARR, customers and ROAS = ARR_new / S for reference
-    (ROAS is not ROI). Reference: DESIGN.md, "ROI".
+    (ROAS is not ROI). Reference: docs/METRICS.md, "Conventions" (ROI).
     """
     sql = """
     WITH camp AS (
@@ -610,7 +610,7 @@ def nrr_target(conn, period: Period, cfg: NrrTargetConfig) -> list[Finding]:
     over the customers :math:`c` paying at the end of month P − 12 (``months``, default
     12): MRR summed from ``subscriptions`` active on each month's last day
     (``start_date <= M`` and ``end_date`` NULL or ``> M``; ``end_date`` exclusive); new and
-    reactivated customers are not in the cohort (DESIGN.md, *NRR*). :math:`T` =
+    reactivated customers are not in the cohort (docs/METRICS.md, *NRR*). :math:`T` =
     ``kpi_targets.target`` with kpi ``nrr``, no dimension, period P (a ratio: 1.05 =
     105 %). Evaluated as :math:`\sum MRR(P) < T (1 - t) \sum MRR(P-12)` in exact DECIMAL,
     so nothing is divided. No target, or no customer paying 12 months earlier: no alert.

@@ -1,6 +1,6 @@
 """The report archive: the only state the jobs need.
 
-Layout (DESIGN.md, "Jobs, schedule and the report archive")::
+Layout (README.md, "Archive layout")::
 
     reports/
       index.html                 every run, sortable and filterable (data embedded, offline)

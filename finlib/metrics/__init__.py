@@ -1,4 +1,4 @@
-"""Metrics of the catalogue (DESIGN.md) as pure functions, and the SQL behind them.
+"""Metrics of the catalogue (docs/METRICS.md) as pure functions, and the SQL behind them.
 
 Modules (import the one you need; importing this package loads nothing heavy):
 

@@ -1,4 +1,4 @@
-"""The three conventions every metric shares: ROI, ROAS and variance (DESIGN.md).
+"""The three conventions every metric shares: ROI, ROAS and variance (docs/METRICS.md, Conventions).
 
 ROI
     ``roi = (return - cost) / cost``, a ratio: 2.0 means 200 %. A return of zero gives
@@ -33,7 +33,7 @@ def roi(return_: float, cost: float) -> float:
     >>> roi(0.0, 50.0)
     -1.0
 
-    Reference: DESIGN.md, metric catalogue, *ROI* convention (ROI = (return − cost) / cost).
+    Reference: docs/METRICS.md, Conventions, *ROI* (ROI = (return − cost) / cost).
     """
     if cost is None or return_ is None:
         return math.nan
@@ -49,7 +49,7 @@ def roas(revenue: float, spend: float) -> float:
     >>> roas(300.0, 100.0)
     3.0
 
-    Reference: DESIGN.md, metric catalogue, *ROAS* (ROAS 200 % = ROI 100 %).
+    Reference: docs/METRICS.md, Conventions, *ROAS* (ROAS 200 % = ROI 100 %).
     """
     if spend is None or revenue is None:
         return math.nan
@@ -61,7 +61,7 @@ def roi_issue(cost, what: str = "cost") -> str | None:
     """Why no ROI can be computed for ``cost``, or ``None`` when it can.
 
     The data-issue text every ROI function reports instead of dividing by a cost of zero or
-    less (DESIGN.md: "a plan of zero or less is a data issue, reported, not divided by"):
+    less (docs/METRICS.md, Conventions: "a plan of zero or less is a data issue, reported, not divided by"):
     ``"no cost"`` (missing/NaN) or ``"cost is 0 (zero or negative): ROI undefined"``.
 
     >>> roi_issue(100.0) is None
@@ -144,7 +144,7 @@ def variance(actual: float, plan: float, kind: str) -> Variance:
     >>> (v.variance, v.variance_pct, v.favourable)
     (-10.0, -0.1, True)
 
-    Reference: DESIGN.md, metric catalogue, *Variance* convention (favourable flag stored explicitly).
+    Reference: docs/METRICS.md, Conventions, *Variance* (favourable flag stored explicitly).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")

@@ -91,7 +91,7 @@ def campaign_roi(campaigns):
     Both NaN when spend <= 0, with ``data_issue`` saying so (never divided by). Matches the
     ``campaign_roi`` alert rule.
 
-    Reference: issue 3, rule ``campaign_roi``; DESIGN.md *ROI* and *ROAS* conventions.
+    Reference: docs/ALERTS.md, rule ``campaign_roi``; docs/METRICS.md *ROI* and *ROAS* conventions.
     """
     out = campaigns.copy()
     out["new_arr"] = 12.0 * out["new_mrr"]
@@ -106,7 +106,7 @@ def cac(sales_marketing_cost: float, new_customers: int) -> float:
 
     Formula: ``(Sales + Marketing opex of the period) / new customers of the period``
     (customers whose ``signup_date`` falls in the period, as the alert rule counts them).
-    Units: USD per customer. NaN when there are no new customers. Reference: DESIGN.md.
+    Units: USD per customer. NaN when there are no new customers. Reference: docs/METRICS.md, Departments.
 
     >>> cac(1500.0, 3)
     500.0
@@ -121,7 +121,7 @@ def cac_by_channel(channels):
     ``new_customers``, ``new_mrr``), possibly several months (summed per channel).
     Adds ``cac`` (NaN with no customers) and ``new_mrr_per_customer``.
 
-    Reference: DESIGN.md (blended CAC = S&M expense / new customers); issue 3, rule ``cac`` (per channel). Sign: >= 0.
+    Reference: docs/METRICS.md, Departments (CAC by channel); docs/ALERTS.md, rule ``cac`` (per channel). Sign: >= 0.
     """
     g = channels.groupby("channel", as_index=False)[["spend", "new_customers", "new_mrr"]].sum()
     n = g["new_customers"].astype(float)
@@ -133,7 +133,7 @@ def cac_by_channel(channels):
 def gross_margin(revenue: float, cogs: float) -> float:
     """Gross margin: ``(revenue − cogs) / revenue`` (ratio; NaN when revenue <= 0).
 
-    Reference: DESIGN.md (CAC payback uses it). Sign: positive when revenue exceeds cost of revenue.
+    Reference: docs/METRICS.md, Departments (CAC payback uses it). Sign: positive when revenue exceeds cost of revenue.
     """
     return (float(revenue) - float(cogs)) / float(revenue) if revenue > 0 else math.nan
 
@@ -147,7 +147,7 @@ def cac_payback_months(cac_value: float, new_mrr_per_customer: float, gross_marg
     >>> cac_payback_months(1200.0, 100.0, 0.8)
     15.0
 
-    Reference: DESIGN.md (CAC payback); ChartMogul, "CAC Payback Period" (SaaS metrics glossary).
+    Reference: docs/METRICS.md, Departments; ChartMogul, "CAC Payback Period" (SaaS metrics glossary).
     """
     denom = float(new_mrr_per_customer) * float(gross_margin_ratio)
     if not (denom > 0) or cac_value is None or math.isnan(cac_value):
@@ -168,7 +168,7 @@ def cross_domain_roi(rows):
     = (return − cost) / cost; −1.0 for zero return; NaN for a cost <= 0) and ``data_issue``
     (why a ROI is missing), sorted by ROI.
 
-    Reference: DESIGN.md, *ROI dashboard*; ROI convention of :mod:`finlib.metrics.core`.
+    Reference: docs/METRICS.md, *Cross-domain ROI*; ROI convention of :mod:`finlib.metrics.core`.
     """
     import pandas as pd
 

@@ -97,8 +97,8 @@ def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
       ledger, and dividing the whole cost by one segment's signups would overstate that
       segment's CAC; per-channel CAC is in :func:`finlib.metrics.departments.cac_by_channel`.
 
-    Sign conventions as DESIGN.md (movements positive; variance = actual − target,
-    favourable when revenue is at or above target). Reference: DESIGN.md metric catalogue
+    Sign conventions as docs/METRICS.md (movements positive; variance = actual − target,
+    favourable when revenue is at or above target). Reference: docs/METRICS.md
     (MRR, ARR, movements, NRR/GRR, logo churn, CAC).
 
     Raises :class:`~finlib.errors.NoDataError` when the warehouse holds nothing for the

@@ -73,7 +73,7 @@ def revenue_vs_target(period, actual: float, target: float | None, as_of: _dt.da
     Formula: run-rate = ``actual × days_in_month / days_elapsed``; ``variance =
     projection − target``; favourable when ``projection >= target`` (revenue convention).
     Year end: ``prior + projection × (months left incl. this one)`` unless forecast.
-    Units: USD. Reference: DESIGN.md "Revenue vs target".
+    Units: USD. Reference: docs/METRICS.md "Revenue vs target".
     """
     p = parse_period(period)
     dim = calendar.monthrange(p.year, p.month)[1]
@@ -142,7 +142,7 @@ def cost_variance(lines, by=("department", "category"), tolerance: float | None 
     * budget = 0: flagged when the actual is not 0 (a data issue, never divided by);
     * no budget row: not flagged (the alert only evaluates budget lines).
 
-    Reference: DESIGN.md, *Cost monitoring* and *Default alert rules* (budget variance);
+    Reference: docs/METRICS.md, *Cost variance*, and docs/ALERTS.md (``budget_variance``);
     variance convention of :mod:`finlib.metrics.core`.
     """
     import pandas as pd
@@ -200,7 +200,7 @@ def budget_utilisation(lines, period, by=("department",)):
     = months elapsed / 12 is *not* assumed: budgets are monthly, so YTD budget already
     reflects the phasing.
 
-    Reference: DESIGN.md, *Budget performance* (utilisation = actual ÷ budget, year to date).
+    Reference: docs/METRICS.md, *Budget utilisation* (utilisation = actual ÷ budget, year to date).
     """
     import pandas as pd
 

@@ -1,6 +1,6 @@
 """Periods for metrics: a thin, lenient layer over :mod:`finlib.periods`.
 
-A *period* is always a :class:`datetime.date` on the first of a month (DESIGN.md). Every
+A *period* is always a :class:`datetime.date` on the first of a month (docs/SCHEMA.md, Periods). Every
 metric accepts ``"YYYY-MM"``, ``"YYYY-MM-DD"`` (any day: its month), a ``date``/``datetime``
 or a pandas ``Timestamp`` and normalises it with :func:`parse_period`.
 """

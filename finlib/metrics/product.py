@@ -101,7 +101,7 @@ def feature_roi(features, costs, attributed, data_start=None):
     (``cost_complete`` False: its cost to date is unknown, so the recorded cost would
     overstate the ROI).
 
-    Reference: DESIGN.md, *Feature development ROI*. Sign: positive when attributed ARR exceeds cost.
+    Reference: docs/METRICS.md, *Feature ROI*. Sign: positive when attributed ARR exceeds cost.
     """
     import pandas as pd
 
@@ -137,7 +137,7 @@ def team_roi(feature_table):
     their cost before the data start is unknown, see :func:`feature_roi`), ``roi`` =
     (Σ attributed ARR − Σ cost) / Σ cost (ratio) and ``data_issue`` (Σ cost <= 0: no ROI).
 
-    Reference: DESIGN.md, *Feature development ROI* (per team). Sign: positive when
+    Reference: docs/METRICS.md, *Team ROI*. Sign: positive when
     attributed ARR exceeds cost.
     """
     ft = feature_table.copy()
@@ -192,7 +192,7 @@ def launch_roi(products, product_new_mrr, features, costs, campaigns, months: in
     would otherwise show −100 %), or a window still running (``roi_to_date`` then holds the
     ROI so far, over the months elapsed). A cost <= 0 is also a data issue (no division).
 
-    Reference: DESIGN.md, *Product launch ROI*. Sign: positive when new ARR exceeds build + launch cost.
+    Reference: docs/METRICS.md, *Launch ROI*. Sign: positive when new ARR exceeds build + launch cost.
     """
     import math
 
@@ -254,7 +254,7 @@ def customer_development_cost(requests, costs, customer_arr):
     ``dev_cost_share(c) = Σ_f cost_f / n_f``; ``cost_to_arr = dev_cost_share / arr`` (ratio,
     NaN when ARR is 0). Units: USD, ratio.
 
-    Reference: DESIGN.md, *Customer development costs* (cost-to-serve). Sign: >= 0.
+    Reference: docs/METRICS.md, *Customer development cost* (cost-to-serve). Sign: >= 0.
     """
     r = requests.dropna(subset=["feature_id"])[["customer_id", "feature_id"]].drop_duplicates()
     n = r.groupby("feature_id")["customer_id"].transform("size")
@@ -303,7 +303,7 @@ def milestone_efficiency(milestones, costs, as_of, data_start=None, features=Non
     ``slip_days`` = completed_on − planned_on for completed milestones and
     ``max(as_of − planned_on, 0)`` for open ones (positive = late).
 
-    Reference: DESIGN.md, *Product development efficiency* and the *Variance* convention.
+    Reference: docs/METRICS.md, *Milestone efficiency* and the *Variance* convention.
     """
     import numpy as np
     import pandas as pd
@@ -351,7 +351,7 @@ def cost_per_completed_milestone(milestone_table) -> float:
     Only milestones whose cost is known (``cost`` not NaN, see :func:`milestone_efficiency`)
     count, in the numerator and the denominator alike.
 
-    Reference: DESIGN.md, *Product development efficiency*. Sign: >= 0.
+    Reference: docs/METRICS.md, *Cost per completed milestone*. Sign: >= 0.
     """
     done = milestone_table[milestone_table["completed"] & milestone_table["cost"].notna()]
     return float(done["cost"].sum() / len(done)) if len(done) else math.nan

@@ -21,7 +21,7 @@ def logo_churn(customers_start: int, customers_lost: int) -> float:
 
     Formula: ``customers_lost / customers_start`` where ``customers_start`` paid at the end
     of the previous month and ``customers_lost`` of them pay nothing at the end of this one.
-    Units: ratio per month. NaN when no customers at start. Reference: DESIGN.md;
+    Units: ratio per month. NaN when no customers at start. Reference: docs/METRICS.md;
     ChartMogul "Customer Churn Rate".
 
     >>> logo_churn(3, 1)
@@ -59,7 +59,7 @@ def revenue_retention(cohort) -> RevenueRetention:
 
     Formula: ``NRR = Σ mrr_now / Σ mrr_then`` (can exceed 1); ``GRR = Σ min(mrr_now,
     mrr_then) / Σ mrr_then`` (at most 1). Units: ratios. NaN for an empty cohort.
-    Reference: DESIGN.md; ChartMogul "Net MRR Retention", "Gross MRR Retention".
+    Reference: docs/METRICS.md; ChartMogul "Net MRR Retention", "Gross MRR Retention".
     """
     c = cohort[cohort["mrr_then"] > 0]
     then = float(c["mrr_then"].sum())
@@ -102,7 +102,7 @@ def revenue_at_risk(customers, probability: str | None = "churn_probability",
     DataFrame
         One row per band (in band order, then ``unscored``): ``band``, ``customers``,
         ``arr``, ``arr_share`` (of total ARR), ``expected_arr_lost`` = Σ ARR × p.
-        Units: USD per year. Reference: DESIGN.md "Revenue at risk".
+        Units: USD per year. Reference: docs/METRICS.md "Revenue at risk".
     """
 
     df = customers.copy()
@@ -124,7 +124,7 @@ def revenue_at_risk(customers, probability: str | None = "churn_probability",
 def expected_arr_lost(customers, arr: str = "arr", probability: str = "churn_probability") -> float:
     """Expected ARR lost: ``Σ ARR_i × p_i`` (USD/year), ``p_i`` a churn probability in [0, 1].
 
-    Reference: DESIGN.md, *Revenue at risk*. Sign: >= 0 (a loss stated as a positive amount).
+    Reference: docs/METRICS.md, *Expected ARR lost*. Sign: >= 0 (a loss stated as a positive amount).
     """
     p = customers[probability].astype(float)
     if ((p < 0) | (p > 1)).any():
@@ -237,7 +237,7 @@ def cs_investment_roi(cohort, cs_cost: float, covered: str = "covered",
     Sign: positive when CS retains more ARR than it costs. A simple observational
     comparison, not a causal estimate (covered customers differ in other ways).
 
-    Reference: DESIGN.md, *CS investment ROI*; ROI convention of :mod:`finlib.metrics.core`.
+    Reference: docs/METRICS.md, *CS investment ROI*; ROI convention of :mod:`finlib.metrics.core`.
     """
     c = cohort.copy()
     c["_capped"] = c[["mrr_now", "mrr_then"]].min(axis=1)

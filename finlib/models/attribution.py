@@ -7,7 +7,7 @@
 * :func:`proportion_uplift` / :func:`campaign_uplift` -- a retention campaign's churn
   uplift (control churn - treatment churn) with a Newcombe interval, saved ARR and ROI.
 
-Conventions (docs/DESIGN.md): ROI = (return - cost) / cost as a ratio (2.0 = 200 %);
+Conventions (docs/METRICS.md): ROI = (return - cost) / cost as a ratio (2.0 = 200 %);
 money in the reporting currency (USD); "uplift" is positive when the campaign *reduced*
 churn.
 
@@ -351,7 +351,7 @@ def adoption_effect(wh, feature_id, release_period=None, pre_months: int = 6, po
     customer appears in many months). Pass ``outcome="mrr"`` for the levels version.
     ``controls`` defaults to ``["segment", "post:<segment>" ...]``.
 
-    ROI (DESIGN.md): return = 12 x effect x adopters (one year of the MRR uplift), cost =
+    ROI (docs/METRICS.md): return = 12 x effect x adopters (one year of the MRR uplift), cost =
     the feature's total ``dev_costs``; ROI = (return - cost) / cost. The interval is the
     effect's interval carried through the same (linear) formula.
     """

@@ -1,4 +1,4 @@
-"""The canonical warehouse schema: a public contract (see DESIGN.md).
+"""The canonical warehouse schema: a public contract (see docs/SCHEMA.md).
 
 The schema is data, read by one piece of code: DDL for each backend
 (:func:`create_table_sql`), ingestion validation (required columns, types, not-null,

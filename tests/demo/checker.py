@@ -1,4 +1,4 @@
-"""An independent re-computation of the six default alert rules (issue 3 definitions).
+"""An independent re-computation of the six default alert rules (docs/ALERTS.md definitions).
 
 Deliberately written from the rule text, not from the generator's code: plain SQL over the
 canonical tables plus a little pandas. ``evaluate(conn, period)`` returns one dict per
