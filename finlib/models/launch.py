@@ -83,6 +83,7 @@ def launch_panel(src, product_id, launch_period=None, pre_months: int = 6, post_
     if mp.empty:
         raise ModelError(f"no paying customers around the launch of {product_id!r} ({L.date()})")
     mp["customer_id"] = mp["customer_id"].astype(str)
+    mp["mrr"] = mp["mrr"].astype(float)
     periods = pd.date_range(start, end, freq="MS")
     total = mp.pivot_table(index="customer_id", columns="period", values="mrr", aggfunc="sum",
                            fill_value=0.0).reindex(columns=periods, fill_value=0.0)

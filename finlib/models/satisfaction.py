@@ -112,7 +112,8 @@ def survey_outcomes(surveys, mrr, customers, horizon_months: int = 12, as_of=Non
     s["kind"] = s["kind"].astype(str)
     s["score"] = pd.to_numeric(s["score"]).astype(float)
     s["period"] = pd.to_datetime(s["responded_on"]).dt.to_period("M").dt.to_timestamp()
-    m = mrr.assign(customer_id=mrr["customer_id"].astype(str), period=pd.to_datetime(mrr["period"]))
+    m = mrr.assign(customer_id=mrr["customer_id"].astype(str), period=pd.to_datetime(mrr["period"]),
+                   mrr=pd.to_numeric(mrr["mrr"]).astype(float))
     m = m.groupby(["customer_id", "period"], as_index=False)["mrr"].sum()
     last = (pd.Timestamp(as_of).to_period("M").to_timestamp() if as_of is not None else m["period"].max())
     first = min(m["period"].min(), s["period"].min() - pd.DateOffset(months=1)) if len(s) else m["period"].min()
