@@ -55,3 +55,26 @@ def test_demo_churn_model_discriminates_and_has_the_right_signs(demo_wh):
         assert row["coef"] < 0 and row["ci_high"] < 0, m.coefficients_
         # same transformation as the truth file ((score - 50) / 10): within 3 standard errors
         assert abs(row["coef"] - planted[k]) < 3 * row["std_err"], (k, row["coef"], planted[k])
+
+
+def test_demo_survey_churn_slopes_are_inside_their_95_percent_intervals(demo_wh):
+    from finlib.models.satisfaction import satisfaction_frames
+
+    wh, truth = demo_wh
+    t = truth["satisfaction"]
+    f = satisfaction_frames(wh, truth["last_closed_month"], horizon_months=t["horizon_months"])
+    eff = f["score_effect"].set_index("kind")
+    for kind, planted in t["coefficients"].items():
+        row = eff.loc[kind]
+        assert row["ci_low"] < planted < row["ci_high"], (kind, row["coef_per_point"], planted)
+        assert row["ci_high"] < 0 and row["revenue_per_point_ci_low"] > 0
+
+
+def test_demo_launch_uplift_is_inside_its_95_percent_interval(demo_wh):
+    from finlib.models.launch import launch_frames
+
+    wh, truth = demo_wh
+    t = truth["launch"]
+    u = launch_frames(wh, truth["last_closed_month"], product_id=t["product_id"])["uplift"].iloc[0]
+    assert u["launch_period"] == pd.Timestamp(t["launch_period"])
+    assert u["ci_low"] < t["uplift_mrr"] < u["ci_high"], u.to_dict()
