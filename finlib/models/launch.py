@@ -209,18 +209,22 @@ def launch_uplift(panel, months: int = 12, dev_cost: float = 0.0, launch_spend: 
                   alpha: float = 0.05) -> LaunchUplift:
     """Launch uplift per adopter against comparable non-adopters, and the ROI it implies.
 
-    Model (OLS on the :func:`launch_panel` customer-months of the cells that hold both
-    adopters and non-adopters; ``c`` = segment x size band of the customer)::
+    Model (OLS over the customers of the cells that hold both adopters and non-adopters,
+    one row per customer ``i`` and side ``s`` of the launch (before / after) with the mean
+    of the :func:`launch_panel` ``mrr_change`` over its months; ``c`` = segment x size band
+    of the customer)::
 
-        mrr_change_it = b0 + b1 treated_i + b2 post_it + delta (treated_i x post_it)
-                        + a_c + g_c post_it + e_it
+        mrr_change_is = b0 + b1 treated_i + b2 post_s + delta (treated_i x post_s)
+                        + a_c + g_c post_s + e_is
 
     ``a_c`` and ``g_c`` (cell levels and cell-specific post shifts) make every comparison
     within a segment and size band, so a group that adopts more *and* grows faster (larger
     customers) does not pass its growth off as uplift. ``delta`` (``uplift_mrr``, USD per
     adopting customer per month) is the difference in differences; standard errors are
-    clustered by customer (each customer appears in every month; Bertrand, Duflo &
-    Mullainathan 2004), via :func:`finlib.models.attribution.diff_in_diff`. With an uplift
+    clustered by customer, via :func:`finlib.models.attribution.diff_in_diff`. Averaging
+    each side's months first is Bertrand, Duflo & Mullainathan's (2004) remedy for serially
+    correlated months; with the same number of months per customer on each side it gives
+    the same estimate as the regression on every customer-month. With an uplift
     that differs between cells, ``delta`` is a variance-weighted average of the cells'
     uplifts (Angrist & Pischke 2009, ch. 3.3). Sign: positive = adopters' MRR rose more.
 
@@ -251,7 +255,12 @@ def launch_uplift(panel, months: int = 12, dev_cost: float = 0.0, launch_spend: 
     matched = cells.index[cells["matched"]]
     if len(matched) == 0:
         raise ModelError("no segment and size band holds both adopters and non-adopters: nothing to compare")
-    m = panel[panel["cell"].isin(matched)].copy()
+    # one row per customer and side of the launch: the mean MRR change before and after
+    # (Bertrand, Duflo & Mullainathan 2004: collapsing the months removes serial correlation
+    # from the inference; with as many months per customer on each side, the same estimate)
+    keys = ["customer_id", "treated", "post", "cell"]
+    collapsed = panel.groupby(keys, as_index=False)["mrr_change"].mean()
+    m = collapsed[collapsed["cell"].isin(matched)].copy()
     controls = []
     if len(matched) > 1:
         controls.append("cell")
@@ -263,7 +272,7 @@ def launch_uplift(panel, months: int = 12, dev_cost: float = 0.0, launch_spend: 
     comparison_customers = int(cells.loc[matched, "non_adopters"].sum())
     unmatched = int(cells.loc[~cells["matched"], "adopters"].sum())
 
-    naive = diff_in_diff(panel, "mrr_change", "treated", "post", cluster="customer_id", alpha=alpha)
+    naive = diff_in_diff(collapsed, "mrr_change", "treated", "post", cluster="customer_id", alpha=alpha)
     ba = _before_after(panel, alpha)
     n_adopt_all = int(per["treated"].sum())
     comparison = pd.DataFrame([
@@ -281,10 +290,11 @@ def launch_uplift(panel, months: int = 12, dev_cost: float = 0.0, launch_spend: 
 
     # chart: mean change per month; comparable non-adopters re-weighted to the adopters' cell mix
     w = cells.loc[matched, "adopters"] / adopters
-    g = m.groupby(["period", "cell", "treated"])["mrr_change"].mean().unstack()
+    mp = panel[panel["cell"].isin(matched)]
+    g = mp.groupby(["period", "cell", "treated"])["mrr_change"].mean().unstack()
     comp = (g[0].unstack().reindex(columns=matched) * w).sum(axis=1, min_count=1)
     trend = pd.concat([
-        m[m["treated"] == 1].groupby("period")["mrr_change"].mean().rename("adopters"),
+        mp[mp["treated"] == 1].groupby("period")["mrr_change"].mean().rename("adopters"),
         comp.rename("comparable non-adopters"),
         panel[panel["treated"] == 0].groupby("period")["mrr_change"].mean().rename("all non-adopters"),
     ], axis=1)
