@@ -102,6 +102,46 @@ def _runs(V: np.ndarray):
     return s // T, s % T, e % T, vals[keep]
 
 
+def _split_draw(rng, rng_other, other: np.ndarray, method: str, *args) -> np.ndarray:
+    """One draw per row: rows where ``other`` is False draw from ``rng`` in order (exactly the
+    draws a table without those rows would get), the others from ``rng_other``."""
+    other = np.asarray(other, dtype=bool)
+    a = getattr(rng, method)(*args, int((~other).sum()))
+    b = getattr(rng_other, method)(*args, int(other.sum()))
+    out = np.empty(len(other), dtype=np.result_type(a, b))
+    out[~other], out[other] = a, b
+    return out
+
+
+def churn_within(active_end: np.ndarray, horizon: int) -> np.ndarray:
+    """``(n, T)`` bool: the customer pays nothing at some month end of ``t .. t + horizon - 1``
+    (months after the window are not looked at)."""
+    n, T = active_end.shape
+    nxt = np.full(n, T + horizon)  # first month >= t without payment
+    out = np.zeros((n, T), dtype=bool)
+    for t in range(T - 1, -1, -1):
+        nxt = np.where(active_end[:, t], nxt, t)
+        out[:, t] = nxt <= t + horizon - 1
+    return out
+
+
+def survey_scores(kind: str, churns: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Scores of one survey kind by inverse-CDF sampling from standard normal draws ``z``:
+    ``P0`` (:data:`model.SURVEY_BASE`) for customers who stay, ``P0(s) exp(b s)`` normalised
+    for those who churn within the horizon (:mod:`finlib.demo.model`, "Survey scores")."""
+    from scipy.special import ndtr
+
+    lo, hi = M.SURVEY_SCALE[kind]
+    s = np.arange(lo, hi + 1)
+    p0 = M.SURVEY_BASE[kind] / M.SURVEY_BASE[kind].sum()
+    p1 = p0 * np.exp(M.SURVEY_CHURN_COEFFICIENT[kind] * s)
+    p1 /= p1.sum()
+    u = ndtr(z)
+    k0 = np.minimum(np.searchsorted(np.cumsum(p0), u), len(s) - 1)
+    k1 = np.minimum(np.searchsorted(np.cumsum(p1), u), len(s) - 1)
+    return s[np.where(churns, k1, k0)].astype(np.float64)
+
+
 def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np.ndarray]:
     """Derive every per-customer table for customers ``lo .. hi-1``.
 
@@ -115,6 +155,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
     dim = (mlast - months).astype(np.int64) + 1
     window_end = mlast[-1]
     rng = rng_for(ctx.seed, 2, block_no)
+    rng_launch = rng_for(ctx.seed, 2, block_no, 1)  # the launched product's rows draw from here
     nb = hi - lo
     gidx = np.arange(lo, hi)  # global customer index (0-based); customer number = idx + 1
     cust_ids = A.ids("C", gidx + 1, 6)
@@ -154,7 +195,8 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
 
     # ---- subscriptions ----------------------------------------------------------------
     parts = []
-    for prod, V in ((0, core), (1, addon)):
+    launch = sim.launch[lo:hi] if sim.launch is not None else np.zeros_like(core)
+    for prod, V in ((0, core), (1, addon), (2, launch)):
         c, ta, tb, val = _runs(V)
         prev = np.where(ta > 0, V[c, np.maximum(ta - 1, 0)], 0)
         nxt = np.where(tb < T - 1, V[c, np.minimum(tb + 1, T - 1)], -1)
@@ -172,7 +214,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
     sub_no = (gidx[c] + 1) * 100 + seq_within(c)
     sub_ids = A.ids("S", sub_no, 8)
     is_annual = annual[c]
-    product_ids = ("P1", "P2")
+    product_ids = ("P1", "P2", M.LAUNCH_PRODUCT[0])
     out["subscriptions"] = A.table(
         subscription_id=sub_ids, customer_id=A.ids("C", gidx[c] + 1, 6),
         product_id=A.pick(product_ids, prod), start_date=A.dates(start), end_date=A.dates(end),
@@ -218,7 +260,8 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         renew_rows.append((ann[opn], ts[opn], True))
     i_sub, i_issued, i_ss, i_se, i_amt, i_credit = (np.concatenate(x) for x in zip(*inv, strict=True))
     # void duplicates of a few monthly invoices (never recognised)
-    void_src = np.flatnonzero(~i_credit & ~is_annual[i_sub] & (rng.random(len(i_sub)) < 0.003))
+    void_src = np.flatnonzero(~i_credit & ~is_annual[i_sub]
+                              & (_split_draw(rng, rng_launch, prod[i_sub] == 2, "random") < 0.003))
     i_void = np.r_[np.zeros(len(i_sub), bool), np.ones(len(void_src), bool)]
     i_sub, i_issued, i_ss, i_se, i_amt, i_credit = (
         np.r_[x, x[void_src]] for x in (i_sub, i_issued, i_ss, i_se, i_amt, i_credit))
@@ -228,7 +271,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         x[order] for x in (i_sub, i_issued, i_ss, i_se, i_amt, i_credit, i_void, i_cust))
     inv_no = (gidx[i_cust] + 1) * 1000 + seq_within(i_cust)
     im = month_index(m0, i_issued)
-    u = rng.random(len(i_sub))
+    u = _split_draw(rng, rng_launch, prod[i_sub] == 2, "random")
     status = np.where(i_void, 2, np.where(~i_credit & (((im == T - 1) & (u < 0.35)) | ((im == T - 2) & (u < 0.05))), 0, 1))
     out["invoices"] = A.table(
         invoice_id=A.ids("I", inv_no, 9), customer_id=A.ids("C", gidx[i_cust] + 1, 6),
@@ -275,10 +318,10 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
     )
     nrev = len(rs)
     posted = (mlast[rt].astype("datetime64[s]") + np.timedelta64(20 * 3600, "s")
-              + rng.integers(0, 3600, nrev).astype("timedelta64[s]"))
+              + _split_draw(rng, rng_launch, prod[rs] == 2, "integers", 0, 3600).astype("timedelta64[s]"))
     out["gl_entries"] = A.table(
         entry_id=A.ids("GR", sub_no[rs] * 100 + rt, 10), posted_at=A.pa.array(posted),
-        period=A.dates(months[rt]), account_id=A.pick(("4000", "4010"), prod[rs]),
+        period=A.dates(months[rt]), account_id=A.pick(("4000", "4010", "4020"), prod[rs]),
         department_id=A.const(M.REVENUE_DEPARTMENT, nrev), amount=A.money(usum),
         currency=A.const("USD", nrev), memo=A.const("Revenue recognition", nrev),
         source_system=A.const("billing", nrev), created_by=A.const("billing-sync", nrev),
@@ -297,13 +340,13 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         payment_score=A.pa.array(comp[:, 3]),
     )
 
-    # ---- surveys: NPS 0-10 and CSAT 1-5, driven by sentiment -----------------------------
+    # ---- surveys: NPS 0-10 and CSAT 1-5, scores drawn given churn within the horizon -----
     u = rng.random(len(hc))
     s_nps = u < 0.07
     s_csat = (u >= 0.07) & (u < 0.16)
-    sent = comp[:, 2]
-    nps = np.clip(np.round(sent / 10 + rng.normal(0, 1.5, len(hc))), 0, 10)
-    csat = np.clip(np.round(1 + 4 * sent / 100 + rng.normal(0, 0.7, len(hc))), 1, 5)
+    churns = churn_within(active_end, M.SURVEY_HORIZON)[hc, ht]
+    nps = survey_scores("nps", churns, rng.normal(0, 1.5, len(hc)) / 1.5)
+    csat = survey_scores("csat", churns, rng.normal(0, 0.7, len(hc)) / 0.7)
     sel = s_nps | s_csat
     sc, st_ = hc[sel], ht[sel]
     o = np.lexsort((st_, sc))
@@ -390,13 +433,19 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         add(c[rows], 3, ts - np.timedelta64(90, "D"),
             np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[D]") if is_open else ts,
             0 if is_open else 1, 12 * val[rows])
+    n_before = sum(len(x) for x in o_c)
+    la = np.flatnonzero((prod == 2) & (prev == 0) & (ta != signup_t[c]))  # launch adoptions (own stream)
+    add(c[la], 2, start[la] - rng_launch.integers(15, 60, len(la)).astype("timedelta64[D]"), start[la], 1,
+        12 * val[la])
+    o_new = np.arange(n_before + len(la)) >= n_before
     oc = np.concatenate(o_c)
     okind, ocreated, oclosed = np.concatenate(o_kind), np.concatenate(o_created), np.concatenate(o_closed)
     ostage, oarr = np.concatenate(o_stage), np.concatenate(o_arr)
     o = np.lexsort((okind, ocreated, oc))
-    oc, okind, ocreated, oclosed, ostage, oarr = (x[o] for x in (oc, okind, ocreated, oclosed, ostage, oarr))
-    rep = np.where(seg[oc] == 2, rng.integers(0, max(1, len(ctx.reps) // 3), len(oc)),
-                   rng.integers(0, len(ctx.reps), len(oc)))
+    oc, okind, ocreated, oclosed, ostage, oarr, o_new = (
+        x[o] for x in (oc, okind, ocreated, oclosed, ostage, oarr, o_new))
+    rep = np.where(seg[oc] == 2, _split_draw(rng, rng_launch, o_new, "integers", 0, max(1, len(ctx.reps) // 3)),
+                   _split_draw(rng, rng_launch, o_new, "integers", 0, len(ctx.reps)))
     out["opportunities"] = A.table(
         opportunity_id=A.ids("O", (gidx[oc] + 1) * 1000 + seq_within(oc), 9),
         customer_id=A.ids("C", gidx[oc] + 1, 6), owner=A.pick(ctx.reps, rep),

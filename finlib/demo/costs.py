@@ -102,6 +102,13 @@ def plan(sim: Simulation, scale: M.Scale, seed: int) -> Company:
     # two features still in development at the end of the window
     start[-2:] = T - np.array([7, 4])
     release[-2:] = T + 1
+    # the launched product (model.LAUNCH_PRODUCT) is built by the last new feature released
+    # by its launch (a label only: no draw and no cost changes)
+    own = np.arange(nl + nn) >= nl + 3
+    own[-2:] = False
+    built = np.flatnonzero(own & (release <= M.LAUNCH_T))
+    if len(built):
+        product[built[np.argmax(release[built])]] = 2
     fnames = list(M.LEGACY_FEATURE_NAMES) + list(M.FEATURE_NAMES[:nn])
     fids = [f"F{i + 1:02d}" for i in range(nl + nn)]
     popularity = rng.uniform(0.15, 0.45, nl + nn)
@@ -380,7 +387,7 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
                      months[np.clip(co.feature_release, 0, P)])
     rel_d = np.where(co.feature_release > P, np.datetime64("NaT"), rel_d).astype("datetime64[D]")
     feats = A.table(
-        feature_id=pa.array(co.feature_ids), product_id=A.pick(("P1", "P2"), co.feature_product),
+        feature_id=pa.array(co.feature_ids), product_id=A.pick(("P1", "P2", M.LAUNCH_PRODUCT[0]), co.feature_product),
         name=pa.array(co.feature_names), team=A.pick(M.TEAMS, co.feature_team),
         started_on=A.dates(start_d), released_on=A.dates(rel_d), budget=A.money(budget),
     )
@@ -445,7 +452,14 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
 
     # ---- marketing campaigns table
     ch = np.array(M.CAMPAIGN_CHANNELS)[camp.channel]
+    # the planted launch's campaign: the first one running in its launch month that is not
+    # another launch or a planted campaign-ROI alert (a label only: spend is unchanged)
+    sells = np.flatnonzero((camp.start_t <= M.LAUNCH_T) & (camp.end_t >= M.LAUNCH_T) & ~camp.launch
+                           & ~np.isin(np.arange(nc), [roi_breach, roi_near]))
+    product = np.where(camp.launch, "P2", None).astype(object)
+    product[sells[:1]] = M.LAUNCH_PRODUCT[0]
     cname = [("Analytics Add-on launch" if camp.launch[j] else
+              f"{M.LAUNCH_PRODUCT[1]} launch" if product[j] == M.LAUNCH_PRODUCT[0] else
               f"{ch[j]} {str(months[min(camp.start_t[j], P)])[:7]} #{j + 1}") for j in range(nc)]
     started = months[camp.start_t] + camp.start_day.astype("timedelta64[D]")
     ended = np.where(camp.end_t <= P, mlast[np.minimum(camp.end_t, P)] - camp.end_day.astype("timedelta64[D]"),
@@ -454,7 +468,7 @@ def build_costs(co: Company, sim: Simulation, scale: M.Scale, seed: int) -> dict
         campaign_id=pa.array(co.campaign_ids), name=pa.array(cname), channel=pa.array(ch),
         started_on=A.dates(started), ended_on=A.dates(ended),
         spend=A.money(np.round(camp_spend_total).astype(np.int64)),
-        product_id=pa.array(np.where(camp.launch, "P2", None), pa.string()),
+        product_id=pa.array(product, pa.string()),
     )
 
     # ---- CAC inputs (for targets)

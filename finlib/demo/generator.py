@@ -36,7 +36,7 @@ from finlib.demo.costs import (
     build_costs,
     plan,
 )
-from finlib.demo.simulate import rng_for, simulate
+from finlib.demo.simulate import plant_launch, rng_for, simulate
 from finlib.demo.truth import store_truth, write_truth_file
 from finlib.errors import DemoDataError
 from finlib.warehouse.schema import CANONICAL_TABLES, LOAD_ORDER
@@ -164,6 +164,7 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
         co = plan(sim, sc, seed)
         step = prog.task("company ledger and plans", 1)
         costs = build_costs(co, sim, sc, seed)
+        plant_launch(sim, seed)  # after the company plan: the launch leaves every cost unchanged
         step(1)
         months = sim.months
         ctx = Context(sim=sim, seed=seed, feature_ids=co.feature_ids, feature_release_t=co.feature_release,
@@ -233,10 +234,10 @@ def _reference_tables(sim, co, seed) -> dict:
                             name=pa.array([a[1] for a in M.ACCOUNTS]),
                             account_type=pa.array([a[2] for a in M.ACCOUNTS]),
                             category=pa.array([a[3] for a in M.ACCOUNTS])),
-        "products": A.table(product_id=pa.array(["P1", "P2"]),
-                            name=pa.array(["Core Platform", "Analytics Add-on"]),
+        "products": A.table(product_id=pa.array(["P1", "P2", M.LAUNCH_PRODUCT[0]]),
+                            name=pa.array(["Core Platform", "Analytics Add-on", M.LAUNCH_PRODUCT[1]]),
                             launched_on=A.dates([months[0] - np.timedelta64(2000, "D"),
-                                                 months[M.ADDON_LAUNCH_T]])),
+                                                 months[M.ADDON_LAUNCH_T], months[M.LAUNCH_T]])),
         "fx_rates": A.table(rate_date=A.dates(np.concatenate(fx_dates)), currency=pa.array(fx_cur),
                             rate_to_reporting=pa.array(np.concatenate(fx_rate)).cast(pa.decimal128(18, 8))),
     }
@@ -301,12 +302,12 @@ def _kpi_targets(sim, costs, rev_by_t, seed):
     rev_target[P] = rev_by_t[P] / 100 / 0.92
     rev_target[P - 1] = rev_by_t[P - 1] / 100 / 0.955
     rows += [(t, "revenue", None, round(float(rev_target[t]), 2)) for t in range(T)]
-    mrr_t = sim.mrr.sum(axis=0) / 100
+    mrr_t = sim.mrr_all.sum(axis=0) / 100
     rows += [(t, "mrr", None, round(float(mrr_t[t] * rng.uniform(0.97, 1.04)), 2)) for t in range(T)]
     for s, seg in enumerate(M.SEGMENTS):
-        ms = sim.mrr[sim.segment == s].sum(axis=0) / 100
+        ms = sim.mrr_all[sim.segment == s].sum(axis=0) / 100
         rows += [(t, "mrr", seg, round(float(ms[t] * rng.uniform(0.97, 1.04)), 2)) for t in range(T)]
-    mrr = sim.mrr
+    mrr = sim.mrr_all
     for t in range(12, T):
         base = mrr[:, t - 12] > 0
         nrr = mrr[base, t].sum() / mrr[base, t - 12].sum()
@@ -383,6 +384,11 @@ def _truth(sim, co, costs, tt, sc, seed) -> dict:
     ex = sim.retention
     obs_c, obs_t = ex.churned[~ex.treated], ex.churned[ex.treated]
     adopters = np.flatnonzero(sim.adopter)
+    L = M.LAUNCH_T
+    launch_adopters = np.flatnonzero(sim.launch_adopter)
+    mc = costs["marketing_campaigns"].to_pydict()
+    launch_campaigns = [c for c, p in zip(mc["campaign_id"], mc["product_id"], strict=True)
+                        if p == M.LAUNCH_PRODUCT[0]]
     return {
         "seed": seed,
         "scale": sc.name,
@@ -408,6 +414,41 @@ def _truth(sim, co, costs, tt, sc, seed) -> dict:
                 f"mrr ~ treated + post + treated:post + C(segment) + C(segment):post, standard errors "
                 f"clustered by customer; the treated:post coefficient estimates effect_mrr. Without the "
                 f"segment terms the estimate is biased upward."),
+        },
+        "launch": {
+            "product_id": M.LAUNCH_PRODUCT[0],
+            "product_name": M.LAUNCH_PRODUCT[1],
+            "launch_period": per(L),
+            "uplift_mrr": M.LAUNCH_PRICE,
+            "adopters": len(launch_adopters),
+            "adoption_probability_by_segment": dict(zip(M.SEGMENTS, M.LAUNCH_ADOPTION_P.tolist(), strict=True)),
+            "adopters_by_segment": dict(zip(M.SEGMENTS, np.bincount(sim.segment[launch_adopters],
+                                                                    minlength=3).tolist(), strict=True)),
+            "feature_ids": [f for f, p in zip(co.feature_ids, co.feature_product, strict=True) if p == 2],
+            "campaign_ids": launch_campaigns,
+            "estimand": (
+                f"Average change in a customer's total monthly MRR (USD, every product) caused by "
+                f"taking up {M.LAUNCH_PRODUCT[0]} at its launch {per(L)}, for the adopters (ATT). "
+                f"Adopters = customers paying at the end of {per(L - 1)} that start paying for "
+                f"{M.LAUNCH_PRODUCT[0]} in {per(L)}; adoption depends on segment only (Enterprise "
+                f"adopts most and expands most), so compare with non-adopters of the same segment "
+                f"(and size band) over the same months: a difference in differences with segment "
+                f"cells, standard errors clustered by customer. Adopters against every non-adopter, "
+                f"or against themselves before the launch, overstate the uplift."),
+        },
+        "satisfaction": {
+            "horizon_months": M.SURVEY_HORIZON,
+            "coefficients": dict(M.SURVEY_CHURN_COEFFICIENT),
+            "unit": "log-odds of churn within the horizon per point of score",
+            "scales": {k: list(v) for k, v in M.SURVEY_SCALE.items()},
+            "base_distribution": {k: (v / v.sum()).round(6).tolist() for k, v in M.SURVEY_BASE.items()},
+            "formula": ("logit P(churn within horizon | score) = a + coefficient * score, exactly, for "
+                        "each kind (nps 0-10, csat 1-5); the score depends on nothing else, so the same "
+                        "slope holds given segment, MRR and tenure"),
+            "label": ("churn = the customer, paying at the end of the month before the response "
+                      "month, pays nothing at some month end of the response month .. response "
+                      "month + horizon - 1"),
+            "note": "scores are drawn given the churn outcome: they predict churn, they do not cause it",
         },
         "churn_model": {
             "intercept": M.CHURN_INTERCEPT,

@@ -55,6 +55,39 @@ ends and a new one starts on the first day of ``R`` with MRR higher by exactly
 :data:`EFFECT_MRR` (USD), kept until the customer churns; adopters (and only adopters)
 use ``F`` every month from ``R``.
 
+Product launch (the planted launch uplift)
+------------------------------------------
+Product :data:`LAUNCH_PRODUCT` is launched on the first day of month ``L``
+(:data:`LAUNCH_T`). Customers paying at the end of ``L - 1`` and not churning in ``L``
+take it up at ``L`` with probability :data:`LAUNCH_ADOPTION_P` of their segment (larger
+customers adopt more; they also expand most, so comparing adopters with everybody, or with
+themselves before the launch, overstates the uplift). An adopter pays exactly
+:data:`LAUNCH_PRICE` (USD) a month more from ``L`` (a new subscription of the product,
+started on a day inside ``L``) until it churns; nothing else about the customer changes.
+The launch is simulated after the company plan (headcount, costs, budgets), so it leaves
+every cost line unchanged; the product is built by one of the features and sold by one
+launch campaign (their product labels, see :mod:`finlib.demo.costs`).
+
+Survey scores (the planted satisfaction signal)
+-----------------------------------------------
+The surveyed customer-months (about 7 % NPS, 9 % CSAT of the months a customer starts
+paying) are unchanged; a response's score is drawn given whether the customer churns (pays
+nothing at some month end) in the response month or the :data:`SURVEY_HORIZON` - 1 months
+after it::
+
+    P(score = s | no churn) = P0(s)                 (SURVEY_BASE[kind])
+    P(score = s | churn)    = P0(s) exp(b s) / sum_s' P0(s') exp(b s')
+
+with ``b`` = :data:`SURVEY_CHURN_COEFFICIENT` of the kind. By Bayes' rule, for every
+population of responses::
+
+    logit P(churn within the horizon | score) = a + b * score       (exactly)
+
+and, as the score depends on nothing else, the same slope holds given segment, size and
+tenure. ``b`` is a log-odds per point (negative: happier customers churn less). The
+churn process itself is the health-score logit above, untouched: the score *predicts*
+churn with a known strength; it does not cause it.
+
 Retention campaign (the planted uplift)
 ---------------------------------------
 On the first day of month ``S`` (:data:`RETENTION_START_T`) every paying customer whose
@@ -158,6 +191,21 @@ ADOPTION_RELEASE_T = 22
 ADOPTION_P = np.array([0.20, 0.40, 0.65])
 EFFECT_MRR = 250.00  # USD per adopting customer and month
 
+# ---- product launch (planted) --------------------------------------------------------
+LAUNCH_T = 28
+LAUNCH_PRODUCT = ("P3", "Planning Add-on")
+LAUNCH_ADOPTION_P = np.array([0.06, 0.22, 0.50])  # SMB, Mid-Market, Enterprise
+LAUNCH_PRICE = 150.00  # USD per adopting customer and month
+
+# ---- survey scores (planted) ----------------------------------------------------------
+SURVEY_HORIZON = 12  # months: the response month and the 11 after it
+SURVEY_CHURN_COEFFICIENT = {"nps": -0.30, "csat": -0.70}  # churn log-odds per point
+SURVEY_SCALE = {"nps": (0, 10), "csat": (1, 5)}
+SURVEY_BASE = {  # P0(score) of customers who stay (relative weights, lowest score first)
+    "nps": np.array([1.0, 1.0, 1.5, 2.0, 2.5, 4.0, 6.0, 10.0, 14.0, 13.0, 9.0]),
+    "csat": np.array([2.0, 4.0, 12.0, 24.0, 18.0]),
+}
+
 # ---- retention campaign (planted) ----------------------------------------------------
 RETENTION_START_T = 24
 RETENTION_WINDOW = 6
@@ -171,6 +219,7 @@ DEPARTMENTS = (("D10", "Sales"), ("D20", "Marketing"), ("D30", "Product"),
 ACCOUNTS = (
     ("4000", "Subscription revenue - Core Platform", "revenue", "subscription"),
     ("4010", "Subscription revenue - Analytics Add-on", "revenue", "subscription"),
+    ("4020", "Subscription revenue - Planning Add-on", "revenue", "subscription"),
     ("5000", "Hosting and infrastructure", "cogs", "hosting"),
     ("6000", "Salaries and wages", "opex", "salaries"),
     ("6100", "Software subscriptions", "opex", "software"),

@@ -79,10 +79,19 @@ class Simulation:
     campaigns: Campaigns
     retention: Experiment
     pilot: Experiment
+    launch: np.ndarray | None = None  # (n, T) int64 cents of the launched product (plant_launch)
+    launch_adopter: np.ndarray | None = None  # bool
 
     @property
     def mrr(self) -> np.ndarray:
+        """MRR of the core and add-on products: what the company plan (headcount, costs,
+        budgets) is sized on. The launched product is on top (:attr:`mrr_all`)."""
         return self.core + self.addon
+
+    @property
+    def mrr_all(self) -> np.ndarray:
+        """MRR of every product, the launched one included (what the warehouse shows)."""
+        return self.mrr if self.launch is None else self.mrr + self.launch
 
     @property
     def active_end(self) -> np.ndarray:
@@ -310,3 +319,22 @@ def simulate(scale: M.Scale, seed: int, first_period: np.datetime64, progress=No
         adopter=adopter, adopt_on=adopt_on, campaigns=campaigns,
         retention=experiments["retention"], pilot=experiments["pilot"],
     )
+
+
+def plant_launch(sim: Simulation, seed: int) -> None:
+    """The planted product launch (:mod:`finlib.demo.model`, "Product launch"), in place.
+
+    Customers paying at the end of ``LAUNCH_T - 1`` and at the end of ``LAUNCH_T`` adopt
+    with probability ``LAUNCH_ADOPTION_P[segment]`` and pay ``LAUNCH_PRICE`` more every
+    month from ``LAUNCH_T`` until the first month end at which they pay nothing (a
+    comeback does not restore it). Draws from its own stream, so nothing else changes.
+    """
+    rng = rng_for(seed, 8)
+    L = M.LAUNCH_T
+    active = sim.active_end
+    eligible = active[:, L - 1] & active[:, L]
+    adopter = eligible & (rng.random(sim.n) < M.LAUNCH_ADOPTION_P[sim.segment])
+    still = np.cumprod(active[:, L:], axis=1).astype(bool)
+    launch = np.zeros_like(sim.core)
+    launch[:, L:] = np.where(adopter[:, None] & still, round(M.LAUNCH_PRICE * 100), 0)
+    sim.launch, sim.launch_adopter = launch, adopter

@@ -261,8 +261,11 @@ def test_truth_file_follows_the_contract(small):
     assert truth == json.loads(json.dumps(res["truth"]))
     assert wh.path.with_name("warehouse.truth.json").exists()
     for key in ("seed", "scale", "first_period", "last_closed_month", "adoption", "churn_model",
-                "retention_campaign", "alerts"):
+                "retention_campaign", "alerts", "launch", "satisfaction"):
         assert key in truth
+    assert {"product_id", "launch_period", "uplift_mrr", "adopters", "estimand"} <= set(truth["launch"])
+    assert {"horizon_months", "coefficients", "unit", "formula"} <= set(truth["satisfaction"])
+    assert all(v < 0 for v in truth["satisfaction"]["coefficients"].values())
     assert truth["seed"] == SEED and truth["scale"] == "small"
     assert truth["first_period"] == "2023-11-01" and truth["last_closed_month"] == "2026-10-01"
     assert {"feature_id", "release_period", "effect_mrr", "estimand"} <= set(truth["adoption"])
@@ -298,6 +301,34 @@ def test_adoption_users_are_the_adopters_and_their_price_rises_by_the_effect(sma
            {"r": r, "f": f})
     assert len(df) == truth["adopters"]
     assert ((df["mrr"] - df["prev_mrr"]) >= truth["effect_mrr"] - 0.005).all()
+
+
+def test_launch_adopters_pay_exactly_the_planted_uplift_from_the_launch_month(small):
+    wh, _ = small
+    truth = load_truth(wh)["launch"]
+    L = dt.date.fromisoformat(truth["launch_period"])
+    prod = q(wh, "SELECT product_id, launched_on FROM products WHERE product_id = :p", {"p": truth["product_id"]})
+    assert pd.Timestamp(prod["launched_on"][0]).date() == L
+    subs = q(wh, """SELECT customer_id, start_date, CAST(mrr AS DOUBLE PRECISION) AS mrr FROM subscriptions
+                    WHERE product_id = :p""", {"p": truth["product_id"]})
+    assert subs["customer_id"].nunique() == truth["adopters"]
+    assert (subs["mrr"] == truth["uplift_mrr"]).all()
+    first = pd.to_datetime(subs.groupby("customer_id")["start_date"].min())
+    assert (first.dt.to_period("M") == pd.Period(L, "M")).all()
+    by_seg = truth["adopters_by_segment"]
+    assert sum(by_seg.values()) == truth["adopters"]
+    # the product was built by its feature(s) and sold by its launch campaign (costs to set against it)
+    feats = q(wh, "SELECT feature_id FROM features WHERE product_id = :p", {"p": truth["product_id"]})
+    camps = q(wh, "SELECT campaign_id FROM marketing_campaigns WHERE product_id = :p", {"p": truth["product_id"]})
+    assert sorted(feats["feature_id"]) == sorted(truth["feature_ids"]) and len(feats) >= 1
+    assert sorted(camps["campaign_id"]) == sorted(truth["campaign_ids"]) and len(camps) == 1
+
+
+def test_survey_scores_stay_on_their_scales(small):
+    wh, _ = small
+    s = q(wh, "SELECT kind, score FROM surveys")
+    assert s.loc[s["kind"] == "nps", "score"].between(0, 10).all()
+    assert s.loc[s["kind"] == "csat", "score"].between(1, 5).all()
 
 
 def test_planted_adoption_effect_is_recovered_by_the_documented_estimand(small):
