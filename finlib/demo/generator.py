@@ -139,7 +139,7 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
     dict
         ``rows`` per table, ``seconds``, ``truth_path`` and the ``truth`` itself.
     """
-    from finlib.warehouse.init import init_db
+    from finlib.warehouse.create import init_db
     from finlib.warehouse.load import write_batch
 
     t0 = time.perf_counter()

@@ -29,7 +29,7 @@ def _parse_now(value: str | None) -> dt.datetime | None:
 
 def _run_due_once(console, executor, workers, address, now, catch_up_days, quiet=False):
     from finlib import config
-    from finlib.jobs.runner import Display, Planned, execute
+    from finlib.jobs.batch import Display, Planned, execute
     from finlib.jobs.schedule import due_runs
     from finlib.jobs.spec import load_jobs
 
@@ -64,7 +64,7 @@ def run(jobs, all_jobs, due, period, workers, executor, address, catch_up_days, 
     from rich.console import Console
 
     from finlib import config
-    from finlib.jobs.runner import Display, execute, plan, summary_table
+    from finlib.jobs.batch import Display, execute, plan, summary_table
     from finlib.jobs.spec import load_jobs
     from finlib.periods import parse_period
 
@@ -116,7 +116,7 @@ def schedule(interval, workers, executor, address, catch_up_days, once, now):
     from rich.console import Console
 
     from finlib import config
-    from finlib.jobs.runner import summary_table
+    from finlib.jobs.batch import summary_table
 
     console = Console()
     console.print(f"scheduler: checking every {interval:g}s; archive {config.reports_dir()}")

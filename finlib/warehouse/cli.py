@@ -15,7 +15,7 @@ def db() -> None:
 @db.command("init")
 def init_cmd() -> None:
     """Create every table of the canonical schema (idempotent)."""
-    from finlib.warehouse.init import init_db
+    from finlib.warehouse.create import init_db
 
     wh = get_warehouse()
     created = init_db(wh)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
+from finlib.warehouse.create import init_db
 from finlib.warehouse.load import write_batch
 
 _ids = itertools.count(1)

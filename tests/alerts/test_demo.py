@@ -29,7 +29,7 @@ def test_planted_breaches_fire_and_near_misses_do_not(duckdb_url):
     if not hasattr(demo, "generate") or not hasattr(demo, "load_truth"):
         pytest.skip("finlib.demo.generate is not written yet")
     from finlib.warehouse.db import get_warehouse
-    from finlib.warehouse.init import init_db
+    from finlib.warehouse.create import init_db
 
     wh = get_warehouse()
     demo.generate(wh, "small", 42)

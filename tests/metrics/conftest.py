@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
+from finlib.warehouse.create import init_db
 from finlib.warehouse.load import write_batch
 
 D = pd.Timestamp

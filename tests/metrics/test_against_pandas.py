@@ -1,4 +1,4 @@
-"""The SQL facts equal an independent pandas computation (finlib.metrics.reference) on the
+"""The SQL facts equal an independent pandas computation (tests.metrics.reference) on the
 tiny warehouse and, once the demo generator exists, on small demo data — on DuckDB and
 PostgreSQL — and the MRR identity holds every month."""
 

@@ -1,6 +1,6 @@
 """Execute one run and archive it: the function every executor ships to a worker.
 
-:func:`run_one` takes a plain, picklable request dict (see :func:`finlib.jobs.runner.plan`)
+:func:`run_one` takes a plain, picklable request dict (see :func:`finlib.jobs.batch.plan`)
 and returns the run's manifest. It never raises for a notebook problem: a failing cell
 (``PapermillExecutionError``), a cell timeout (nbclient ``CellTimeoutError``), a dead
 kernel (``DeadKernelError``, retried with back-off) or a kernel that would not start

@@ -1,7 +1,7 @@
 """Where runs execute: a small registry of executors.
 
 Every executor takes the same picklable request dicts and calls
-:func:`finlib.jobs.execute.run_one` somewhere, yielding ``(request, manifest)`` or
+:func:`finlib.jobs.papermill_run.run_one` somewhere, yielding ``(request, manifest)`` or
 ``(request, exception)`` as runs finish (an exception means the worker itself broke,
 not the notebook: notebook failures come back as manifests with ``status: failed``).
 
@@ -66,7 +66,7 @@ class LocalExecutor:
         self.workers = max(1, int(workers))
 
     def run(self, requests: list[dict], progress: Progress) -> Iterator[Outcome]:
-        from finlib.jobs.execute import run_one
+        from finlib.jobs.papermill_run import run_one
 
         if self.workers == 1 or len(requests) <= 1:
             for req in requests:
@@ -116,7 +116,7 @@ class DaskExecutor:
         from distributed import Client
         from distributed import as_completed as dask_completed
 
-        from finlib.jobs.execute import run_one
+        from finlib.jobs.papermill_run import run_one
 
         try:
             client = Client(self.address, timeout="20s")

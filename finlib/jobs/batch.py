@@ -220,7 +220,7 @@ def execute(
     """
     from filelock import FileLock, Timeout
 
-    from finlib.jobs.executors import get_executor
+    from finlib.jobs.pool import get_executor
     from finlib.jobs.index import rebuild_index
     from finlib.jobs.schedule import DueRun, is_still_due
 
@@ -300,7 +300,7 @@ def execute(
 
 def evaluate_batch_alerts(db_url: str | None, period: str) -> dict[str, Any]:
     """Evaluate (and deliver) the alert rules for ``period`` once for a batch of runs."""
-    from finlib.jobs.execute import evaluate_alerts
+    from finlib.jobs.papermill_run import evaluate_alerts
 
     t = time.perf_counter()
     alerts, check = evaluate_alerts(db_url, period)
