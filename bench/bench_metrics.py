@@ -267,8 +267,8 @@ def run_finlib(url: str, period: str) -> dict:
 
 
 def run_pandas(url: str, period: str) -> dict:
-    from tests.metrics import reference
     from finlib.warehouse.db import get_warehouse
+    from tests.metrics import reference
 
     t = reference.load_tables(get_warehouse(url))
     fig = reference.period_figures(t, period)
@@ -294,7 +294,6 @@ def child(path: str, url: str, period: str) -> None:
     import duckdb  # noqa: F401  imports are not timed: both paths need the same ones
     import pandas  # noqa: F401
 
-    import finlib.metrics.kpis
     import tests.metrics.reference  # noqa: F401
 
     t0 = time.perf_counter()

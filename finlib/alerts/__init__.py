@@ -1,4 +1,4 @@
-"""Alerts: rules over the warehouse, alert history, delivery channels (issue 3).
+"""Alerts: rules over the warehouse, alert history, delivery channels.
 
 Public API::
 
@@ -11,7 +11,8 @@ Public API::
     acknowledge(wh, alerts[0]["id"], user="ana")
 
 Rules live in :mod:`finlib.alerts.rules`, channels in :mod:`finlib.alerts.channels`,
-history in :mod:`finlib.alerts.store`; thresholds in ``parameters/alerts.yaml``.
+history in :mod:`finlib.alerts.store`; thresholds in ``parameters/alerts.yaml``. Periods are
+parsed by :mod:`finlib.periods` (a bad period is a :class:`~finlib.errors.ConfigError`).
 """
 
 from finlib.alerts.engine import (
@@ -19,9 +20,7 @@ from finlib.alerts.engine import (
     check,
     deliver_pending,
     evaluate,
-    last_closed_month,
     list_alerts,
-    parse_period,
     rule_settings,
 )
 
@@ -30,8 +29,6 @@ __all__ = [
     "check",
     "deliver_pending",
     "evaluate",
-    "last_closed_month",
     "list_alerts",
-    "parse_period",
     "rule_settings",
 ]

@@ -78,7 +78,8 @@ def alerts() -> None:
               help="alert configuration (default parameters/alerts.yaml)")
 def check_cmd(period, as_json, no_deliver, config_path) -> None:
     """Evaluate every enabled rule for a period, store alerts and deliver new ones."""
-    from finlib.alerts.engine import check, parse_period
+    from finlib.alerts.engine import check
+    from finlib.periods import parse_period
     from finlib.warehouse.db import get_warehouse
 
     p = parse_period(period)

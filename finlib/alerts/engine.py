@@ -19,36 +19,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-from finlib import periods as _periods
+from pydantic import ValidationError
+
 from finlib.alerts import store
 from finlib.alerts.channels import make_channel
 from finlib.alerts.config import AlertsConfig, load_config
 from finlib.alerts.rules import RULES, Finding
 from finlib.alerts.rules import evaluate as rules_evaluate
-from finlib.errors import AlertError, ConfigError
+from finlib.errors import AlertError
+from finlib.periods import parse_period
 from finlib.warehouse.db import Warehouse
+from finlib.warehouse.load import current_user
 
 log = logging.getLogger("finlib.alerts")
-
-
-def last_closed_month(today: date | None = None) -> date:
-    """The first day of the month before ``today``'s month."""
-    return _periods.last_closed_month(today)
-
-
-def parse_period(value: date | datetime | str | None) -> date:
-    """``YYYY-MM``, ``YYYY-MM-01`` or a date → the first day of that month.
-
-    ``None`` means the last closed month. A day other than the first is an error (a period
-    is a month, and guessing which one hides mistakes). Raises :class:`AlertError`.
-    """
-    try:
-        return _periods.parse_period(value)
-    except ConfigError as exc:
-        raise AlertError(str(exc)) from None
 
 
 class _Blank(dict):
@@ -86,8 +72,6 @@ def _apply_overrides(cfg: AlertsConfig, rules, overrides) -> dict:
             if not isinstance(change, dict):
                 raise AlertError(f"overrides[{name!r}] must be a mapping such as "
                                  "{'threshold': 0.2}")
-            from pydantic import ValidationError
-
             try:
                 rule_cfg = type(rule_cfg).model_validate({**rule_cfg.model_dump(), **change})
             except ValidationError as exc:
@@ -302,8 +286,6 @@ def list_alerts(wh: Warehouse, state: str | None = None,
 
 def acknowledge(wh: Warehouse, alert_id: str, user: str | None = None) -> dict:
     """Acknowledge an alert (id or a unique prefix of 6+ characters) as ``user``."""
-    from finlib.warehouse.load import current_user
-
     return store.acknowledge(wh, alert_id, user or current_user())
 
 
@@ -313,8 +295,6 @@ __all__ = [
     "check",
     "deliver_pending",
     "evaluate",
-    "last_closed_month",
     "list_alerts",
-    "parse_period",
     "rule_settings",
 ]

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from finlib.errors import AlertError
+from finlib.periods import parse_period
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import write_batch
 
@@ -228,8 +229,6 @@ def list_alerts(wh: Warehouse, state: str | None = None, period: date | str | No
         where.append("state = :state")
         params["state"] = state
     if period is not None:
-        from finlib.alerts.engine import parse_period
-
         where.append("period = :period")
         params["period"] = parse_period(period)
     if ids is not None:

@@ -227,8 +227,8 @@ def _reference_tables(sim, co, seed) -> dict:
     fx_cur += ["USD"] * T
     fx_rate.append(np.ones(T))
     return {
-        "departments": A.table(department_id=pa.array([d for d, _ in M.DEPARTMENTS]),
-                               name=pa.array([n for _, n in M.DEPARTMENTS])),
+        "departments": A.table(department_id=pa.array(list(M.DEPARTMENT_IDS.values())),
+                               name=pa.array(list(M.DEPARTMENT_IDS))),
         "accounts": A.table(account_id=pa.array([a[0] for a in M.ACCOUNTS]),
                             name=pa.array([a[1] for a in M.ACCOUNTS]),
                             account_type=pa.array([a[2] for a in M.ACCOUNTS]),

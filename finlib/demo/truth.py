@@ -14,8 +14,7 @@ import tempfile
 from pathlib import Path
 
 from finlib.errors import DemoDataError
-
-TRUTH_KEY = "demo_truth"
+from finlib.warehouse.schema import DEMO_TRUTH_KEY
 
 
 def truth_path(wh) -> Path | None:
@@ -32,9 +31,9 @@ def store_truth(batch, truth: dict) -> None:
     and its truth are committed together, or not at all)."""
     import datetime as dt
 
-    batch.delete("warehouse_meta", "key = :k", {"k": TRUTH_KEY})
+    batch.delete("warehouse_meta", "key = :k", {"k": DEMO_TRUTH_KEY})
     batch.execute("INSERT INTO warehouse_meta (key, value, updated_at) VALUES (:k, :v, :t)",
-                  {"k": TRUTH_KEY, "v": json.dumps(truth, indent=2, sort_keys=False),
+                  {"k": DEMO_TRUTH_KEY, "v": json.dumps(truth, indent=2, sort_keys=False),
                    "t": dt.datetime.now().replace(microsecond=0)})
 
 
@@ -72,7 +71,7 @@ def load_truth(wh=None) -> dict:
 
     try:
         with wh.connect(read_only=wh.backend == "duckdb") as conn:
-            text = (conn.scalar("SELECT value FROM warehouse_meta WHERE key = :k", {"k": TRUTH_KEY})
+            text = (conn.scalar("SELECT value FROM warehouse_meta WHERE key = :k", {"k": DEMO_TRUTH_KEY})
                     if conn.table_exists("warehouse_meta") else None)
     except WarehouseError:
         text = None  # no warehouse yet: fall back to the file, then to the message below

@@ -220,8 +220,8 @@ def execute(
     """
     from filelock import FileLock, Timeout
 
-    from finlib.jobs.pool import get_executor
     from finlib.jobs.index import rebuild_index
+    from finlib.jobs.pool import get_executor
     from finlib.jobs.schedule import DueRun, is_still_due
 
     reports = (reports or config.reports_dir()).resolve()

@@ -33,10 +33,10 @@ def kpis(period: str | None, segment: str | None, as_json: bool) -> None:
     """Print headline KPIs for a month: MRR, ARR, MRR movements, recognised revenue vs
     target, NRR, GRR, logo churn and CAC (optionally for one customer segment)."""
     from finlib.metrics.kpis import KPI_LABELS, headline_kpis
-    from finlib.metrics.periods import last_closed_month, parse_period
+    from finlib.periods import last_closed_month, month_of
     from finlib.warehouse.db import get_warehouse
 
-    p = parse_period(period) if period else last_closed_month()
+    p = month_of(period) if period else last_closed_month()
     figures = headline_kpis(get_warehouse(), p, segment=segment)
     if as_json:
         click.echo(json.dumps(figures, allow_nan=False))

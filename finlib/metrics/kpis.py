@@ -14,7 +14,7 @@ import math
 from finlib.errors import NoDataError
 from finlib.metrics import facts
 from finlib.metrics.core import finite_or_none
-from finlib.metrics.periods import add_months, parse_period
+from finlib.periods import add_months, month_of
 
 HEADLINE_KEYS = (
     "mrr", "arr", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churn", "mrr_reactivation",
@@ -108,10 +108,10 @@ def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
     from finlib.metrics import mrr as mrrm
     from finlib.metrics import retention as ret
     from finlib.metrics.core import variance
-    from finlib.metrics.periods import last_closed_month
+    from finlib.periods import last_closed_month
 
     segment = facts.check_segment(segment)
-    p = parse_period(period) if period is not None else last_closed_month()
+    p = month_of(period) if period is not None else last_closed_month()
     with (wh.connect(read_only=True) if hasattr(wh, "connect") else _as_ctx(wh)) as conn:
         _require_data(conn, p)
         mv = facts.mrr_movements(conn, p, segment=segment).iloc[0]
@@ -190,9 +190,9 @@ def period_metrics(wh, period, health_probability=None, cs_cost_months: int = 12
     from finlib.metrics import mrr as mrrm
     from finlib.metrics import product as prod
     from finlib.metrics import retention as ret
-    from finlib.metrics.periods import month_end
+    from finlib.periods import month_end
 
-    p = parse_period(period)
+    p = month_of(period)
     y0 = p.replace(month=1)
     w0 = add_months(p, -(cs_cost_months - 1))
     f: dict = {}

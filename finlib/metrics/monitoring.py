@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from finlib.metrics.core import variance, variance_frame
-from finlib.metrics.periods import parse_period
+from finlib.periods import month_of
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def revenue_vs_target(period, actual: float, target: float | None, as_of: _dt.da
     Year end: ``prior + projection × (months left incl. this one)`` unless forecast.
     Units: USD. Reference: DESIGN.md "Revenue vs target".
     """
-    p = parse_period(period)
+    p = month_of(period)
     dim = calendar.monthrange(p.year, p.month)[1]
     if as_of is None or as_of >= _dt.date(p.year, p.month, dim):
         elapsed = dim
@@ -204,7 +204,7 @@ def budget_utilisation(lines, period, by=("department",)):
     """
     import pandas as pd
 
-    p = parse_period(period)
+    p = month_of(period)
     start = pd.Timestamp(p.year, 1, 1)
     df = lines.assign(period=pd.to_datetime(lines["period"]))
     df = df[(df["period"] >= start) & (df["period"] <= pd.Timestamp(p)) & df["account_type"].isin(["cogs", "opex"])]

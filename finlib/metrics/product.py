@@ -39,12 +39,12 @@ def attribute_expansion_to_features(adoption, expansion, until=None):
     """
     import pandas as pd
 
-    from finlib.metrics.periods import parse_period
+    from finlib.periods import month_of
 
     e = expansion[expansion["expansion"] > 0][["period", "customer_id", "expansion"]].copy()
     e["period"] = pd.to_datetime(e["period"])
     if until is not None:
-        e = e[e["period"] <= pd.Timestamp(parse_period(until))]
+        e = e[e["period"] <= pd.Timestamp(month_of(until))]
     a = adoption[["customer_id", "feature_id", "first_period"]].copy()
     a["first_period"] = pd.to_datetime(a["first_period"])
     j = e.merge(a, on="customer_id", how="inner")
