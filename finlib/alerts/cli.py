@@ -16,6 +16,10 @@ from __future__ import annotations
 import json
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from finlib.periods import parse_period
 
 
 def _emit_json(items) -> None:
@@ -31,9 +35,6 @@ def _fmt(x) -> str:
 
 
 def _table(alerts: list[dict], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     if not console.is_terminal:  # piped or logged: don't squeeze the table to 80 columns
         console = Console(width=max(console.width, 160))
@@ -79,7 +80,6 @@ def alerts() -> None:
 def check_cmd(period, as_json, no_deliver, config_path) -> None:
     """Evaluate every enabled rule for a period, store alerts and deliver new ones."""
     from finlib.alerts.engine import check
-    from finlib.periods import parse_period
     from finlib.warehouse.db import get_warehouse
 
     p = parse_period(period)

@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
+import lazy_loader as lazy
+
 from finlib.errors import AlertError
 from finlib.periods import parse_period
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import write_batch
+
+pd = lazy.load("pandas")  # only to write alerts; reading them needs no pandas
 
 STATES = ("open", "acknowledged", "resolved")
 ALERT_COLUMNS = ["alert_id", "rule", "period", "entity", "severity", "value", "threshold",
@@ -133,8 +138,6 @@ def _select(conn, where: str = "TRUE", params: dict | None = None) -> list[dict]
 
 
 def _float_or_none(x):
-    import math
-
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
@@ -145,8 +148,6 @@ def save(wh: Warehouse, period: date, rows: list[dict], evaluated_rules: Iterabl
     report_link`` and ``channels`` (the channel names that should deliver it when new).
     Returns ``{"new": [ids], "reopened": [ids], "resolved": [ids]}``.
     """
-    import pandas as pd
-
     rules = sorted(set(evaluated_rules))
     ts = now()
     rows = list({r["id"]: r for r in rows}.values())  # one row per id

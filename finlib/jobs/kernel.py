@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 
+from jupyter_client.kernelspec import find_kernel_specs
 from jupyter_client.manager import AsyncKernelManager
 
 DEFAULT_KERNEL = "finlib"
@@ -55,8 +56,6 @@ class IPCKernelManager(AsyncKernelManager):
 
 @lru_cache(maxsize=1)
 def installed_kernels() -> frozenset[str]:
-    from jupyter_client.kernelspec import find_kernel_specs
-
     return frozenset(find_kernel_specs())
 
 

@@ -12,6 +12,9 @@ import calendar
 import datetime as _dt
 import math
 from dataclasses import dataclass
+from fractions import Fraction
+
+import pandas as pd
 
 from finlib.metrics.core import variance, variance_frame
 from finlib.periods import month_of
@@ -145,8 +148,6 @@ def cost_variance(lines, by=("department", "category"), tolerance: float | None 
     Reference: DESIGN.md, *Cost monitoring* and *Default alert rules* (budget variance);
     variance convention of :mod:`finlib.metrics.core`.
     """
-    import pandas as pd
-
     cost = lines if account_types is None else lines[lines["account_type"].isin(list(account_types))]
     keys = ["period", *by]
     g = cost.groupby(list(keys), as_index=False).agg(actual=("actual", "sum"),
@@ -170,8 +171,6 @@ def _cents(x: float) -> int:
 
 def _outside(actual, budget, tolerance: float) -> bool:
     """The ``budget_variance`` rule on one line, in exact integer cents (see cost_variance)."""
-    from fractions import Fraction
-
     if budget is None or (isinstance(budget, float) and math.isnan(budget)):
         return False
     a, b = _cents(actual), _cents(budget)
@@ -202,8 +201,6 @@ def budget_utilisation(lines, period, by=("department",)):
 
     Reference: DESIGN.md, *Budget performance* (utilisation = actual ÷ budget, year to date).
     """
-    import pandas as pd
-
     p = month_of(period)
     start = pd.Timestamp(p.year, 1, 1)
     df = lines.assign(period=pd.to_datetime(lines["period"]))

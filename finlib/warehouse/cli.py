@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import click
+from rich.console import Console
+from rich.table import Table
 
 from finlib.warehouse.db import get_warehouse
 
@@ -27,16 +31,12 @@ def init_cmd() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_cmd(as_json: bool) -> None:
     """Tables with row counts, the last ingest and the data fingerprint."""
-    import json
-
     from finlib.warehouse.status import warehouse_status
 
     st = warehouse_status(get_warehouse())
     if as_json:
         click.echo(json.dumps(st, indent=2, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     console.print(f"warehouse   {st['warehouse']}")

@@ -28,10 +28,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import lazy_loader as lazy
+
 from finlib import config
 from finlib.errors import ConfigError, WarehouseBusyError, WarehouseError
 
 _PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+# Loaded on first use: `import finlib.warehouse.db` stays cheap (no pandas, no drivers).
+duckdb = lazy.load("duckdb")
+pd = lazy.load("pandas")
+psycopg = lazy.load("psycopg")
+
 
 
 def translate_params(sql: str, backend: str) -> str:
@@ -85,8 +93,6 @@ class Connection:
     def query_df(self, sql: str, params: dict | None = None):
         """Run a query and return a pandas DataFrame (DECIMAL columns stay Decimal on PG,
         become float64 on DuckDB only if the SQL casts them; cast in SQL for floats)."""
-        import pandas as pd
-
         try:
             if self.backend == "duckdb":
                 cur = self.raw.execute(translate_params(sql, "duckdb"), params) if params else self.raw.execute(sql)
@@ -164,8 +170,6 @@ class Warehouse:
     # -- connecting ----------------------------------------------------------------
     def _open(self, read_only: bool, timeout: float | None = None):
         if self.backend == "duckdb":
-            import duckdb
-
             assert self.path is not None
             if str(self.path) != ":memory:":
                 if read_only and not self.path.exists():
@@ -195,8 +199,6 @@ class Warehouse:
                 except duckdb.ConnectionException as exc:
                     # same process already has the file open with another configuration
                     raise WarehouseError(f"Cannot open {self.path}: {exc}") from exc
-        import psycopg
-
         try:
             conn = psycopg.connect(self.dsn, connect_timeout=max(1, int(config.db_timeout() if timeout is None else timeout)))
         except psycopg.OperationalError as exc:

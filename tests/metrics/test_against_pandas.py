@@ -9,9 +9,10 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from finlib.metrics import facts, reference
+from finlib.metrics import facts
 from finlib.periods import add_months, month_of, months_between
 from finlib.warehouse.db import get_warehouse
+from tests.metrics import reference
 
 
 def _compare(wh, periods):
