@@ -27,9 +27,10 @@ from pydantic import ValidationError
 from finlib.alerts import store
 from finlib.alerts.channels import make_channel
 from finlib.alerts.config import AlertsConfig, load_config
-from finlib.alerts.rules import RULES, Finding
+from finlib.alerts.rules import Finding
 from finlib.alerts.rules import evaluate as rules_evaluate
 from finlib.errors import AlertError
+from finlib.metrics.core import finite_or_none
 from finlib.periods import parse_period
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import current_user
@@ -171,8 +172,8 @@ def _evaluate_on(conn, cfg: AlertsConfig, configs: dict, p: date) -> list[dict]:
         item = {
             "id": r["id"], "rule": r["rule"], "period": p.isoformat(),
             "entity": store.json_entity(r["entity"]),
-            "value": store._float_or_none(r["value"]),
-            "threshold": store._float_or_none(r["threshold"]),
+            "value": finite_or_none(r["value"]),
+            "threshold": finite_or_none(r["threshold"]),
             "severity": r["severity"], "state": state, "message": r["message"],
             "details": store.json_details(r["details"]), "report_link": r["report_link"],
             "first_seen": s["first_seen"] if s else None,
@@ -288,13 +289,3 @@ def acknowledge(wh: Warehouse, alert_id: str, user: str | None = None) -> dict:
     """Acknowledge an alert (id or a unique prefix of 6+ characters) as ``user``."""
     return store.acknowledge(wh, alert_id, user or current_user())
 
-
-__all__ = [
-    "RULES",
-    "acknowledge",
-    "check",
-    "deliver_pending",
-    "evaluate",
-    "list_alerts",
-    "rule_settings",
-]

@@ -26,20 +26,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-import lazy_loader as lazy
+import pandas as pd
 
 from finlib.errors import AlertError
+from finlib.metrics.core import finite_or_none
 from finlib.periods import parse_period
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import write_batch
-
-pd = lazy.load("pandas")  # only to write alerts; reading them needs no pandas
 
 STATES = ("open", "acknowledged", "resolved")
 ALERT_COLUMNS = ["alert_id", "rule", "period", "entity", "severity", "value", "threshold",
@@ -137,10 +135,6 @@ def _select(conn, where: str = "TRUE", params: dict | None = None) -> list[dict]
     return [dict(zip(ALERT_COLUMNS, r, strict=True)) for r in rows]
 
 
-def _float_or_none(x):
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
 def save(wh: Warehouse, period: date, rows: list[dict], evaluated_rules: Iterable[str]) -> dict:
     """Store the alerts firing for ``period`` and resolve those that stopped firing.
 
@@ -178,8 +172,8 @@ def save(wh: Warehouse, period: date, rows: list[dict], evaluated_rules: Iterabl
         inserts, deliveries = [], []
         for r in rows:
             values = {
-                "severity": r["severity"], "value": _float_or_none(r["value"]),
-                "threshold": _float_or_none(r["threshold"]),
+                "severity": r["severity"], "value": finite_or_none(r["value"]),
+                "threshold": finite_or_none(r["threshold"]),
                 "details": json.dumps(r["details"], sort_keys=True, default=str),
                 "message": r["message"], "report_link": r["report_link"],
             }

@@ -89,7 +89,7 @@ def warehouse_fingerprint(db_url: str | None) -> dict[str, Any]:
     """
     try:
         wh = Warehouse.from_url(db_url)
-        if wh.backend == "duckdb" and wh.path is not None and str(wh.path) != ":memory:" and not wh.path.exists():
+        if not wh.exists():
             return {"value": None, "reason": f"no warehouse at {wh.path}"}
         value = fingerprint(wh)
         if hasattr(value, "_asdict"):
@@ -249,7 +249,7 @@ def record_run_row(db_url: str | None, row: dict[str, Any], wait_s: float = 5.0)
         return {"written": False, "reason": "no warehouse configured"}
     try:
         wh = Warehouse.from_url(db_url)
-        if wh.backend == "duckdb" and wh.path is not None and str(wh.path) != ":memory:" and not wh.path.exists():
+        if not wh.exists():
             return {"written": False, "reason": f"no warehouse at {wh.path}"}
         values = {
             **row,
