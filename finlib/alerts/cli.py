@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from finlib.periods import parse_period
+from finlib.warehouse.db import get_warehouse
 
 
 def _emit_json(items) -> None:
@@ -80,7 +81,6 @@ def alerts() -> None:
 def check_cmd(period, as_json, no_deliver, config_path) -> None:
     """Evaluate every enabled rule for a period, store alerts and deliver new ones."""
     from finlib.alerts.engine import check
-    from finlib.warehouse.db import get_warehouse
 
     p = parse_period(period)
     result = check(get_warehouse(), p, deliver=not no_deliver, config=config_path)
@@ -100,7 +100,6 @@ def check_cmd(period, as_json, no_deliver, config_path) -> None:
 def list_cmd(state, period, as_json) -> None:
     """List stored alerts, newest period first."""
     from finlib.alerts.engine import list_alerts
-    from finlib.warehouse.db import get_warehouse
 
     result = list_alerts(get_warehouse(), state=state, period=period)
     if as_json:
@@ -116,7 +115,6 @@ def list_cmd(state, period, as_json) -> None:
 def ack_cmd(alert_id, user, as_json) -> None:
     """Acknowledge an alert by id (or a unique prefix of 6+ characters)."""
     from finlib.alerts.engine import acknowledge
-    from finlib.warehouse.db import get_warehouse
 
     a = acknowledge(get_warehouse(), alert_id, user)
     if as_json:

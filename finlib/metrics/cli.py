@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from finlib.periods import last_closed_month, month_of
+from finlib.warehouse.db import get_warehouse
 
 
 def _fmt(key: str, value, unit: str) -> str:
@@ -37,7 +38,6 @@ def kpis(period: str | None, segment: str | None, as_json: bool) -> None:
     """Print headline KPIs for a month: MRR, ARR, MRR movements, recognised revenue vs
     target, NRR, GRR, logo churn and CAC (optionally for one customer segment)."""
     from finlib.metrics.kpis import KPI_LABELS, headline_kpis
-    from finlib.warehouse.db import get_warehouse
 
     p = month_of(period) if period else last_closed_month()
     figures = headline_kpis(get_warehouse(), p, segment=segment)

@@ -8,7 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
+from finlib.warehouse.status import warehouse_status
 
 
 @click.group()
@@ -19,8 +21,6 @@ def db() -> None:
 @db.command("init")
 def init_cmd() -> None:
     """Create every table of the canonical schema (idempotent)."""
-    from finlib.warehouse.create import init_db
-
     wh = get_warehouse()
     created = init_db(wh)
     click.echo(f"{wh.display_url}: {len(created)} tables created"
@@ -31,8 +31,6 @@ def init_cmd() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_cmd(as_json: bool) -> None:
     """Tables with row counts, the last ingest and the data fingerprint."""
-    from finlib.warehouse.status import warehouse_status
-
     st = warehouse_status(get_warehouse())
     if as_json:
         click.echo(json.dumps(st, indent=2, default=str))
