@@ -13,14 +13,18 @@ written.
 from __future__ import annotations
 
 import getpass
-import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import lazy_loader as lazy
+
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.schema import TABLES
+
+# PostgreSQL COPY needs pyarrow: loaded when a batch first writes to PostgreSQL.
+pg_copy = lazy.load("finlib.warehouse.pg_copy", suppress_warning=True)
 
 WriteHook = Callable[[Connection, "Batch"], None]
 _HOOKS: list[WriteHook] = []
@@ -83,7 +87,7 @@ class Batch:
             finally:
                 raw.unregister("_finlib_append")
         else:
-            _copy_to_postgres(self.conn.raw, table, cols, data)
+            pg_copy.copy_frame(self.conn.raw, table, cols, data)
         self._count(table, n)
         return n
 
@@ -102,51 +106,13 @@ class Batch:
             for rb in batches:
                 n += self.append(table, rb)
             return n
-        n = copy_arrow_batches(self.conn.raw, table, columns, batches)
+        n = pg_copy.copy_arrow_batches(self.conn.raw, table, columns, batches)
         self._count(table, n)
         return n
 
     def execute(self, sql: str, params: dict | None = None) -> None:
         """Any other statement (UPDATE of system tables, ...). Prefer the methods above."""
         self.conn.execute(sql, params)
-
-
-def _copy_to_postgres(raw, table: str, cols: list[str], data) -> None:
-    """Stream rows into PostgreSQL with COPY (text CSV), chunked to bound memory."""
-    import pandas as pd
-
-    df = data.to_pandas() if hasattr(data, "to_pandas") else data
-    chunk = 100_000
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
-            for start in range(0, len(df), chunk):
-                part = df.iloc[start:start + chunk]
-                buf = io.StringIO()
-                part.to_csv(buf, header=False, index=False, na_rep="\\N",
-                            date_format="%Y-%m-%d %H:%M:%S")
-                cp.write(buf.getvalue())
-    del pd
-
-
-def copy_arrow_batches(raw, table: str, cols: list[str], batches) -> int:
-    """Stream pyarrow RecordBatches into a PostgreSQL table with one ``COPY`` (CSV text).
-
-    Empty strings are written quoted and NULLs unquoted, so PostgreSQL tells them apart.
-    """
-    import pyarrow.csv as pacsv
-
-    opts = pacsv.WriteOptions(include_header=False)
-    n = 0
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)") as cp:
-            for rb in batches:
-                if rb.num_rows == 0:
-                    continue
-                buf = io.BytesIO()
-                pacsv.write_csv(rb, buf, opts)
-                cp.write(buf.getvalue())
-                n += rb.num_rows
-    return n
 
 
 @contextmanager
