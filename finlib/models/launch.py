@@ -31,7 +31,7 @@ from finlib.metrics import facts
 from finlib.metrics.core import roi, roi_issue
 from finlib.models.attribution import DiDResult, diff_in_diff
 
-stats = lazy.load("scipy.stats", suppress_warning=True)  # scipy loads on first use
+scipy = lazy.load("scipy")  # scipy.stats loads on first use
 
 __all__ = ["LaunchUplift", "launch_frames", "launch_panel", "launch_uplift"]
 
@@ -202,7 +202,7 @@ def _before_after(panel, alpha: float):
     if len(d) < 2:
         return float("nan"), float("nan"), float("nan")
     se = d.std(ddof=1) / np.sqrt(len(d))
-    q = stats.t.ppf(1 - alpha / 2, len(d) - 1)
+    q = scipy.stats.t.ppf(1 - alpha / 2, len(d) - 1)
     return float(d.mean()), float(d.mean() - q * se), float(d.mean() + q * se)
 
 

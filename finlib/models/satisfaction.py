@@ -41,7 +41,7 @@ from finlib.errors import ModelError
 from finlib.metrics import facts
 
 sm = lazy.load("statsmodels.api", suppress_warning=True)  # statsmodels loads on first use
-stats = lazy.load("scipy.stats", suppress_warning=True)
+scipy = lazy.load("scipy")  # scipy.stats loads on first use
 
 __all__ = [
     "BANDS",
@@ -228,7 +228,7 @@ def _ame(res, X, weights=None, alpha: float = 0.05):
     grad = b * (w * d * (1 - 2 * p)) @ Xa
     grad[list(params.index).index("score")] += float(w @ d)
     se = float(np.sqrt(grad @ V @ grad))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = scipy.stats.norm.ppf(1 - alpha / 2)
     return value, se, (value - z * se, value + z * se)
 
 
@@ -318,7 +318,7 @@ def revenue_per_point(model: SatisfactionModel, customers, alpha: float | None =
     ame, se, _ = _ame(model.result_, X, weights=arr, alpha=alpha)
     total = arr.sum()
     value, se = -ame * total, se * total
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = scipy.stats.norm.ppf(1 - alpha / 2)
     p = model.predict(customers)
     return {"revenue_per_point": value, "ci_low": value - z * se, "ci_high": value + z * se, "std_err": se,
             "per_customer": value / len(arr), "customers": int(len(arr)), "arr": float(total),
@@ -349,7 +349,7 @@ def nrr_by_band(outcomes, kind: str = "nps", alpha: float = 0.05):
 
     df = outcomes[(outcomes["kind"] == kind) & outcomes["labelled"].astype(bool)]
     df = df.sort_values("period").groupby("customer_id").tail(1)
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = scipy.stats.norm.ppf(1 - alpha / 2)
     rows = []
     for name, _lo, _hi in BANDS[kind]:
         b = df[df["band"] == name]
