@@ -705,7 +705,7 @@ class _Ingest:
                         if ch.value_col:
                             val = r[ch.value_col]
                         else:
-                            val = ", ".join(str(r[k]) for k in self.key_columns())
+                            val = ", ".join(_key_text(r[k]) for k in self.key_columns())
                         col = self._source_label(ch.column)
                         msg = (ch.fmt(val, *(r[f"__x{i}_{j}"] for j in range(len(ch.extra))))
                                if ch.fmt else self._message(ch, val))
@@ -718,7 +718,7 @@ class _Ingest:
                               f"WHERE {notnull} GROUP BY {kcols} HAVING count(*) > 1 "
                               f"ORDER BY min(__rn) LIMIT {self.max_errors}", self.progress, "reporting")
             for rec in rows.fetchall():
-                val = ", ".join(str(v) for v in rec[:-1])
+                val = ", ".join(_key_text(v) for v in rec[:-1])
                 first = rec[-1][0]
                 for rn in rec[-1][1:]:
                     found.append((rn, _problem(self.fname, None, self._source_label(", ".join(key)), val,
@@ -767,6 +767,11 @@ def _qualify(condition: str, names: set[str]) -> str:
         parts[i] = re.sub(r"\b([a-z_][a-z0-9_]*)\b",
                           lambda m: f"s.{ident(m.group(1))}" if m.group(1) in names else m.group(1), parts[i])
     return "'".join(parts)
+
+
+def _key_text(v) -> str:
+    """A key value as a problem shows it (NULL is a value of a natural key)."""
+    return "NULL" if v is None else str(v)
 
 
 def _not_iso(v, iso) -> str:
@@ -1255,7 +1260,7 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
                                  f"ORDER BY __rn LIMIT {job.max_errors}").fetchall()
             lines = src.lines_of({r[0] for r in found})
             msg = f"{', '.join(key)} already in the warehouse: use --replace keys to overwrite"
-            return cnt, [_problem(job.fname, lines[r[0]], ", ".join(key), ", ".join(str(v) for v in r[1:]),
+            return cnt, [_problem(job.fname, lines[r[0]], ", ".join(key), ", ".join(_key_text(v) for v in r[1:]),
                                   "primary_key_exists", msg) for r in found]
 
         rows, sha = _validate(job, duck, src, sha_future, pg, extra=pg_checks)
