@@ -26,7 +26,9 @@ Options of a column entry
                tried in order), e.g. ``"%m/%d/%Y"``. Default: ISO 8601.
 ``amount``     how money is written: ``plain`` (default, ``-1234.50``), ``accounting``
                (``$1,234.50``, ``(12.00)`` is negative, ``USD 1,234.50``), ``cents``
-               (integer minor units: ``123450`` is 1,234.50)
+               (integer minor units: ``123450`` is 1,234.50). A currency written in an
+               accounting amount (``EUR``, ``€``, ``£``) must agree with the row's
+               ``currency``; more than two decimals are refused, never rounded
 ``values``     a dict replacing source values (``Closed Won: won``); ``otherwise`` gives the
                value for anything not listed (default: keep it, validation then checks it)
 ``case``       ``lower`` or ``upper`` applied before ``values``
