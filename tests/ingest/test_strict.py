@@ -285,3 +285,15 @@ def test_money_is_stored_exactly(wh, tmp_path):
     with wh.connect(read_only=True) as conn:
         assert [Decimal(str(r[0])) for r in conn.query("SELECT amount FROM gl_entries ORDER BY entry_id")] == [
             Decimal("100.00"), Decimal("0.10")]
+
+
+def test_init_gives_an_older_warehouse_the_invoice_kind_column(wh, tmp_path):
+    from finlib.warehouse.init import init_db
+
+    with write_batch(wh, action="test", target="invoices") as b:
+        b.execute("ALTER TABLE invoices DROP COLUMN kind")
+    init_db(wh)
+    with wh.connect(read_only=True) as conn:
+        assert conn.columns("invoices")[-1] == "kind"
+    text = HEADERS["invoices"] + ",kind\n" + f"i1,{C1},{S1},2024-02-10,2024-02-10,2024-12-31,-5.00,USD,paid,credit_note\n"
+    assert ingest_file(wh, "invoices", write(tmp_path, "cn.csv", text)).rows == 1
