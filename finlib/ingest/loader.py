@@ -4,17 +4,20 @@ How a load runs
 ---------------
 1. The file is checked (exists, not empty, decodes) and its header is compared with the
    target table's columns through the mapping (missing columns get a "did you mean").
-2. DuckDB reads the file *streaming* (``read_csv(..., all_varchar=true)``): every value is
-   parsed with ``TRY_CAST``/``try_strptime`` and every rule derived from
-   :mod:`finlib.warehouse.schema` (not-null, types, allowed values, ranges, first-of-month
-   periods, primary keys unique in the file and new to the warehouse, foreign keys present)
-   is counted in **one aggregate pass**. Only when something fails is the file read again
+2. DuckDB reads the file *streaming* (``read_csv(..., all_varchar=true)``): ids and text
+   are trimmed, every value is parsed with ``TRY_CAST``/``try_strptime`` and every rule
+   derived from :mod:`finlib.warehouse.schema` and :mod:`finlib.ingest.rules` (not-null,
+   types, allowed values, ranges, first-of-month periods, plausible dates, amounts to the
+   cent, ISO currencies with an fx rate on or before the row's date, row rules, primary
+   and natural keys unique in the file and new to the warehouse (NULL a value in natural
+   keys), foreign keys present) is counted in **one aggregate pass**. Only when something fails is the file read again
    with row numbers to report the first ``max_errors`` problems with their real line.
 3. With no problem, the rows are inserted in the same transaction (one
    :func:`~finlib.warehouse.load.write_batch`): ``INSERT INTO t SELECT ... FROM read_csv``
    on DuckDB, a streamed ``COPY`` on PostgreSQL. On any error nothing is written.
 4. Every batch, accepted or rejected, is recorded in ``ingest_batches`` (a rejected batch in
-   its own small transaction).
+   its own small transaction). Warnings about an accepted load (one-day gaps between a
+   customer's subscriptions) are read in its transaction and recorded in its message.
 
 Re-loading a file already accepted into the same table (same sha256) is refused unless a
 ``replace`` scope is given (see :func:`parse_replace`).
