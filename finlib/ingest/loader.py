@@ -594,11 +594,9 @@ class _Ingest:
                                           shown))
             style = c.spec.amount if c.spec else "plain"
             if t == "money" and c.source and style in ("plain", "accounting"):
-                x = raw if style == "plain" else _accounting_digits(raw)
                 self.checks.append(_Check(
                     "decimals", n,
-                    f"strpos({x}, '.') > 0 AND length({x}) - strpos({x}, '.') > 2 "
-                    f"AND length(rtrim({x}, '0 ')) - strpos({x}, '.') > 2 AND {typed} IS NOT NULL",
+                    f"regexp_matches({raw}, '\\.\\d\\d\\d*[1-9]') AND {typed} IS NOT NULL",  # 100.005, not 100.000
                     f"{c.label} has more than two decimals; amounts are stored to the cent and are "
                     "never rounded on load: round them in the source", "__raw_" + n))
                 if style == "accounting" and "currency" in cols:
