@@ -297,3 +297,13 @@ def test_init_gives_an_older_warehouse_the_invoice_kind_column(wh, tmp_path):
         assert conn.columns("invoices")[-1] == "kind"
     text = HEADERS["invoices"] + ",kind\n" + f"i1,{C1},{S1},2024-02-10,2024-02-10,2024-12-31,-5.00,USD,paid,credit_note\n"
     assert ingest_file(wh, "invoices", write(tmp_path, "cn.csv", text)).rows == 1
+
+
+def test_accounting_amounts_with_more_than_two_decimals_are_refused(wh, tmp_path):
+    text = (SAMPLES / "quickbooks_general_ledger.csv").read_text().replace('"1,200.00","1,200.00"', '"1,200.005","1,200.00"', 1)
+    before = state(wh)
+    with pytest.raises(ValidationError) as ei:
+        ingest_file(wh, "gl_entries", write(tmp_path, "qb.csv", text), mapping=load_mapping("quickbooks_gl"))
+    assert [(p["line"], p["column"], p["rule"], p["value"]) for p in ei.value.problems] == [
+        (3, "Amount -> amount", "decimals", "1,200.005")]
+    assert state(wh) == before
