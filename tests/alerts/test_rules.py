@@ -61,7 +61,7 @@ def test_budget_variance_fires_only_beyond_ten_percent_and_reports_zero_budgets(
 
 def test_revenue_target_fires_just_below_ninety_five_percent(wh):
     base_dims(wh)
-    put(wh, "customers", [{"customer_id": "c1", "signup_date": d("2023-01-01")}])
+    put(wh, "customers", [{"customer_id": c, "signup_date": d("2023-01-01")} for c in ("c1", "c2")])
     may, jun, jul = d("2024-05-01"), d("2024-06-01"), d("2024-07-01")
     put(wh, "kpi_targets", [
         {"period": may, "kpi": "revenue", "target": 1000.0},
@@ -70,7 +70,7 @@ def test_revenue_target_fires_just_below_ninety_five_percent(wh):
         {"period": jun, "kpi": "cac", "target": 99999.0}])
     put(wh, "revenue_recognized", [
         {"period": may, "customer_id": "c1", "amount": 900},
-        {"period": may, "customer_id": "c1", "amount": 50},        # May: 950.00 = 95 %
+        {"period": may, "customer_id": "c2", "amount": 50},        # May: 950.00 = 95 %
         {"period": jun, "customer_id": "c1", "amount": 949.99},    # June: just below
         {"period": jul, "customer_id": "c1", "amount": 1}])        # July: no target
     assert run(wh, "revenue_target", "2024-05-01") == []
