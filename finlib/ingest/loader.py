@@ -42,13 +42,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import lazy_loader as lazy
+
 from finlib import config
-from finlib.errors import IngestError, ValidationError
+from finlib.errors import ConfigError, IngestError, ValidationError
 from finlib.ingest.mapping import ColumnSpec, Mapping
 from finlib.ingest.rules import POSTING_LAG, IngestRules, iso_currencies, load_rules
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import current_user, write_batch
 from finlib.warehouse.schema import TABLES, Column, Table
+
+duckdb = lazy.load("duckdb")  # the database drivers load on first use
+pa = lazy.load("pyarrow")
+pg_copy = lazy.load("finlib.warehouse.pg_copy", suppress_warning=True)
 
 Progress = Callable[[str, float | None], None]
 
@@ -332,8 +338,6 @@ class _Ingest:
         specs = dict(self.mapping.columns) if self.mapping else {}
         for target in specs:
             if target not in self.table.column_names:
-                from finlib.errors import ConfigError
-
                 raise ConfigError(f"mapping {self.mapping.name}: {target!r} is not a column of "
                                   f"{self.table.name}{did_you_mean(target, self.table.column_names)}")
         used: set[str] = set()
@@ -365,8 +369,6 @@ class _Ingest:
                                   lookup=spec.lookup if spec else None))
         if (self.mapping is not None and self.mapping.end_date == "inclusive"
                 and self.table.name != "subscriptions"):
-            from finlib.errors import ConfigError
-
             raise ConfigError(f"mapping {self.mapping.name}: end_date: inclusive applies to "
                               f"subscriptions only, not {self.table.name}")
         if self.mapping is None:
@@ -922,7 +924,6 @@ def _insert_record(b, record: dict) -> None:
 
 
 def _ingest(job: _Ingest, p: Path, tmpdir: Path, sha_future, record: dict) -> IngestResult:
-    import duckdb
 
     if p.stat().st_size == 0 or (p.suffix.lower() not in _PARQUET_SUFFIXES and not _head(p).strip()):
         raise ValidationError(f"{p.name} is empty: nothing was loaded",
@@ -965,7 +966,6 @@ def _prepare_duck(duck) -> None:
 
 def _validate(job: _Ingest, duck, src: _Source, sha_future, conn, extra=None) -> tuple[int, str]:
     """Run the rule pass; raise on problems or a duplicate file. Returns (rows, sha256)."""
-    import duckdb
 
     try:
         n, fails, dups = job.count_problems(duck, src)
@@ -1120,7 +1120,6 @@ def _ingest_duckdb(job: _Ingest, src: _Source, sha_future, record: dict) -> Inge
 
 
 def _ingest_duckdb_one_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
-    import duckdb
 
     name = job.table.name
     with write_batch(job.wh, action="ingest", target=name, actor=job.user,
@@ -1198,8 +1197,6 @@ def _ingest_duckdb_two_pass(job: _Ingest, src: _Source, sha_future, record: dict
 
 def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
     """PostgreSQL target: validate in an in-memory DuckDB, stream the rows with COPY."""
-    import duckdb
-    import pyarrow as pa
 
     name = job.table.name
     with write_batch(job.wh, action="ingest", target=name, actor=job.user,
@@ -1281,6 +1278,4 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
 
 
 def _copy_batches(raw, table: str, cols: list[str], reader) -> int:
-    from finlib.warehouse.pg_copy import copy_arrow_batches
-
-    return copy_arrow_batches(raw, table, cols, reader)
+    return pg_copy.copy_arrow_batches(raw, table, cols, reader)

@@ -57,6 +57,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from finlib import config
 from finlib.errors import ConfigError
 
 AMOUNT_STYLES = ("plain", "accounting", "cents")
@@ -187,10 +190,6 @@ def parse_mapping(data: dict, name: str = "mapping", path: Path | None = None) -
 
 def load_mapping(ref: str | Path) -> Mapping:
     """Read a mapping by path or by name (``stripe_invoices`` -> ``parameters/mappings/stripe_invoices.yaml``)."""
-    import yaml
-
-    from finlib import config
-
     p = Path(ref)
     candidates = [p]
     if not p.suffix:

@@ -18,6 +18,10 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 
+import yaml
+from babel.numbers import list_currencies
+
+from finlib import config
 from finlib.errors import ConfigError
 
 #: table -> (timestamp column, period column) whose distance the posting-lag rule bounds
@@ -43,10 +47,6 @@ class IngestRules:
 
 def load_rules(path=None) -> IngestRules:
     """Read ``parameters/ingest.yaml`` (or ``path``); defaults where it is missing."""
-    import yaml
-
-    from finlib import config
-
     p = path or config.parameters_dir() / "ingest.yaml"
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
@@ -77,6 +77,4 @@ def load_rules(path=None) -> IngestRules:
 @lru_cache(maxsize=1)
 def iso_currencies() -> frozenset[str]:
     """Upper-case ISO 4217 codes (CLDR via babel), without ``XXX`` and ``XTS``."""
-    from babel.numbers import list_currencies
-
     return frozenset(c for c in list_currencies() if len(c) == 3 and c.isupper()) - {"XXX", "XTS"}

@@ -7,8 +7,8 @@ import duckdb
 
 from finlib.demo import generate
 from finlib.ingest.loader import ingest_file
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import Warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.schema import CANONICAL_TABLES, LOAD_ORDER
 from finlib.warehouse.status import fingerprint
 

@@ -288,7 +288,7 @@ def test_money_is_stored_exactly(wh, tmp_path):
 
 
 def test_init_gives_an_older_warehouse_the_invoice_kind_column(wh, tmp_path):
-    from finlib.warehouse.init import init_db
+    from finlib.warehouse.create import init_db
 
     with write_batch(wh, action="test", target="invoices") as b:
         b.execute("ALTER TABLE invoices DROP COLUMN kind")
