@@ -152,7 +152,7 @@ def tables_to_analyze(conn: Connection, batch: Batch) -> list[str]:
     * Every **canonical** table the batch changed, whatever the share. Loads of a new month
       are a small share of a table holding years, yet they are exactly the rows the next
       jobs ask for (``period = <the new month>``): statistics taken before the load know
-      nothing of that month, and the planner would guess one row for it. ``ANALYZE`` reads a
+      nothing of that month, and the planner has to guess how many rows it holds. ``ANALYZE`` reads a
       fixed-size sample (300 × ``default_statistics_target`` rows), so it costs milliseconds
       on small tables and well under a second on the largest.
     * A **system** table (``runs``, ``alerts``, ``audit_log``, ...), written a few rows at a
