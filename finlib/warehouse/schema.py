@@ -40,6 +40,13 @@ Row rules
 ``fx_date``      for a table with a ``currency`` column: the date column whose rate converts
                  the row (a row in another currency than the reporting one needs an
                  ``fx_rates`` rate on or before that date).
+
+Indexes
+-------
+Besides the primary keys, PostgreSQL gets the secondary indexes of :data:`INDEXES`, each
+with the reason it exists (docs/POSTGRESQL.md lists them). DuckDB gets none: it scans
+columnar row groups with min/max zone maps and joins with hash joins, so an ART index
+would only slow its bulk loads.
 """
 
 from __future__ import annotations
@@ -115,6 +122,24 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index, created on PostgreSQL only (see the module docstring).
+
+    ``where`` makes it partial (e.g. ``"campaign_id IS NOT NULL"`` for a column that is
+    mostly NULL); ``why`` says which statements need it, and is what the docs print.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    why: str
+    where: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"ix_{self.table}_{'_'.join(self.columns)}"
 
 
 def C(name, type, nullable=False, **kw) -> Column:  # noqa: N802 - table-like DSL
@@ -432,6 +457,46 @@ _t("warehouse_meta", [
 # The ``warehouse_meta`` key under which the demo generator stores its planted truth (JSON).
 DEMO_TRUTH_KEY = "demo_truth"
 
+# ---- secondary indexes (PostgreSQL) ----------------------------------------------------
+
+_REFERENCING = ("Deleting or replacing a referenced row makes PostgreSQL check every referencing "
+                "table for rows that still point at it, one lookup per deleted row (at the commit: the "
+                "foreign keys are deferred); without an index each lookup is a full scan, so a "
+                "`--replace all` of the parent or `demo-data --force` scans the child once per row.")
+
+INDEXES: tuple[Index, ...] = (
+    Index("gl_entries", ("period",),
+          "Every ledger read is by month: the alert rules (budget variance, cost control, CAC) read "
+          "one month or four, the facts one month (revenue to date, period data checks) or a range, "
+          "and `MIN(period)` (first month of the books) becomes an index lookup instead of a scan."),
+    Index("revenue_recognized", ("period",),
+          "The revenue-target rule and the period data checks read one month; `MIN(period)` as above."),
+    Index("gl_entries", ("campaign_id",),
+          "Campaign spend (acquisition by channel); " + _REFERENCING + " (marketing_campaigns)",
+          where="campaign_id IS NOT NULL"),
+    Index("gl_entries", ("feature_id",),
+          "Feature development cost; " + _REFERENCING + " (features)", where="feature_id IS NOT NULL"),
+    Index("subscriptions", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("invoices", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("invoices", ("subscription_id",), _REFERENCING + " (subscriptions)",
+          where="subscription_id IS NOT NULL"),
+    Index("revenue_recognized", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("revenue_recognized", ("subscription_id",), _REFERENCING + " (subscriptions)",
+          where="subscription_id IS NOT NULL"),
+    Index("health_scores", ("customer_id", "scored_on"),
+          "A customer's latest score on or before a date (churn panel, revenue at risk); "
+          + _REFERENCING + " (customers)"),
+    Index("feature_usage", ("customer_id", "period"),
+          "Usage per customer and month (churn panel, adoption); " + _REFERENCING + " (customers)"),
+    Index("feature_requests", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("surveys", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("retention_campaign_members", ("customer_id",),
+          _REFERENCING + " (customers; the primary key starts with campaign_id and serves the campaigns)"),
+    Index("opportunities", ("customer_id",), _REFERENCING + " (customers)", where="customer_id IS NOT NULL"),
+    Index("customers", ("acquisition_campaign_id",), _REFERENCING + " (marketing_campaigns)",
+          where="acquisition_campaign_id IS NOT NULL"),
+)
+
 CANONICAL_TABLES = [name for name, t in TABLES.items() if not t.system]
 SYSTEM_TABLES = [name for name, t in TABLES.items() if t.system]
 
@@ -497,5 +562,18 @@ def create_table_sql(table: Table, backend: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n{body}\n)"
 
 
+def create_index_sql(index: Index) -> str:
+    """``CREATE INDEX IF NOT EXISTS`` for one of :data:`INDEXES` (PostgreSQL)."""
+    where = f" WHERE {index.where}" if index.where else ""
+    return f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} ({', '.join(index.columns)}){where}"
+
+
 def create_all_sql(backend: str) -> list[str]:
-    return [create_table_sql(TABLES[name], backend) for name in LOAD_ORDER]
+    """Every table in load order, then (PostgreSQL) the secondary indexes of :data:`INDEXES`.
+
+    Idempotent: running it on an existing warehouse adds only what is missing, so
+    ``finlib db init`` brings an older PostgreSQL warehouse's indexes up to date."""
+    stmts = [create_table_sql(TABLES[name], backend) for name in LOAD_ORDER]
+    if backend == "postgresql":
+        stmts += [create_index_sql(ix) for ix in INDEXES]
+    return stmts
