@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 from finlib.warehouse.schema import CANONICAL_TABLES, TABLES
 from tests.ingest.conftest import gl_csv, seed
