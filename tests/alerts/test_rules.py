@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from finlib.alerts.rules import RULES, Period
+from finlib.alerts.rules import RULES
 from tests.alerts.conftest import base_dims, d, put
 
 
 def run(wh, rule: str, period: str, **cfg):
     spec = RULES[rule]
     with wh.connect(read_only=True) as conn:
-        return spec.evaluate(conn, Period(d(period)), spec.config_model(**cfg))
+        return spec.evaluate(conn, d(period), spec.config_model(**cfg))
 
 
 def by_entity(findings, key):
@@ -192,7 +192,13 @@ def test_cac_blended_and_by_channel(wh):
     custs = [("u1", "web", "2024-05-01"), ("u2", "web", "2024-05-31"), ("u3", "evt", "2024-05-10"),
              ("u4", None, "2024-05-20"), ("u5", "web", "2024-04-30"), ("u6", "web", "2024-06-01")]
     put(wh, "customers", [{"customer_id": u, "acquisition_campaign_id": c, "signup_date": d(s)}
-                          for u, c, s in custs])
+                          for u, c, s in custs]
+        # a May trial through the web campaign that never pays: not a new customer
+        + [{"customer_id": "t1", "acquisition_campaign_id": "web", "signup_date": d("2024-05-02")}])
+    # everyone but the trial pays from the signup day (a `new` MRR movement in that month)
+    put(wh, "products", [{"product_id": "p1"}])
+    put(wh, "subscriptions", [{"subscription_id": f"s{u}", "customer_id": u, "start_date": d(s),
+                               "mrr": 10} for u, _, s in custs])
     put(wh, "kpi_targets", [
         {"period": may, "kpi": "cac", "target": 200.0},
         {"period": may, "kpi": "cac", "dimension": "paid_search", "target": 120.0},
@@ -200,8 +206,9 @@ def test_cac_blended_and_by_channel(wh):
         {"period": may, "kpi": "cac", "dimension": "social", "target": 50.0},
         {"period": may, "kpi": "cac", "dimension": "tv", "target": 10.0}])
     got = {f.entity.get("channel", "blended"): f for f in run(wh, "cac", "2024-05-01")}
-    # blended: Sales + Marketing opex 600 + 400 = 1000 over 4 May signups = 250 > 240
-    # paid_search: 300 / 2 = 150 > 144; events: 100 / 1 = 100 <= 120;
+    # blended: Sales + Marketing opex 600 + 400 = 1000 over 4 new paying customers in May
+    # (u1..u4; the trial t1 signed up in May but pays nothing) = 250 > 240
+    # paid_search: 300 / 2 (u1, u2; not t1) = 150 > 144; events: 100 / 1 = 100 <= 120;
     # social: 80 spent, nobody acquired: data issue; tv: no spend, no customers: nothing.
     assert set(got) == {"blended", "paid_search", "social"}
     assert got["blended"].entity == {}
