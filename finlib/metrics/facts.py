@@ -195,6 +195,12 @@ def fx_join(alias: str, currency: str, on: str, fx: str = "fx") -> str:
             f" AND ({alias}.valid_to IS NULL OR {alias}.valid_to > {on})")
 
 
+#: SQL type of a converted amount: the product of an amount (2 decimals) and a rate (8
+#: decimals) is exact with 10 decimals. Every branch of the conversion has this one type, so
+#: no backend rounds a branch to the amount's 2 decimals (DuckDB would, for mixed widths).
+CONVERTED = "DECIMAL(38, 10)"
+
+
 def in_reporting_currency(amount: str, currency: str, rate: str, on: str) -> str:
     """SQL: ``amount`` (in ``currency``) converted to the reporting currency.
 
@@ -213,11 +219,11 @@ def in_reporting_currency(amount: str, currency: str, rate: str, on: str) -> str
       (:func:`month_last_day`).
 
     Units: reporting currency (:func:`finlib.config.reporting_currency`, written into the
-    SQL by :func:`reporting_currency_sql`). Sign: unchanged (rates
-    are positive). Rows already in the reporting currency convert at exactly 1 and need no
-    rate; a NULL amount (an outer join that found no row) stays NULL. The product is exact DECIMAL (the amount's 2 decimals plus the rate's 8): sums are
-    never rounded before the final projection, so a figure does not depend on how a query
-    groups before it sums.
+    SQL by :func:`reporting_currency_sql`). Sign: unchanged (rates are positive). Rows already in the reporting currency convert at exactly 1 and need no
+    rate; a NULL amount (an outer join that found no row) stays NULL. The product is exact
+    (:data:`CONVERTED`: the amount's 2 decimals plus the rate's 8) and sums are never
+    rounded before the final projection, so a figure does not depend on how a query groups
+    before it sums.
 
     A row in another currency without a rate for ``on`` makes the statement fail with
     ``no exchange rate for <CUR> on or before <date>``, which :func:`_df` turns into
@@ -225,10 +231,11 @@ def in_reporting_currency(amount: str, currency: str, rate: str, on: str) -> str
     dropped silently. (Ingestion refuses such rows; this is the guard behind it.)
     """
     return (
-        f"CASE WHEN {amount} IS NULL THEN NULL WHEN {currency} = {reporting_currency_sql()} THEN {amount}"
-        f" WHEN {rate} IS NOT NULL THEN {amount} * {rate}"
+        f"CASE WHEN {amount} IS NULL THEN NULL"
+        f" WHEN {currency} = {reporting_currency_sql()} THEN CAST({amount} AS {CONVERTED})"
+        f" WHEN {rate} IS NOT NULL THEN CAST({amount} * {rate} AS {CONVERTED})"
         f" ELSE CAST('no exchange rate for ' || COALESCE({currency}, 'NULL') || ' on or before '"
-        f" || CAST({on} AS VARCHAR) AS DECIMAL(18, 2)) END"
+        f" || CAST({on} AS VARCHAR) AS {CONVERTED}) END"
     )
 
 
