@@ -12,7 +12,7 @@ Layout::
     report_base: reports          # {base} in link templates
     rules:
       budget_variance: {enabled: true, severity: warning, threshold: 0.10, link: "..."}
-      ...                         # a rule left out runs with its defaults (issue 3)
+      ...                         # a rule left out runs with its defaults (docs/ALERTS.md)
     channels:
       log: {type: jsonl, path: data/alerts.jsonl}
       email: {type: smtp, enabled: false, host: ..., port: 25, from: ..., to: [...],

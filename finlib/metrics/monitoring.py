@@ -236,6 +236,7 @@ def budget_variance(lines, tolerance: float, min_amount: float = 1000.0):
         actual=("actual", "sum"), budget=("budget", lambda s: s.sum(min_count=1)))
     g["kind"] = g["account_type"].map(lambda t: "revenue" if t == "revenue" else "cost")
     out = variance_frame(g, actual="actual", plan="budget", kind_column="kind").drop(columns=["kind"])
+    out.loc[out["budget"].isna(), "data_issue"] = "no budget"
     spend = out["account_type"].isin(["cogs", "opex"])
     out["unbudgeted"] = out["budget"].isna() & spend & (out["actual"] != 0)
     flags = [_outside(a, b, tolerance, min_amount if sp else None)

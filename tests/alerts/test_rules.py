@@ -57,6 +57,26 @@ def test_budget_variance_fires_only_beyond_ten_percent_and_reports_zero_budgets(
                                  "account_id")
 
 
+def test_budget_variance_says_no_budget_for_unbudgeted_spend_above_the_floor(wh):
+    accounts = [("a1", "opex", "rent"), ("a2", "opex", "rent"), ("a3", "cogs", "hosting"),
+                ("r1", "revenue", "subscription")]
+    base_dims(wh, accounts=accounts)
+    may = d("2024-05-01")
+    put(wh, "gl_entries", [
+        {"period": may, "department_id": "d1", "account_id": a, "amount": amt}
+        for a, amt in [("a1", 600), ("a1", 400.01), ("a2", 1000), ("a3", 999.99), ("r1", 50000)]])
+    # a1: 1,000.01 > 1,000 fires; a2: exactly 1,000 does not; a3 under the floor; r1 is revenue
+    [f] = run(wh, "budget_variance", "2024-05-01")
+    assert f.entity == {"department_id": "d1", "account_id": "a1"} and not f.data_issue
+    assert "no budget" in f.message and f.details["unbudgeted"] is True
+    assert f.value == pytest.approx(1000.01) and f.threshold == 1000.0
+    assert f.details["budget"] is None and f.details["issue"] == "no budget"
+    # the floor is a setting: 500 catches a2 and a3 too, 2,000 none
+    got = by_entity(run(wh, "budget_variance", "2024-05-01", min_amount=500), "account_id")
+    assert set(got) == {"a1", "a2", "a3"}
+    assert run(wh, "budget_variance", "2024-05-01", min_amount=2000) == []
+
+
 # ---- revenue_target ---------------------------------------------------------------------
 
 def test_revenue_target_fires_just_below_ninety_five_percent(wh):
