@@ -602,7 +602,7 @@ FROM agg WHERE s > 0 AND e > s ORDER BY 1, 2"""
 def product_new_mrr(src, start, end=None):
     """New MRR per product and month: MRR of (customer, product) pairs that start paying.
 
-    Columns ``period``, ``product_id``, ``new_mrr`` (USD/month), ``new_customers`` (pairs).
+    Columns ``period``, ``product_id``, ``new_mrr`` (reporting currency per month), ``new_customers`` (pairs).
     Counts a product's first paid month for a customer, whether or not the customer is new
     to the company (so a cross-sell counts for the product). Used by launch ROI.
     """
@@ -732,6 +732,37 @@ ORDER BY 1"""
     return _df(src, sql, _range(start, end) | {"segment": check_segment(segment)})
 
 
+def invoiced(src, start, end=None):
+    """Invoiced amounts per month of issue (billings): ``period``, ``invoiced`` (reporting
+    currency), ``invoices`` (count).
+
+    ``invoices`` issued in the month (``issued_on``), ``void`` ones excluded (credit notes,
+    negative amounts, included), each converted at the rate of its issue month
+    (:func:`in_reporting_currency`, income at the period rate). Months without invoices
+    appear with 0. The billings term of a deferred-revenue roll-forward.
+    """
+    conv = in_reporting_currency("n.amount", "n.currency", "x.rate", "n.period")
+    sql = f"""
+WITH RECURSIVE {months_cte()},
+{fx_cte()},
+native AS (
+  SELECT {_month('issued_on')} AS period, currency, SUM(amount) AS amount, COUNT(*) AS invoices
+  FROM invoices
+  WHERE status <> 'void' AND issued_on >= CAST(:start AS DATE) AND issued_on < CAST(:end_next AS DATE)
+  GROUP BY 1, 2
+),
+inv AS (
+  SELECT n.period, SUM({conv}) AS invoiced, SUM(n.invoices) AS invoices
+  FROM native n {fx_join('x', 'n.currency', 'n.period')}
+  GROUP BY n.period
+)
+SELECT months.m AS period, CAST(COALESCE(inv.invoiced, 0) AS DOUBLE PRECISION) AS invoiced,
+       CAST(COALESCE(inv.invoices, 0) AS BIGINT) AS invoices
+FROM months LEFT JOIN inv ON inv.period = months.m
+ORDER BY 1"""
+    return _df(src, sql, _range(start, end))
+
+
 def ledger_by_line(src, start, end=None):
     """General-ledger actuals per month, department, account (and its type and category).
 
@@ -834,7 +865,7 @@ def dev_costs(src, end, start=None):
     """Development cost per feature, milestone and month up to ``end``.
 
     Columns ``period``, ``feature_id``, ``milestone_id`` (None = not tied to a milestone),
-    ``product_id``, ``team``, ``cost`` (USD), ``hours``.
+    ``product_id``, ``team``, ``cost`` (reporting currency), ``hours``.
     """
     p = _range(start if start is not None else "1900-01", end)
     sql = """
@@ -994,7 +1025,7 @@ def opportunities_closed(src, start, end=None):
     """Opportunities closed in the range, per month, kind and stage.
 
     Columns ``period`` (month of ``closed_on``), ``kind``, ``stage`` (won, lost),
-    ``opportunities``, ``arr`` (USD/year).
+    ``opportunities``, ``arr`` (reporting currency per year).
     """
     sql = f"""
 SELECT {_month('closed_on')} AS period, kind, stage, COUNT(*) AS opportunities,
@@ -1009,7 +1040,7 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
 def open_expansion_pipeline(src, period):
     """Customers with an open or won expansion opportunity touching ``period``.
 
-    Columns ``customer_id``, ``pipeline_arr`` (USD/year): expansion opportunities created
+    Columns ``customer_id``, ``pipeline_arr`` (reporting currency per year): expansion opportunities created
     on or before the month end and either still open then or closed in the month.
     """
     p = _range(period)

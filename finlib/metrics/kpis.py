@@ -85,8 +85,8 @@ def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
         ``period`` (ISO date, first of month), ``segment`` (None for the whole company) and
         :data:`HEADLINE_KEYS`: ``mrr``/``arr`` at the month end; the month's MRR movements
         ``mrr_new``, ``mrr_expansion``, ``mrr_contraction``, ``mrr_churn``,
-        ``mrr_reactivation`` (all >= 0, USD/month); ``recognised_revenue`` and
-        ``revenue_target`` (USD; target ``None`` when none is set) with variance and the
+        ``mrr_reactivation`` (all >= 0, reporting currency per month); ``recognised_revenue`` and
+        ``revenue_target`` (reporting currency; target ``None`` when none is set) with variance and the
         explicit ``revenue_favourable`` flag; ``nrr`` and ``grr`` over the 12 months to the
         period (``None`` without 12 months of history); ``logo_churn``; blended ``cac``
         (reporting currency per new paying customer, ``None`` without one) and

@@ -56,6 +56,13 @@ def _company(wh) -> None:
          "end_date": None, "mrr": 100.0, "currency": "EUR", "billing_period": "monthly"}])
     _put(wh, "fx_rates", [{"rate_date": d, "currency": "EUR", "rate_to_reporting": r} for d, r in (
         (date(2024, 1, 1), 1.10), (date(2024, 2, 1), 1.20), (date(2024, 2, 15), 1.25), (date(2024, 3, 1), 1.30))])
+    _put(wh, "invoices", [
+        {"invoice_id": i, "customer_id": c, "subscription_id": sub, "issued_on": date(2024, 2, day),
+         "service_start": date(2024, 2, 1), "service_end": date(2024, 2, 29), "amount": amt,
+         "currency": cur, "status": st}
+        for i, c, sub, day, amt, cur, st in (
+            ("i1", "e1", "s_e1", 1, 100.0, "EUR", "paid"), ("i2", "u1", "s_u1", 3, 50.0, "USD", "open"),
+            ("i3", "e1", "s_e1", 20, 999.0, "EUR", "void"), ("i4", "e1", "s_e1", 25, -10.0, "EUR", "paid"))])
     _put(wh, "revenue_recognized", [
         {"period": date(2024, 2, 1), "customer_id": "e1", "subscription_id": "s_e1", "amount": 100.0},  # EUR
         {"period": date(2024, 2, 1), "customer_id": "u1", "subscription_id": None, "amount": 50.0}])  # USD
@@ -99,6 +106,9 @@ def test_ledger_and_recognised_revenue_convert_at_the_rate_of_their_period(eur_w
     # a row without a subscription in the reporting currency (50)
     assert facts.recognised_revenue(eur_wh, "2024-02")["revenue"].round(2).tolist() == [170.0]
     assert facts.revenue_to_date(eur_wh, "2024-02", date(2024, 2, 29)) == pytest.approx(120.0)
+    # invoices: EUR 100 and the EUR -10 credit note at February's rate 1.20, USD 50, void left out
+    inv = facts.invoiced(eur_wh, "2024-02")
+    assert inv["invoiced"].round(2).tolist() == [(100 - 10) * 1.20 + 50] and inv["invoices"].tolist() == [3]
 
 
 def test_a_missing_rate_is_a_clear_error_never_a_rate_of_one(eur_wh):
