@@ -197,7 +197,9 @@ def fx_join(alias: str, currency: str, on: str, fx: str = "fx") -> str:
 
 #: SQL type of a converted amount: the product of an amount (2 decimals) and a rate (8
 #: decimals) is exact with 10 decimals. Every branch of the conversion has this one type, so
-#: no backend rounds a branch to the amount's 2 decimals (DuckDB would, for mixed widths).
+#: no backend rounds a branch to the amount's 2 decimals (DuckDB would, for mixed widths),
+#: and the amount is widened before it is multiplied (DuckDB multiplies two DECIMAL(18)
+#: values in 64 bits and overflows above 10^8).
 CONVERTED = "DECIMAL(38, 10)"
 
 
@@ -233,7 +235,7 @@ def in_reporting_currency(amount: str, currency: str, rate: str, on: str) -> str
     return (
         f"CASE WHEN {amount} IS NULL THEN NULL"
         f" WHEN {currency} = {reporting_currency_sql()} THEN CAST({amount} AS {CONVERTED})"
-        f" WHEN {rate} IS NOT NULL THEN CAST({amount} * {rate} AS {CONVERTED})"
+        f" WHEN {rate} IS NOT NULL THEN CAST(CAST({amount} AS {CONVERTED}) * {rate} AS {CONVERTED})"
         f" ELSE CAST('no exchange rate for ' || COALESCE({currency}, 'NULL') || ' on or before '"
         f" || CAST({on} AS VARCHAR) AS {CONVERTED}) END"
     )

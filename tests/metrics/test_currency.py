@@ -189,3 +189,17 @@ def test_ga_october_2026_counts_the_eur_and_gbp_lines_at_their_rates(medium_demo
     assert led.loc[led["department"] == "G&A", "amount"].sum() == pytest.approx(float(converted), abs=1e-6)
     bva = facts.budget_vs_actual(medium_demo, p)
     assert bva.loc[bva["department"] == "G&A", "actual"].sum() == pytest.approx(float(converted), abs=1e-6)
+
+
+def test_large_amounts_convert_without_overflow(eur_wh):
+    """A subscription of 900 million EUR a month: 1.08 billion USD at the end of February
+    (10^8 and more overflows a 64-bit DECIMAL product; the conversion widens first)."""
+    _put(eur_wh, "customers", [
+        {"customer_id": "big", "name": "big", "segment": "Enterprise", "region": "EU", "industry": "SaaS",
+         "signup_date": date(2024, 2, 1), "acquisition_channel": "web", "acquisition_campaign_id": None,
+         "cs_tier": "dedicated", "csm_owner": None}])
+    _put(eur_wh, "subscriptions", [
+        {"subscription_id": "s_big", "customer_id": "big", "product_id": "p1", "start_date": date(2024, 2, 1),
+         "end_date": None, "mrr": 900_000_000.0, "currency": "EUR", "billing_period": "monthly"}])
+    got = facts.mrr_by_customer(eur_wh, "2024-02").set_index("customer_id")["mrr"]
+    assert got["big"] == 900_000_000 * 1.25
