@@ -51,9 +51,8 @@ def test_planted_breaches_fire_and_near_misses_do_not(duckdb_url):
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory):
     """The small demo company (last closed month 2026-10) in a DuckDB file of its own."""
-    from finlib.warehouse.init import init_db
-
     from finlib.demo import generate, load_truth
+    from finlib.warehouse.create import init_db
     from finlib.warehouse.db import get_warehouse
 
     wh = get_warehouse(f"duckdb://{tmp_path_factory.mktemp('demo') / 'warehouse.duckdb'}")

@@ -24,11 +24,11 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from finlib.warehouse.init import init_db
 
 from finlib.metrics import facts
 from finlib.metrics.facts import MissingRateError
 from finlib.metrics.kpis import headline_kpis
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
 from finlib.warehouse.load import write_batch
 
