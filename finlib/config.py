@@ -9,6 +9,7 @@ All settings come from the environment (secrets included, never from files in th
 ``FINLIB_DB_TIMEOUT`` seconds to wait for a busy DuckDB file before failing (default 15)
 ``FINLIB_REPORTS``    report archive folder (default ``reports/``)
 ``FINLIB_PARAMETERS`` job and rule folder (default ``parameters/``)
+``FINLIB_DB_KEY``     key of an encrypted DuckDB warehouse (unset: the file is plaintext)
 ``FINLIB_REPORTING_CURRENCY`` ISO 4217 code every money figure is reported in (default ``USD``)
 """
 
@@ -42,6 +43,11 @@ def db_url() -> str:
 
 def db_timeout() -> float:
     return float(os.environ.get("FINLIB_DB_TIMEOUT", "15"))
+
+
+def db_key() -> str | None:
+    """The DuckDB warehouse's encryption key (``FINLIB_DB_KEY``), or None when unset."""
+    return os.environ.get("FINLIB_DB_KEY") or None
 
 
 def reports_dir() -> Path:

@@ -1238,8 +1238,8 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
             if not key:
                 return 0, []
             kc = ", ".join(ident(k) for k in key)
-            reader = duck.sql(f"SELECT DISTINCT {kc} FROM ({stage}) WHERE "
-                              + job.key_not_null()).to_arrow_reader(200_000)
+            reader = _arrow_reader(duck.sql(f"SELECT DISTINCT {kc} FROM ({stage}) WHERE "
+                              + job.key_not_null()), 200_000)
             _copy_batches(pg.raw, "_finlib_keys", list(key), reader)
             if not check_keys:
                 return 0, []
@@ -1264,7 +1264,7 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
         rows, sha = _validate(job, duck, src, sha_future, pg, extra=pg_checks)
         deleted = _delete_scope(b, job, "_finlib_keys")
         cols = [c.name for c in job.cols]
-        reader = duck.sql(f"SELECT {', '.join(ident(c) for c in cols)} FROM ({stage})").to_arrow_reader(200_000)
+        reader = _arrow_reader(duck.sql(f"SELECT {', '.join(ident(c) for c in cols)} FROM ({stage})"), 200_000)
         if job.progress:
             job.progress("loading", None)
         try:
@@ -1279,3 +1279,11 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
 
 def _copy_batches(raw, table: str, cols: list[str], reader) -> int:
     return pg_copy.copy_arrow_batches(raw, table, cols, reader)
+
+
+def _arrow_reader(rel, batch_rows: int):
+    """A relation's rows as an Arrow record batch reader (DuckDB 1.4: ``fetch_arrow_reader``,
+    2.x: ``to_arrow_reader``)."""
+    if hasattr(rel, "to_arrow_reader"):
+        return rel.to_arrow_reader(batch_rows)
+    return rel.fetch_arrow_reader(batch_rows)

@@ -10,12 +10,17 @@ from rich.table import Table
 
 from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
+from finlib.warehouse.keys_cli import encrypt_cmd, rotate_key_cmd
 from finlib.warehouse.status import warehouse_status
 
 
 @click.group()
 def db() -> None:
     """Create and inspect the warehouse (FINLIB_DB_URL)."""
+
+
+db.add_command(encrypt_cmd)
+db.add_command(rotate_key_cmd)
 
 
 @db.command("init")

@@ -32,6 +32,7 @@ import lazy_loader as lazy
 
 from finlib import config
 from finlib.errors import ConfigError, WarehouseBusyError, WarehouseError
+from finlib.warehouse import encryption
 
 _PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -170,13 +171,19 @@ class Warehouse:
                         f"No warehouse at {self.path}. Create one with `finlib db init` "
                         "or `finlib demo-data`."
                     )
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            key = config.db_key() if str(self.path) != ":memory:" else None
             wait = config.db_timeout() if timeout is None else timeout
             deadline = time.monotonic() + wait
             delay = 0.05
             while True:
                 try:
+                    if key is not None:  # encrypted with FINLIB_DB_KEY (finlib.warehouse.encryption)
+                        return encryption.open_encrypted(self.path, key, read_only)
                     return duckdb.connect(str(self.path), read_only=read_only)
+                except duckdb.CatalogException as exc:
+                    raise (encryption.explain_plain_open_error(self.path, exc)
+                           or WarehouseError(f"Cannot open {self.path}: {exc}")) from None
                 except duckdb.IOException as exc:
                     msg = str(exc)
                     if "lock" not in msg.lower():
