@@ -17,7 +17,6 @@ from finlib.warehouse.status import fingerprint
 from .helpers import finlib
 
 
-
 def test_the_httpfs_extension_for_this_duckdb_is_installed():
     assert encryption.httpfs_path() is not None, "pip install duckdb-ext-httpfs (pyproject.toml)"
 
