@@ -9,6 +9,7 @@ process exits with the error's code.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -28,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "reports": "finlib.jobs.cli:reports",
     "jobs": "finlib.jobs.cli:jobs",
     "dashboards": "finlib.dashboards.cli:dashboards",
+    "archive": "finlib.security.cli:archive",
 }
 
 
@@ -80,6 +82,7 @@ def run_click(command: click.Command, argv: list[str] | None, prog_name: str) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # every file the workbench writes is private to its user (0600 / 0700)
     return run_click(cli, argv, "finlib")
 
 

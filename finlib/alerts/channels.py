@@ -18,18 +18,20 @@ import json
 import logging
 import os
 import smtplib
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from finlib import config
 from finlib.alerts.rules import SEVERITIES, Severity
+from finlib.security import outbound
 
 log = logging.getLogger("finlib.alerts")
 
@@ -144,7 +146,7 @@ class JsonlChannel(Channel):
                           + "\n" for a in alerts)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, payload.encode("utf-8"))
                 os.fsync(fd)
@@ -165,10 +167,23 @@ class SmtpConfig(ChannelConfig):
     to: list[str] = Field(min_length=1)
     username_env: str | None = Field(None, description="environment variable with the SMTP user")
     password_env: str | None = Field(None, description="environment variable with the password")
-    starttls: bool = False
-    ssl: bool = False
+    starttls: bool = False  # older spelling of tls: starttls
+    ssl: bool = False  # older spelling of tls: ssl
+    tls: Literal["starttls", "ssl", "none"] | None = Field(
+        None, description="starttls (default), ssl (implicit TLS) or none (a local relay only)")
+    allow_plaintext: bool = Field(False, description="allow tls: none to a host that is not local")
+    cafile: str | None = Field(None, description="CA bundle to verify the server (default: the system's)")
     timeout: float = Field(10, gt=0)
     subject_prefix: str = "[finlib]"
+
+    @model_validator(mode="after")
+    def _tls_mode(self):
+        if self.tls is None:
+            self.tls = "ssl" if self.ssl else "starttls"
+        if self.tls == "none" and not (outbound.is_local_host(self.host) or self.allow_plaintext):
+            raise ValueError(f"tls: none sends mail and the password in clear text to {self.host}: "
+                             "only allowed for a local relay (or set allow_plaintext: true)")
+        return self
 
     @field_validator("to", mode="before")
     @classmethod
@@ -207,10 +222,14 @@ class SmtpChannel(Channel):
         try:
             user = _env(self.cfg.username_env, "SMTP user")
             password = _env(self.cfg.password_env, "SMTP password")
-            cls = smtplib.SMTP_SSL if self.cfg.ssl else smtplib.SMTP
-            with cls(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout) as smtp:
-                if self.cfg.starttls and not self.cfg.ssl:
-                    smtp.starttls()
+            tls = ssl.create_default_context(cafile=self.cfg.cafile) if self.cfg.tls != "none" else None
+            if self.cfg.tls == "ssl":
+                smtp_cm = smtplib.SMTP_SSL(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout, context=tls)
+            else:
+                smtp_cm = smtplib.SMTP(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout)
+            with smtp_cm as smtp:
+                if self.cfg.tls == "starttls":
+                    smtp.starttls(context=tls)  # refuses to go on in clear text
                 if user or password:
                     smtp.login(user or "", password or "")
                 smtp.send_message(self.message(alerts))
@@ -226,6 +245,8 @@ class WebhookConfig(ChannelConfig):
     type: str = "webhook"
     url: str | None = Field(None, description="the endpoint, when it holds no secret")
     url_env: str | None = Field(None, description="environment variable holding the URL")
+    secret_env: str | None = Field(None, description="environment variable with the Standard "
+                                   "Webhooks signing secret (whsec_...): requests are signed")
     timeout: float = Field(10, gt=0)
 
     @model_validator(mode="after")
@@ -244,13 +265,11 @@ class WebhookChannel(Channel):
     cfg: WebhookConfig
 
     def secrets(self) -> list[str]:
-        if self.cfg.url_env and os.environ.get(self.cfg.url_env):
-            return [os.environ[self.cfg.url_env]]
-        return []
+        return [os.environ[v] for v in (self.cfg.url_env, self.cfg.secret_env) if v and os.environ.get(v)]
 
     @staticmethod
     def payload(a: dict) -> dict[str, Any]:
-        text = alert_text(a)
+        text = outbound.escape_slack(alert_text(a))  # alert text is data, never markup
         return {"text": text,
                 "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
@@ -258,6 +277,7 @@ class WebhookChannel(Channel):
         out: dict[str, str | None] = {}
         try:
             url = self.cfg.url or _env(self.cfg.url_env, "webhook URL")
+            secret = _env(self.cfg.secret_env, "webhook signing secret")
         except ChannelUnavailable as exc:
             return {a["id"]: str(exc) for a in alerts}
         down: str | None = None
@@ -266,15 +286,20 @@ class WebhookChannel(Channel):
                 out[a["id"]] = down
                 continue
             body = json.dumps(self.payload(a), default=str).encode("utf-8")
-            req = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json", **outbound.sign(secret, body)}
+            req = urllib.request.Request(url, data=body, method="POST", headers=headers)
+            call = outbound.CallTimer(self.name, self.redact(url), bool(secret))
             try:
                 with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
                     resp.read()
+                    call.status = resp.status
                 out[a["id"]] = None
             except urllib.error.HTTPError as exc:
+                call.status = exc.code
                 out[a["id"]] = self.redact(f"HTTP {exc.code} {exc.reason}")
             except (urllib.error.URLError, OSError) as exc:
                 down = self.redact(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
                 out[a["id"]] = down
+            finally:
+                call.done()
         return out

@@ -65,7 +65,7 @@ def run_dir(reports: Path, job: str, period: str, run_id: str) -> Path:
 def temp_run_dir(reports: Path, job: str, period: str, run_id: str) -> Path:
     """A fresh, empty temporary folder beside the final one (same file system)."""
     d = reports / job / period / f"{TMP_PREFIX}{run_id}"
-    d.mkdir(parents=True, exist_ok=False)
+    d.mkdir(mode=0o700, parents=True, exist_ok=False)
     return d
 
 
@@ -102,7 +102,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # private to the workbench's user
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -34,6 +34,7 @@ from typing import Any
 
 import lazy_loader as lazy
 
+from finlib import crypto
 from finlib.alerts import check
 from finlib.jobs import archive
 from finlib.jobs.kernel import IPCKernelManager
@@ -367,6 +368,8 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
         log.warning("HTML conversion failed for %s: %s", key, exc)
     timings["html_s"] = round(time.perf_counter() - t, 3)
 
+    if out_nb.exists():  # encrypted under FINLIB_ARCHIVE_KEY when set (the HTML stays readable)
+        crypto.seal_if_enabled(out_nb)
     t = time.perf_counter()
     outputs = {}
     for name in (archive.REPORT, archive.NOTEBOOK):

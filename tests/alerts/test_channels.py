@@ -102,7 +102,7 @@ def smtp_config(tmp_path, port, **extra):
     return write_config(tmp_path, channels={"email": {
         "type": "smtp", "host": "127.0.0.1", "port": port, "from": "finlib@example.com",
         "to": ["cfo@example.com", "fpa@example.com"], "username_env": "TEST_SMTP_USER",
-        "password_env": "TEST_SMTP_PASSWORD", "timeout": 5, **extra}})
+        "password_env": "TEST_SMTP_PASSWORD", "timeout": 5, "tls": "none", **extra}})
 
 
 def test_email_goes_to_a_real_smtp_server_once(duck, tmp_path, env):

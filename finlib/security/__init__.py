@@ -1,0 +1,1 @@
+"""Security helpers: file encryption commands, private file modes, secret hygiene."""
