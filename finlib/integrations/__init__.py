@@ -1,0 +1,1 @@
+"""Inbound integrations with financial systems."""
