@@ -32,7 +32,8 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, options: str = "") -> None:
+        self.options = options  # extra `postgres` options, e.g. "-c ssl=on"
         self.bin = _pg_bin()
         if self.bin is None:
             raise RuntimeError(
@@ -56,7 +57,7 @@ class PostgresServer:
                    "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
                    "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off " + self.options,
                    "-w", "-t", "60", "start"])
         deadline = time.time() + 30
         while time.time() < deadline:
