@@ -14,13 +14,10 @@ Each request is, in order:
    300 s tolerance): 401 when the signature or timestamp is wrong or missing;
 3. parsed: 400 for malformed JSON or an event type not in :data:`HANDLED`;
 4. claimed by its event id in the ``webhook_events`` system table: 400 for a replayed id;
-5. mapped to canonical ``invoices`` rows with the Stripe export mapping
-   (``parameters/mappings/stripe_invoices.yaml``) and loaded by
-   :func:`finlib.ingest.ingest_file` (the same validation and the same audited write path as
-   a CSV ingest, ``--replace keys``): 422 when the data breaks a rule, the claim released.
-
-``customer.subscription.*`` events are verified, claimed and recorded but write no row yet:
-subscriptions arrive by the subscription export (see docs/SECURITY.md, "Not covered yet").
+5. mapped to a canonical ``invoices`` or ``subscriptions`` row with the Stripe mappings
+   (``parameters/mappings/stripe_invoices.yaml``, ``stripe_subscriptions.yaml``) and loaded
+   by :func:`finlib.ingest.ingest_file` (the same validation and the same audited write path
+   as a CSV ingest, ``--replace keys``): 422 when the data breaks a rule, the claim released.
 
 Every request is recorded in the ``api_calls`` system table (endpoint, source, status,
 latency, whether the signature was valid); refusals are logged on ``finlib.security`` and a
@@ -124,7 +121,22 @@ def invoice_row(event_type: str, obj: dict) -> dict:
             "currency": obj["currency"], "status": {"open": "open", "paid": "paid", "void": "void"}[status]}
 
 
-def _load_invoice(wh: Warehouse, row: dict, event_id: str) -> None:
+def subscription_row(event_type: str, obj: dict) -> dict:
+    """A subscription object as a row of ``stripe_subscriptions.yaml``'s source columns."""
+    items = obj["items"]["data"]
+    cents = 0.0
+    for it in items:
+        price = it["price"]
+        per = {"month": 1, "year": 12}[price["recurring"]["interval"]] * int(price["recurring"].get("interval_count", 1))
+        cents += int(price["unit_amount"]) * int(it.get("quantity", 1)) / per
+    ended = obj.get("ended_at") or (obj.get("canceled_at") if event_type.endswith("deleted") else None)
+    return {"id": obj["id"], "customer": obj["customer"], "product": items[0]["price"]["product"],
+            "start_date": _day(obj["start_date"]), "ended_at": _day(ended) if ended else "",
+            "mrr_cents": round(cents), "currency": obj["currency"],
+            "interval": items[0]["price"]["recurring"]["interval"]}
+
+
+def _load_row(wh: Warehouse, table: str, mapping: str, row: dict, event_id: str) -> None:
     folder = Path(tempfile.mkdtemp(prefix="finlib-stripe-"))
     try:
         path = folder / f"stripe-{event_id}.csv"
@@ -132,8 +144,7 @@ def _load_invoice(wh: Warehouse, row: dict, event_id: str) -> None:
             w = csv.DictWriter(fh, fieldnames=list(row))
             w.writeheader()
             w.writerow(row)
-        ingest_file(wh, "invoices", path, mapping=load_mapping("stripe_invoices"), replace="keys",
-                    user=USER)
+        ingest_file(wh, table, path, mapping=load_mapping(mapping), replace="keys", user=USER)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -200,21 +211,21 @@ def _handle(payload, signature, secret, wh, now, source) -> Outcome:
     if event_type not in HANDLED:
         return Outcome(400, f"unhandled event type {event_type!r}", event_id, event_type, True)
     try:
-        row = invoice_row(event_type, obj) if event_type in INVOICE_EVENTS else None
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return Outcome(400, "the event's object lacks the invoice fields", event_id, event_type, True)
+        if event_type in INVOICE_EVENTS:
+            table, mapping, row = "invoices", "stripe_invoices", invoice_row(event_type, obj)
+        else:
+            table, mapping, row = "subscriptions", "stripe_subscriptions", subscription_row(event_type, obj)
+    except (KeyError, TypeError, ValueError, OverflowError, IndexError):
+        return Outcome(400, "the event's object lacks the fields of its type", event_id, event_type, True)
     if not _claim(wh, event_id, event_type):
         return Outcome(400, f"event {event_id} was already processed (replay)", event_id, event_type, True)
-    if row is None:
-        _settle(wh, event_id, "recorded")
-        return Outcome(200, "recorded (subscriptions load from the export)", event_id, event_type, True)
     try:
-        _load_invoice(wh, row, event_id)
+        _load_row(wh, table, mapping, row, event_id)
     except (ValidationError, IngestError) as exc:
         _settle(wh, event_id, None)
         problems = getattr(exc, "problems", None) or []
         why = "; ".join(f"{p['column']}: {p['rule']}" for p in problems[:5]) or type(exc).__name__
-        return Outcome(422, f"the invoice breaks the ingest rules ({why}); nothing written",
+        return Outcome(422, f"the {table} row breaks the ingest rules ({why}); nothing written",
                        event_id, event_type, True)
     except BaseException:
         _settle(wh, event_id, None)

@@ -178,3 +178,28 @@ def test_a_burst_from_one_source_is_rate_limited(live, monkeypatch):
     got = [sw.handle_event(body, "t=1,v1=00", SECRET, wh, source="10.9.9.9").status for _ in range(5)]
     assert got == [401, 401, 401, 429, 429]
     assert sw.handle_event(body, "t=1,v1=00", SECRET, wh, source="10.9.9.8").status == 401
+
+
+def subscription_event(event_id, kind, sub="sub_live_1", ended_at=None, unit=12000, interval="year"):
+    start = int(dt.datetime(2024, 4, 1, tzinfo=dt.UTC).timestamp())
+    return json.dumps({"id": event_id, "object": "event", "type": kind, "data": {"object": {
+        "id": sub, "object": "subscription", "customer": "c3", "start_date": start, "ended_at": ended_at,
+        "currency": "usd", "status": "active" if ended_at is None else "canceled",
+        "items": {"data": [{"quantity": 2, "price": {"product": "p1", "unit_amount": unit,
+                                                      "recurring": {"interval": interval}}}]}}}}).encode()
+
+
+def test_subscription_events_create_update_and_end_the_canonical_row(live):
+    wh, srv = live
+    created = subscription_event("evt_s1", "customer.subscription.created")
+    assert srv.post(created, stripe_sign(created))[0] == 200
+    ended = int(dt.datetime(2024, 6, 1, tzinfo=dt.UTC).timestamp())
+    deleted = subscription_event("evt_s2", "customer.subscription.deleted", ended_at=ended)
+    with wh.connect(read_only=True) as c:
+        row = c.query("SELECT customer_id, product_id, mrr, billing_period, end_date FROM subscriptions "
+                      "WHERE subscription_id = 'sub_live_1'")
+    assert row == [("c3", "p1", Decimal("20.00"), "annual", None)]  # 2 x 120.00 a year = 20.00 a month
+    assert srv.post(deleted, stripe_sign(deleted))[0] == 200
+    with wh.connect(read_only=True) as c:
+        end = c.scalar("SELECT end_date FROM subscriptions WHERE subscription_id = 'sub_live_1'")
+    assert str(end) == "2024-06-01"
