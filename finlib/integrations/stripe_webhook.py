@@ -44,6 +44,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from tornado.web import RequestHandler
 
+from finlib.alerts import store as alert_store
 from finlib.errors import FinlibError, IngestError, ValidationError
 from finlib.ingest.loader import ingest_file
 from finlib.ingest.mapping import load_mapping
@@ -188,7 +189,30 @@ def handle_event(payload: bytes, signature_header: str | None, secret: str | Non
     else:
         log.info("stripe webhook %s %s accepted from %s", out.event_type, out.event_id, source)
     _record_call(wh, out, source, (time.perf_counter() - t0) * 1000)
+    if out.signature_valid is False or out.status == 429:
+        raise_security_alert(wh, "rate_limited" if out.status == 429 else "bad_signature", source, out.message)
     return out
+
+
+SECURITY_RULE = "api_security"
+
+
+def raise_security_alert(wh: Warehouse, kind: str, source: str, message: str) -> str:
+    """Store (or refresh) a critical ``api_security`` alert for this source, kind and month
+    in the ``alerts`` table; ``finlib alerts list`` shows it, ``finlib alerts ack`` closes it."""
+    today = dt.date.today()
+    period = today.replace(day=1)
+    entity = {"endpoint": ENDPOINT, "source": source, "kind": kind}
+    aid = alert_store.alert_id(SECURITY_RULE, entity, period)
+    with wh.connect(read_only=True) as conn:
+        seen = conn.scalar("SELECT count(*) FROM api_calls WHERE source = :s AND CAST(called_at AS DATE) >= :p "
+                           "AND (signature_valid = FALSE OR status = 429)", {"s": source, "p": period})
+    alert_store.save(wh, period, [{
+        "id": aid, "rule": SECURITY_RULE, "entity": entity, "severity": "critical", "value": float(seen or 1),
+        "threshold": 0.0, "details": {"last": message, "on": today.isoformat()},
+        "message": f"Stripe webhook {kind.replace('_', ' ')} from {source} ({seen} this month)",
+        "report_link": None, "channels": []}], evaluated_rules=[])
+    return aid
 
 
 def _handle(payload, signature, secret, wh, now, source) -> Outcome:

@@ -20,6 +20,7 @@ import pytest
 import tornado.httpserver
 import tornado.web
 
+from finlib.alerts import list_alerts
 from finlib.integrations import stripe_webhook as sw
 from finlib.metrics.facts import invoiced
 from finlib.warehouse.db import get_warehouse
@@ -156,8 +157,13 @@ def test_bad_events_are_refused_logged_and_write_nothing(live, case, caplog):
     (call,) = _calls(wh)
     assert call[0] == expect and call[1] is (False if expect == 401 else True)
     assert any("refused" in r.getMessage() for r in caplog.records)
+    security = [a for a in list_alerts(wh) if a["rule"] == sw.SECURITY_RULE]
     if expect == 401:
         assert any("security alert" in r.getMessage() for r in caplog.records)
+        assert len(security) == 1 and security[0]["severity"] == "critical"
+        assert security[0]["entity"]["source"] == "127.0.0.1"
+    else:
+        assert security == []
     assert SECRET not in caplog.text
 
 
@@ -178,6 +184,9 @@ def test_a_burst_from_one_source_is_rate_limited(live, monkeypatch):
     got = [sw.handle_event(body, "t=1,v1=00", SECRET, wh, source="10.9.9.9").status for _ in range(5)]
     assert got == [401, 401, 401, 429, 429]
     assert sw.handle_event(body, "t=1,v1=00", SECRET, wh, source="10.9.9.8").status == 401
+    kinds = sorted((a["entity"]["source"], a["entity"]["kind"]) for a in list_alerts(wh)
+                   if a["rule"] == sw.SECURITY_RULE)
+    assert kinds == [("10.9.9.8", "bad_signature"), ("10.9.9.9", "bad_signature"), ("10.9.9.9", "rate_limited")]
 
 
 def subscription_event(event_id, kind, sub="sub_live_1", ended_at=None, unit=12000, interval="year"):
