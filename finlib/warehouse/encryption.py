@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -63,11 +64,37 @@ def _load_httpfs(raw) -> None:
             f"'duckdb-ext-httpfs=={duckdb.__version__}.*'") from exc
 
 
-def open_encrypted(path: Path, key: str, read_only: bool):
-    """Open the DuckDB file ``path`` encrypted with ``key`` as the default database of a new
-    in-memory instance. Raises :class:`WarehouseError` with a one-line message (never the
-    key) when the key is wrong or the file is not encrypted; lock conflicts surface as
-    ``duckdb.IOException`` for the caller's retry loop."""
+class _Host:
+    """One in-memory DuckDB instance holding an encrypted file attached, shared by every
+    connection this process opens to that file in that mode (DuckDB allows a file to be
+    attached once per process; the extension is loaded once)."""
+
+    def __init__(self, raw, read_only: bool, key_hash: int):
+        self.raw, self.read_only, self.key_hash, self.refs = raw, read_only, key_hash, 0
+
+
+class SharedConnection:
+    """A DuckDB connection (a cursor of the shared instance); :meth:`close` releases the
+    instance, which detaches the file when its last connection closes."""
+
+    def __init__(self, cursor, release):
+        self._cursor, self._release = cursor, release
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+    def close(self) -> None:
+        if self._release is not None:
+            self._cursor.close()
+            self._release()
+            self._release = None
+
+
+_HOSTS: dict[str, _Host] = {}
+_LOCK = threading.Lock()
+
+
+def _attach(path: Path, key: str, read_only: bool):
     raw = duckdb.connect()
     try:
         try:  # OpenSSL's AES is ~15x faster than the built-in module, for reads too
@@ -89,11 +116,43 @@ def open_encrypted(path: Path, key: str, read_only: bool):
                     f"The warehouse {path} is not encrypted but FINLIB_DB_KEY is set: unset it, "
                     "or encrypt the file with `finlib db encrypt`.") from None
             raise WarehouseError(f"Cannot open {path}: {_scrub(str(exc), key)}") from None
-        raw.execute(f"USE {ALIAS}")
         return raw
     except BaseException:
         raw.close()
         raise
+
+
+def open_encrypted(path: Path, key: str, read_only: bool):
+    """A connection to the DuckDB file ``path`` encrypted with ``key``, with the file as the
+    default database. Raises :class:`WarehouseError` with a one-line message (never the key)
+    when the key is wrong or the file is not encrypted; lock conflicts with other processes
+    surface as ``duckdb.IOException`` for the caller's retry loop. Connections in one process
+    share one instance per file (as DuckDB's own connection cache does for plain files); a
+    read-write and a read-only connection cannot be open at once, as with plain files."""
+    name = str(Path(path).resolve())
+    with _LOCK:
+        host = _HOSTS.get(name)
+        if host is not None and (host.read_only != read_only or host.key_hash != hash(key)):
+            raise WarehouseError(f"Cannot open {path}: this process already has it open "
+                                 f"{'read-only' if host.read_only else 'for writing'}.")
+        if host is None:
+            host = _HOSTS[name] = _Host(_attach(path, key, read_only), read_only, hash(key))
+        cursor = host.raw.cursor()
+        try:
+            cursor.execute(f"USE {ALIAS}")
+        except BaseException:
+            cursor.close()
+            raise
+        host.refs += 1
+
+    def release() -> None:
+        with _LOCK:
+            host.refs -= 1
+            if host.refs == 0:
+                _HOSTS.pop(name, None)
+                host.raw.close()
+
+    return SharedConnection(cursor, release)
 
 
 def _scrub(message: str, key: str) -> str:

@@ -110,3 +110,18 @@ def test_rotate_key_without_the_current_key_changes_nothing(demo_plain):
     assert r.returncode != 0 and "Traceback" not in r.stderr and "wrong key" in r.stderr
     assert wh.path.read_bytes() == before
     assert sorted(p.name for p in wh.path.parent.iterdir() if p.name.startswith(wh.path.name)) == [wh.path.name]
+
+
+def test_connections_in_one_process_share_the_encrypted_file(demo_plain, monkeypatch):
+    """Threads of one process (a dashboard server, a job runner) open the file at once."""
+    wh, fp, _, _ = demo_plain
+    assert finlib("db", "encrypt", "--delete-original", env={"FINLIB_DB_KEY": "k-one"}).returncode == 0
+    monkeypatch.setenv("FINLIB_DB_KEY", "k-one")
+    with wh.connect(read_only=True) as a, wh.connect(read_only=True) as b:
+        assert a.scalar("SELECT count(*) FROM customers") == b.scalar("SELECT count(*) FROM customers") > 0
+        with pytest.raises(WarehouseError, match="already has it open read-only"):
+            with wh.transaction(timeout=0):
+                pass
+    with wh.transaction() as c:  # all closed: writable again
+        c.execute("DELETE FROM kpi_targets")
+    assert fingerprint(wh) != fp
