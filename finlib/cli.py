@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "jobs": "finlib.jobs.cli:jobs",
     "dashboards": "finlib.dashboards.cli:dashboards",
     "archive": "finlib.security.cli:archive",
+    "api": "finlib.security.cli:api",
 }
 
 

@@ -194,6 +194,25 @@ def handle_event(payload: bytes, signature_header: str | None, secret: str | Non
     return out
 
 
+def api_usage(wh: Warehouse, days: int = 30) -> list[dict]:
+    """Calls recorded in ``api_calls`` over the last ``days`` days, per endpoint and source."""
+    since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days)
+    with wh.connect(read_only=True) as conn:
+        if not conn.table_exists("api_calls"):
+            return []
+        df = conn.query_df("SELECT endpoint, source, status, signature_valid, latency_ms, called_at "
+                           "FROM api_calls WHERE called_at >= :since", {"since": since})
+    out = []
+    for (endpoint, source), g in df.groupby(["endpoint", "source"], sort=True):
+        out.append({"endpoint": endpoint, "source": source, "calls": len(g),
+                    "ok": int((g["status"] < 400).sum()), "refused": int((g["status"] >= 400).sum()),
+                    "bad_signature": int((g["signature_valid"] == False).sum()),  # noqa: E712
+                    "rate_limited": int((g["status"] == 429).sum()),
+                    "median_ms": float(g["latency_ms"].median()), "max_ms": float(g["latency_ms"].max()),
+                    "last_call": g["called_at"].max()})
+    return out
+
+
 SECURITY_RULE = "api_security"
 
 

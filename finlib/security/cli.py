@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from finlib import crypto
 
@@ -43,3 +46,35 @@ def encrypt_cmd(file: Path) -> None:
 def new_key_cmd() -> None:
     """Print a fresh random key (put it first in FINLIB_ARCHIVE_KEY)."""
     click.echo(crypto.new_key())
+
+
+@click.group()
+def api() -> None:
+    """API usage and security: inbound webhook calls recorded in the api_calls table."""
+
+
+@api.command("usage")
+@click.option("--days", type=int, default=30, show_default=True, help="Look back this many days.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def usage_cmd(days: int, as_json: bool) -> None:
+    """Calls per endpoint and source: total, accepted, refused, bad signatures, rate limited,
+    median and worst latency."""
+    from finlib.integrations.stripe_webhook import api_usage
+    from finlib.warehouse.db import get_warehouse
+
+    rows = api_usage(get_warehouse(), days)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(f"no API calls recorded in the last {days} days")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for col in ("endpoint", "source", "calls", "ok", "refused", "bad signature", "rate limited",
+                "median ms", "max ms", "last call"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["endpoint"], r["source"], str(r["calls"]), str(r["ok"]), str(r["refused"]),
+                      str(r["bad_signature"]), str(r["rate_limited"]), f"{r['median_ms']:.1f}",
+                      f"{r['max_ms']:.1f}", str(r["last_call"])[:19])
+    Console().print(table)

@@ -27,6 +27,8 @@ from finlib.warehouse.db import get_warehouse
 from tests.alerts.test_channels import free_port
 from tests.metrics.conftest import load_tiny
 
+from .helpers import finlib
+
 SECRET = "whsec_test_" + "a" * 24
 
 
@@ -187,6 +189,11 @@ def test_a_burst_from_one_source_is_rate_limited(live, monkeypatch):
     kinds = sorted((a["entity"]["source"], a["entity"]["kind"]) for a in list_alerts(wh)
                    if a["rule"] == sw.SECURITY_RULE)
     assert kinds == [("10.9.9.8", "bad_signature"), ("10.9.9.9", "bad_signature"), ("10.9.9.9", "rate_limited")]
+    r = finlib("api", "usage", "--json")
+    assert r.returncode == 0, r.stderr
+    usage = {u["source"]: u for u in json.loads(r.stdout)}
+    assert usage["10.9.9.9"]["calls"] == 5 and usage["10.9.9.9"]["rate_limited"] == 2
+    assert usage["10.9.9.9"]["bad_signature"] == 3 and usage["10.9.9.8"]["refused"] == 1
 
 
 def subscription_event(event_id, kind, sub="sub_live_1", ended_at=None, unit=12000, interval="year"):
