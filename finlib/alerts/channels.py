@@ -288,7 +288,7 @@ class WebhookChannel(Channel):
             body = json.dumps(self.payload(a), default=str).encode("utf-8")
             headers = {"Content-Type": "application/json", **outbound.sign(secret, body)}
             req = urllib.request.Request(url, data=body, method="POST", headers=headers)
-            call = outbound.CallTimer(self.name, self.redact(url), bool(secret))
+            call = outbound.CallTimer(self.name, outbound.endpoint_of(url), bool(secret))
             try:
                 with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
                     resp.read()

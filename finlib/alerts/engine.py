@@ -32,6 +32,7 @@ from finlib.alerts.rules import evaluate as rules_evaluate
 from finlib.errors import AlertError
 from finlib.metrics.core import finite_or_none
 from finlib.periods import parse_period
+from finlib.security import outbound
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import current_user
 
@@ -275,6 +276,7 @@ def deliver_pending(wh: Warehouse, cfg: AlertsConfig | None = None) -> dict[str,
         else:
             log.info("alerts: channel %s delivered %d alert(s)", name, len(alerts))
     store.record_deliveries(wh, outcomes)
+    outbound.flush_calls(wh)  # webhook calls -> api_calls
     ok = sum(1 for *_, e in outcomes if e is None)
     return {"delivered": ok, "failed": len(outcomes) - ok}
 

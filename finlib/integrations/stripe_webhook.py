@@ -48,6 +48,7 @@ from finlib.alerts import store as alert_store
 from finlib.errors import FinlibError, IngestError, ValidationError
 from finlib.ingest.loader import ingest_file
 from finlib.ingest.mapping import load_mapping
+from finlib.security import outbound
 from finlib.warehouse.db import Warehouse, get_warehouse
 from finlib.warehouse.load import write_batch
 
@@ -66,10 +67,7 @@ USER = "stripe-webhook"
 SYSTEM_DDL = (
     "CREATE TABLE IF NOT EXISTS webhook_events (event_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, "
     "event_type VARCHAR NOT NULL, received_at TIMESTAMP NOT NULL, outcome VARCHAR NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS api_calls (called_at TIMESTAMP NOT NULL, direction VARCHAR NOT NULL, "
-    "endpoint VARCHAR NOT NULL, source VARCHAR NOT NULL, status INTEGER NOT NULL, "
-    "latency_ms DOUBLE PRECISION NOT NULL, signature_valid BOOLEAN, event_type VARCHAR, "
-    "detail VARCHAR)",
+    outbound.API_CALLS_DDL,
 )
 
 _limiter = MovingWindowRateLimiter(MemoryStorage())

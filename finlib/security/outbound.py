@@ -14,10 +14,20 @@ import ipaddress
 import logging
 import secrets
 import time
+from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
 log = logging.getLogger("finlib.api")
+
+API_CALLS_DDL = (
+    "CREATE TABLE IF NOT EXISTS api_calls (called_at TIMESTAMP NOT NULL, direction VARCHAR NOT NULL, "
+    "endpoint VARCHAR NOT NULL, source VARCHAR NOT NULL, status INTEGER NOT NULL, "
+    "latency_ms DOUBLE PRECISION NOT NULL, signature_valid BOOLEAN, event_type VARCHAR, "
+    "detail VARCHAR)")
+
+#: outbound calls made by this process and not yet written to ``api_calls``
+PENDING: list[dict] = []
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -31,6 +41,12 @@ def is_local_host(host: str) -> bool:
         return ipaddress.ip_address(h).is_loopback
     except ValueError:
         return False
+
+
+def endpoint_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: no user, path or query (where tokens live)."""
+    p = urlsplit(url)
+    return f"{p.scheme}://{p.hostname or ''}" + (f":{p.port}" if p.port else "")
 
 
 def escape_slack(text: str) -> str:
@@ -61,8 +77,24 @@ class CallTimer:
         self._t = time.perf_counter()
 
     def done(self) -> dict:
-        rec = {"direction": "outbound", "source": self.source, "endpoint": self.endpoint,
-               "status": self.status, "latency_ms": round((time.perf_counter() - self._t) * 1000, 1),
-               "signed": self.signed}
-        log.info("api call %s", rec)
+        rec = {"called_at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "direction": "outbound",
+               "source": self.source, "endpoint": self.endpoint, "status": self.status or 0,
+               "latency_ms": round((time.perf_counter() - self._t) * 1000, 1),
+               "signature_valid": self.signed}
+        log.info("api call %s", {k: v for k, v in rec.items() if k != "called_at"})
+        PENDING.append(rec)
         return rec
+
+
+def flush_calls(wh) -> int:
+    """Write the outbound calls recorded so far to ``api_calls`` (status 0: no response)."""
+    recs = PENDING[:]
+    if not recs:
+        return 0
+    with wh.connect() as conn:
+        conn.execute(API_CALLS_DDL)
+        for r in recs:
+            conn.execute("INSERT INTO api_calls VALUES (:called_at, :direction, :endpoint, :source, :status, "
+                         ":latency_ms, :signature_valid, NULL, NULL)", r)
+    del PENDING[:len(recs)]
+    return len(recs)

@@ -69,6 +69,9 @@ def test_signed_webhooks_verify_with_the_standard_verifier(duck, tmp_path, monke
     ids = {h["webhook-id"] for h, _ in rx.accepted}
     assert len(ids) == len(fired)  # one id per message
     assert all(h["webhook-signature"].startswith("v1,") for h, _ in rx.accepted)
+    with duck.connect(read_only=True) as c:  # every outbound call recorded, no token in it
+        calls = c.query("SELECT direction, endpoint, source, status, signature_valid FROM api_calls")
+    assert calls == [("outbound", f"http://127.0.0.1:{port}", "hook", 204, True)] * len(fired)
 
 
 def test_a_wrong_secret_is_refused_by_the_receiver_and_stays_pending(duck, tmp_path, monkeypatch):
