@@ -58,7 +58,7 @@ _SYSTEM = ("period_closes", "period_fingerprints", "period_changes")
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _month_expr(table: str) -> str:
