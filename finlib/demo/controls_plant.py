@@ -16,7 +16,7 @@ control                    failure in P                                    near 
 ``dev_cost_tie``           a feature's dev cost +300.00                    another feature +0.80
 ``campaign_spend_tie``     a campaign that ended 13+ months ago +500.00    the running campaign +5,000 (not final);
                                                                            an ended one +0.90
-``budget_coverage``        a budget line of P deleted (and the two         500.00 a month of unbudgeted cost (under the
+``budget_coverage``        a budget line of P entered for P+1 (and the     500.00 a month of unbudgeted cost (under the
                            foreign-currency lines, never budgeted)         1,000.00 materiality floor)
 ``segregation_of_duties``  the self-approved accrual of P (cost model)     manual accruals approved by a colleague;
                            and an accrual with its approver removed        system postings without approver
@@ -49,8 +49,9 @@ def _one(conn, sql: str, params: dict | None = None):
     return rows[0]
 
 
-def plant_controls(b, truth: dict) -> dict:
-    """Plant inside write batch ``b`` (the generator's); returns the ``controls`` truth."""
+def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
+    """Plant inside write batch ``b`` (the generator's); returns the ``controls`` truth.
+    ``rows`` (the generator's rows written per table) is kept up to date."""
     from finlib.demo.costs import (
         BV_BREACH_OVER,
         BV_BREACH_UNDER,
@@ -83,6 +84,8 @@ def plant_controls(b, truth: dict) -> dict:
                    "a": account, "d": dept, "m": amount, "f": feature, "c": campaign, "memo": memo, "s": source,
                    "cb": created, "ab": approved, "man": manual})
         b._count("gl_entries", 1)
+        if rows is not None:
+            rows["gl_entries"] = rows.get("gl_entries", 0) + 1
 
     # -- revenue_schedule: annual subscriptions with a year billed ahead (so deferred revenue is unaffected)
     annual = conn.query("""
@@ -165,8 +168,11 @@ def plant_controls(b, truth: dict) -> dict:
                AND g.account_id = b.account_id) > :floor * 5
         ORDER BY b.department_id, b.account_id""", {"p": P, "floor": MATERIALITY})
     dep, acc = next((d, a) for d, a in lines if (d, a) not in planted)
-    b.delete("budgets", "period = :p AND department_id = :d AND account_id = :a", {"p": P, "d": dep, "a": acc})
-    fail("budget_coverage", f"department {dep} · account {acc}", "its budget line for the month was deleted")
+    b.execute("UPDATE budgets SET period = :n WHERE period = :p AND department_id = :d AND account_id = :a",
+              {"n": N, "p": P, "d": dep, "a": acc})
+    b._count("budgets", 0)
+    fail("budget_coverage", f"department {dep} · account {acc}", "its budget line for the month was entered "
+         "for the next month")
     for d, a in conn.query("""
         SELECT c.department_id, c.account_id FROM (SELECT g.department_id, g.account_id FROM gl_entries g
         JOIN accounts x ON x.account_id = g.account_id WHERE g.period = :p AND x.account_type IN ('cogs', 'opex')

@@ -12,6 +12,7 @@ import click
 
 from finlib.errors import ConfigError
 
+
 def _period(value: str):
     from finlib.periods import parse_period
 
