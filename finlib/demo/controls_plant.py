@@ -39,7 +39,9 @@ MATERIALITY = 1000.00  # the budget_coverage default of parameters/controls.yaml
 
 
 def _p(x) -> dt.date:
-    return dt.date.fromisoformat(str(x)[:10])
+    from finlib.periods import parse_period
+
+    return parse_period(str(x)[:10], strict=False)
 
 
 def _one(conn, sql: str, params: dict | None = None):
