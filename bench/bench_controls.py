@@ -53,6 +53,7 @@ def main() -> None:
 
     from bench.bench_metrics import build
     from finlib.governance.periods_close import close_period, closed_state, reopen_period
+    import finlib.governance.controls  # noqa: F401  - registers the controls
     from finlib.governance.registry import CONTROLS
     from finlib.governance.runner import evaluate_controls
     from finlib.warehouse.db import get_warehouse

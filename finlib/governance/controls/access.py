@@ -19,7 +19,7 @@ class SodSettings(ControlSettings):
 
 
 @control("segregation_of_duties", SodSettings,
-         frameworks=("SOX 404 ITGC: access", "COSO 2013 Principle 10 (segregation of duties)"),
+         frameworks=("SOX 404 ITGC: access", "COSO 2013 Principle 10 (control activities)"),
          entity="entry <id>", title="Manual entries approved by someone else",
          fails_when="a manual ledger line (is_manual) of the period has no approver, or its approver is its creator")
 def segregation_of_duties(ctx: Context, cfg: SodSettings) -> Outcome:

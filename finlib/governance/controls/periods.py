@@ -19,7 +19,8 @@ class ClosedChangesSettings(ControlSettings):
 
 
 @control("closed_period_changes", ClosedChangesSettings,
-         frameworks=("SOX 404 ITGC: change management", "COSO 2013 Principle 10 (period-end close)"),
+         frameworks=("SOX 404 ITGC: change management", "SOX 404: period-end financial reporting process",
+                     "COSO 2013 Principle 10 (control activities)"),
          entity="period YYYY-MM · batch <id>", title="No change to a closed period",
          fails_when="data of the period changed after it was first closed (each batch that changed it, "
                     "with the reopen that allowed it)")

@@ -191,6 +191,7 @@ def deferred_revenue(ctx: Context, cfg: ToleranceSettings) -> Outcome:
 
 @control("revenue_ledger_tie", ToleranceSettings,
          frameworks=("SOX 404: sub-ledger to general ledger reconciliation",
+                     "SOX 404: period-end financial reporting process",
                      "COSO 2013 Principle 13 (quality information)"),
          entity="company", title="Recognised revenue ties to the ledger",
          fails_when="total revenue_recognized of the period differs from the revenue posted to the ledger "
