@@ -14,6 +14,12 @@ minutes and ~2 GB to build once). Prints:
 * closing P (fingerprinting its rows in every period-bearing table) and the overhead the
   write hook adds to a small load into an open month while P is closed.
 
+The large demo holds about 2 million ledger lines (plus 1.8 M revenue rows, 1.3 M invoices,
+12 M usage rows). ``--ledger-rows 10000000`` (the default) also measures a copy padded to
+10 million ledger lines (``demo-large-10m.duckdb``): every line repeated with a new id, an
+amount of 0.00 and ``is_manual`` false, so every sum, tie and finding is unchanged while
+every scan reads five times the rows.
+
 Figures, not a timed test. The bench leaves P reopened ("bench"), so it can run again.
 """
 
@@ -45,15 +51,48 @@ def _cli(url: str, reports: str, period: str) -> tuple[float, int, int]:
     return secs, len(results), sum(1 for r in results if r["status"] == "fail")
 
 
+def pad_ledger(wh, rows: int):
+    """A copy of ``wh`` (a DuckDB file) whose ledger is padded to ``rows`` lines with zero-amount,
+    non-manual repeats (built once, cached beside it)."""
+    import shutil
+
+    from finlib.warehouse.db import get_warehouse
+    from finlib.warehouse.load import write_batch
+
+    path = wh.path.with_name(wh.path.stem + f"-{rows // 1_000_000}m.duckdb")
+    out = get_warehouse(f"duckdb://{path}")
+    if path.exists():
+        return out
+    t = time.perf_counter()
+    tmp = path.with_suffix(".tmp")
+    shutil.copyfile(wh.path, tmp)
+    part = get_warehouse(f"duckdb://{tmp}")
+    with part.connect(read_only=True) as c:
+        n = c.scalar("SELECT count(*) FROM gl_entries")
+    cols = ("posted_at, period, account_id, department_id, 0.00, currency, feature_id, campaign_id, vendor, memo, "
+            "source_system, created_by, approved_by, FALSE")
+    copies = -(-rows // n) - 1  # ceil(rows / n) - 1 repeats of the original lines
+    for k in range(1, copies + 1):
+        with write_batch(part, action="bench-pad", target="gl_entries") as b:
+            b.execute(f"INSERT INTO gl_entries SELECT entry_id || '-pad{k}', {cols} FROM gl_entries "
+                      f"WHERE entry_id NOT LIKE '%-pad%'")
+            b._count("gl_entries", n)
+    tmp.rename(path)
+    print(f"(padded the ledger to {rows:,}+ lines in {time.perf_counter() - t:.0f} s: {path})")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", default="large")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--ledger-rows", type=int, default=10_000_000,
+                    help="also measure a copy padded to this many ledger lines (0: skip)")
     a = ap.parse_args()
 
+    import finlib.governance.controls  # noqa: F401  - registers the controls
     from bench.bench_metrics import build
     from finlib.governance.periods_close import close_period, closed_state, reopen_period
-    import finlib.governance.controls  # noqa: F401  - registers the controls
     from finlib.governance.registry import CONTROLS
     from finlib.governance.runner import evaluate_controls
     from finlib.warehouse.db import get_warehouse
@@ -69,6 +108,15 @@ def main() -> None:
         gl = c.scalar("SELECT count(*) FROM gl_entries")
     print(f"warehouse {url} ({used}, {a.scale}, {gl:,} ledger rows), period {month}, ready in "
           f"{time.perf_counter() - t0:.1f} s")
+    if a.ledger_rows and gl < a.ledger_rows:
+        padded = pad_ledger(wh, a.ledger_rows)
+        with tempfile.TemporaryDirectory() as reports:
+            runs = [_cli(padded.url, reports, month) for _ in range(a.repeat)]
+        with padded.connect(read_only=True) as c:
+            n = c.scalar("SELECT count(*) FROM gl_entries")
+        print(f"finlib controls run --period {month} on {n:,} ledger rows (padded copy): median "
+              f"{statistics.median(r[0] for r in runs):.2f} s of {[round(r[0], 2) for r in runs]}; "
+              f"{runs[0][1]} results, {runs[0][2]} failing")
 
     with tempfile.TemporaryDirectory() as reports:
         runs = [_cli(url, reports, month) for _ in range(a.repeat)]
