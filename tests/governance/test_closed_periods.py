@@ -110,3 +110,26 @@ def test_the_demo_generator_cannot_overwrite_a_closed_period(closed):
     with pytest.raises(PeriodClosedError):
         generate(closed, "small", 42, end="2024-06", force=True)
     assert _ledger(closed)[0] == ("F1", 50.0)
+
+
+def test_an_ingest_replace_into_a_closed_period_is_refused_and_recorded_as_rejected(wh, tmp_path):
+    from finlib.ingest.loader import ingest_file
+
+    csv = tmp_path / "budgets.csv"
+    csv.write_text("period,department_id,account_id,amount\n2024-03-01,D1,6000,100.00\n")
+    ingest_file(wh, "budgets", csv)
+    close_period(wh, "2024-03", actor="controller")
+    csv.write_text("period,department_id,account_id,amount\n2024-03-01,D1,6000,150.00\n")
+    with pytest.raises(PeriodClosedError, match="2024-03 is closed.*finlib period reopen 2024-03"):
+        ingest_file(wh, "budgets", csv, replace="period=2024-03")
+    with wh.connect(read_only=True) as c:
+        assert float(c.scalar("SELECT amount FROM budgets")) == 100.0
+        assert c.query("SELECT outcome FROM ingest_batches ORDER BY started_at") == [("accepted",), ("rejected",)]
+    reopen_period(wh, "2024-03", "budget revision approved by the board")
+    ingest_file(wh, "budgets", csv, replace="period=2024-03")
+    (entity, r), = failures(wh, "closed_period_changes").items()
+    change = next(e for e in r["evidence"] if e["source"] == "period_changes")
+    assert change["table_name"] == "budgets" and change["action"] == "ingest"
+    assert entity == f"period 2024-03 · batch {change['batch_id']}"
+    with wh.connect(read_only=True) as c:  # the batch id is the ingest batch's id
+        assert c.scalar("SELECT count(*) FROM ingest_batches WHERE batch_id = :b", {"b": change["batch_id"]}) == 1
