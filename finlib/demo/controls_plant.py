@@ -210,9 +210,16 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
     miss("segregation_of_duties", f"entry {sys_entry}", "a system posting: needs no approver")
 
     # -- closed_period_changes: a close history (P reopened for a late credit note; P-1 reviewed, unchanged)
-    from finlib.governance.periods_close import PERIOD_COLUMNS, fingerprints
+    from finlib.governance.errors import PeriodClosedError
+    from finlib.governance.periods_close import PERIOD_COLUMNS, closed_state, fingerprints
 
-    for t in ("period_changes", "period_fingerprints", "period_closes"):
+    still_closed = sorted(format_period(p) for p, s in closed_state(conn).items() if s == "close")
+    if still_closed:  # the rebuild replaces every row: refuse before the close history is replaced
+        raise PeriodClosedError(
+            f"period {', '.join(still_closed)} is closed: rebuilding the demo data would change it; nothing was "
+            f"written. Reopen it first with `finlib period reopen {still_closed[0]} --reason \"...\"`, or point "
+            "FINLIB_DB_URL at another warehouse.")
+    for t in ("period_changes", "period_fingerprints", "period_closes"):  # the demo's own close history
         b.delete(t)
     at = dt.datetime.combine(N, dt.time(18, 0)) + dt.timedelta(days=2)  # closed on the 3rd of the next month
     at1 = dt.datetime.combine(P, dt.time(18, 0)) + dt.timedelta(days=2)
