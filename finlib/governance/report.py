@@ -70,6 +70,13 @@ def evidence_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def table(df: pd.DataFrame, max_rows: int | None = None):
+    """``df`` for display without truncating long text (messages, framework lists): a pandas
+    Styler without the index, at most ``max_rows`` rows (the CSV downloads hold them all)."""
+    shown = df if max_rows is None else df.head(max_rows)
+    return shown.style.hide(axis="index").format(precision=2, na_rep="")
+
+
 def csv_data_uri(df: pd.DataFrame) -> str:
     """``data:text/csv;base64,...``: a CSV download that works in an offline HTML report."""
     buf = io.StringIO()
