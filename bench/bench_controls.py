@@ -62,6 +62,9 @@ def pad_ledger(wh, rows: int):
     path = wh.path.with_name(wh.path.stem + f"-{rows // 1_000_000}m.duckdb")
     out = get_warehouse(f"duckdb://{path}")
     if path.exists():
+        from finlib.governance.periods_close import refresh_fingerprints
+
+        refresh_fingerprints(out)
         return out
     t = time.perf_counter()
     tmp = path.with_suffix(".tmp")
@@ -92,7 +95,12 @@ def main() -> None:
 
     import finlib.governance.controls  # noqa: F401  - registers the controls
     from bench.bench_metrics import build
-    from finlib.governance.periods_close import close_period, closed_state, reopen_period
+    from finlib.governance.periods_close import (
+        close_period,
+        closed_state,
+        refresh_fingerprints,
+        reopen_period,
+    )
     from finlib.governance.registry import CONTROLS
     from finlib.governance.runner import evaluate_controls
     from finlib.warehouse.db import get_warehouse
@@ -104,6 +112,7 @@ def main() -> None:
     month = period[:7]
     wh = get_warehouse(url)
     init_db(wh)  # the governance tables on a warehouse built before they existed
+    refresh_fingerprints(wh)  # closed-period fingerprints taken by an older build, if any
     with wh.connect(read_only=True) as c:
         gl = c.scalar("SELECT count(*) FROM gl_entries")
     print(f"warehouse {url} ({used}, {a.scale}, {gl:,} ledger rows), period {month}, ready in "

@@ -211,7 +211,7 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
 
     # -- closed_period_changes: a close history (P reopened for a late credit note; P-1 reviewed, unchanged)
     from finlib.governance.errors import PeriodClosedError
-    from finlib.governance.periods_close import PERIOD_COLUMNS, closed_state, fingerprints
+    from finlib.governance.periods_close import PERIOD_COLUMNS, closed_state, empty_fingerprint, fingerprints
 
     still_closed = sorted(format_period(p) for p, s in closed_state(conn).items() if s == "close")
     if still_closed:  # the rebuild replaces every row: refuse before the close history is replaced
@@ -244,7 +244,7 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
     for per in (P1, P):
         now = dt.datetime.combine(N, dt.time(0))
         for table in PERIOD_COLUMNS:
-            n, fp = fingerprints(conn, table, [per]).get(per, (0, "0:0"))
+            n, fp = fingerprints(conn, table, [per]).get(per, (0, empty_fingerprint(conn.backend)))
             b.execute("INSERT INTO period_fingerprints (period, table_name, rows, fingerprint, recorded_at) "
                       "VALUES (:p, :t, :n, :f, :ts)", {"p": per, "t": table, "n": n, "f": fp, "ts": now})
     fail("closed_period_changes", f"period {month} · batch {batch}",

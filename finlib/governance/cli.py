@@ -122,6 +122,16 @@ def reopen(month: str, reason: str) -> None:
     click.echo(f"period {out['period']} reopened by {out['actor']}: {out['reason']}")
 
 
+@period.command("refresh")
+def refresh() -> None:
+    """Re-take the fingerprints of closed periods (once, after upgrading the database)."""
+    from finlib.governance.periods_close import refresh_fingerprints
+    from finlib.warehouse.db import get_warehouse
+
+    n = refresh_fingerprints(get_warehouse())
+    click.echo(f"fingerprints of {n} period(s) re-taken")
+
+
 @period.command("status")
 @click.option("--json", "as_json", is_flag=True)
 def status(as_json: bool) -> None:

@@ -133,3 +133,16 @@ def test_an_ingest_replace_into_a_closed_period_is_refused_and_recorded_as_rejec
     assert entity == f"period 2024-03 · batch {change['batch_id']}"
     with wh.connect(read_only=True) as c:  # the batch id is the ingest batch's id
         assert c.scalar("SELECT count(*) FROM ingest_batches WHERE batch_id = :b", {"b": change["batch_id"]}) == 1
+
+
+def test_fingerprints_from_another_database_version_block_writes_until_refreshed(closed):
+    from finlib.governance.periods_close import refresh_fingerprints
+
+    with closed.transaction() as c:  # as if taken by another version of the database
+        c.execute("UPDATE period_fingerprints SET fingerprint = 'old-method:' || fingerprint")
+    with pytest.raises(PeriodStateError, match="finlib period refresh"):
+        put(closed, "gl_entries", [{"entry_id": "A1", "period": date(2024, 4, 1), "account_id": "6000", "amount": 5}])
+    assert refresh_fingerprints(closed) == 1
+    put(closed, "gl_entries", [{"entry_id": "A1", "period": date(2024, 4, 1), "account_id": "6000", "amount": 5}])
+    with pytest.raises(PeriodClosedError):  # still closed, still guarded
+        _replace_march(closed, 125)
