@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "reports": "finlib.jobs.cli:reports",
     "jobs": "finlib.jobs.cli:jobs",
     "dashboards": "finlib.dashboards.cli:dashboards",
+    "controls": "finlib.governance.cli:controls",
+    "period": "finlib.governance.cli:period",
 }
 
 

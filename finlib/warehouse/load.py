@@ -51,6 +51,17 @@ def unregister_write_hook(hook: WriteHook) -> None:
         _HOOKS.remove(hook)
 
 
+#: modules that register write hooks when imported; imported on the first write of a process
+HOOK_MODULES: tuple[str, ...] = ("finlib.governance.periods_close",)
+
+
+def _import_hook_modules() -> None:
+    import importlib
+
+    for name in HOOK_MODULES:
+        importlib.import_module(name)
+
+
 def current_user() -> str:
     try:
         return getpass.getuser()
@@ -216,6 +227,7 @@ def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = 
     the planner. ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a
     busy DuckDB file.
     """
+    _import_hook_modules()
     with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
                       details=dict(details or {}))

@@ -454,6 +454,55 @@ _t("warehouse_meta", [
     C("updated_at", "timestamp"),
 ], pk=("key",), system=True, description="Small facts about the warehouse (e.g. the demo truth).")
 
+# financial controls and closed periods (finlib.governance)
+_t("control_results", [
+    C("result_id", "id"),
+    C("run_id", "id", description="one `finlib controls run`"),
+    C("control", "text"),
+    C("period", "period"),
+    C("status", "text", allowed=("pass", "fail")),
+    C("entity", "text", nullable=True, description="e.g. 'subscription S1', 'company'"),
+    C("value", "float", nullable=True),
+    C("expected", "float", nullable=True),
+    C("message", "text"),
+    C("frameworks", "json", description="JSON list of framework references"),
+    C("evidence", "json", nullable=True, description="JSON list of the rows behind the finding"),
+    C("evaluated_at", "timestamp"),
+    C("actor", "text"),
+], pk=("result_id",), system=True, description="One row per control finding and run.")
+
+_t("period_closes", [
+    C("event_id", "id"),
+    C("period", "period"),
+    C("action", "text", allowed=("close", "reopen")),
+    C("actor", "text"),
+    C("recorded_at", "timestamp"),
+    C("reason", "text", nullable=True),
+], pk=("event_id",), system=True, description="Every close and reopen of a period: who, when, why.")
+
+_t("period_fingerprints", [
+    C("period", "period"),
+    C("table_name", "text"),
+    C("rows", "int"),
+    C("fingerprint", "text"),
+    C("recorded_at", "timestamp"),
+], pk=("period", "table_name"), system=True,
+   description="Content of each table's rows of a period, as last seen by a close or a recorded change.")
+
+_t("period_changes", [
+    C("change_id", "id"),
+    C("period", "period"),
+    C("table_name", "text"),
+    C("batch_id", "id"),
+    C("action", "text"),
+    C("target", "text"),
+    C("actor", "text"),
+    C("changed_at", "timestamp"),
+    C("rows_before", "int"),
+    C("rows_after", "int"),
+    C("details", "json", nullable=True),
+], pk=("change_id",), system=True, description="Every change to a period's data after its first close.")
+
 # The ``warehouse_meta`` key under which the demo generator stores its planted truth (JSON).
 DEMO_TRUTH_KEY = "demo_truth"
 
