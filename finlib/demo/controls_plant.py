@@ -33,14 +33,26 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from finlib.periods import add_months, format_period, month_end
+from finlib.demo.costs import (
+    BV_BREACH_OVER,
+    BV_BREACH_UNDER,
+    BV_NEAR_OVER,
+    BV_NEAR_UNDER,
+    CC_BREACH,
+    CC_NEAR_BUDGET,
+    CC_NEAR_RATIO,
+)
+from finlib.demo.truth import load_truth
+from finlib.governance.controls.reports import FIGURES, SCRAP_MIME, recompute
+from finlib.governance.errors import PeriodClosedError
+from finlib.governance.periods_close import PERIOD_COLUMNS, closed_state, empty_fingerprint, fingerprints
+from finlib.jobs import archive
+from finlib.periods import add_months, format_period, month_end, parse_period
 
 MATERIALITY = 1000.00  # the budget_coverage default of parameters/controls.yaml
 
 
 def _p(x) -> dt.date:
-    from finlib.periods import parse_period
-
     return parse_period(str(x)[:10], strict=False)
 
 
@@ -54,15 +66,6 @@ def _one(conn, sql: str, params: dict | None = None):
 def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
     """Plant inside write batch ``b`` (the generator's); returns the ``controls`` truth.
     ``rows`` (the generator's rows written per table) is kept up to date."""
-    from finlib.demo.costs import (
-        BV_BREACH_OVER,
-        BV_BREACH_UNDER,
-        BV_NEAR_OVER,
-        BV_NEAR_UNDER,
-        CC_BREACH,
-        CC_NEAR_BUDGET,
-        CC_NEAR_RATIO,
-    )
 
     conn = b.conn
     P = _p(truth["last_closed_month"])
@@ -210,8 +213,6 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
     miss("segregation_of_duties", f"entry {sys_entry}", "a system posting: needs no approver")
 
     # -- closed_period_changes: a close history (P reopened for a late credit note; P-1 reviewed, unchanged)
-    from finlib.governance.errors import PeriodClosedError
-    from finlib.governance.periods_close import PERIOD_COLUMNS, closed_state, empty_fingerprint, fingerprints
 
     still_closed = sorted(format_period(p) for p, s in closed_state(conn).items() if s == "close")
     if still_closed:  # the rebuild replaces every row: refuse before the close history is replaced
@@ -268,9 +269,6 @@ def plant_report(wh, reports: Path, period=None) -> dict:
 
     Returns ``{"run_id", "failures", "near_misses"}`` in the demo truth's format.
     """
-    from finlib.demo.truth import load_truth
-    from finlib.governance.controls.reports import FIGURES, SCRAP_MIME, recompute
-    from finlib.jobs import archive
 
     p = _p(period or load_truth(wh)["last_closed_month"])
     month = format_period(p)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from finlib import config as finlib_config
@@ -74,7 +75,6 @@ def _problem(prefix: str, err: dict) -> str:
 
 def parse_config(data: Any, path: Path | str | None = None) -> ControlsConfig:
     """Validate a parsed YAML mapping; raise :class:`ControlsConfigError` listing every problem."""
-    import finlib.governance.controls  # noqa: F401  - registers every control
 
     where = str(path) if path else "controls config"
     if data is None:
@@ -108,7 +108,6 @@ def load_config(path: Path | str | None = None) -> ControlsConfig:
 
     A missing file is an error: tolerances have one source, and it must exist.
     """
-    import yaml
 
     p = Path(path) if path else default_path()
     try:

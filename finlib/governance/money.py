@@ -6,15 +6,17 @@ their SQL from :func:`ledger_money` and nowhere else. Controls that compare mone
 document in its own currency (a subscription's invoices against its recognised revenue)
 compare the amounts as stored.
 
-Today the amount is taken **as stored** (the ``currency`` column is not converted): correct
-for a single-currency ledger. To convert, this function alone changes: return the shared
-conversion's CTE, join and expression (rate of the row's period, as for income and
-expense), e.g. ``amount × fx_rates.rate_to_reporting`` of the span holding on the period.
+The conversion is finlib's one conversion (:func:`finlib.metrics.facts.in_reporting_currency`):
+a ledger line converts at the rate of its period (the ``fx_rates`` row with the latest
+``rate_date`` on or before the period's first day; docs/CURRENCY.md), so a control and a
+dashboard add the same money.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from finlib.metrics import facts
 
 
 @dataclass(frozen=True)
@@ -34,5 +36,12 @@ class MoneySQL:
 
 
 def ledger_money(alias: str = "g") -> MoneySQL:
-    """``gl_entries`` row ``alias``'s ``amount`` in the reporting currency (today: as stored)."""
-    return MoneySQL(amount=f"{alias}.amount")
+    """``gl_entries`` row ``alias``'s ``amount`` in the reporting currency, at the rate of
+    its period (:func:`finlib.metrics.facts.in_reporting_currency`)."""
+    fx, rate = f"{alias}_fx", f"{alias}_rate"
+    return MoneySQL(
+        ctes=(facts.fx_cte(fx),),
+        join=facts.fx_join(rate, f"{alias}.currency", f"{alias}.period", fx=fx),
+        amount=facts.in_reporting_currency(f"{alias}.amount", f"{alias}.currency", f"{rate}.rate",
+                                           f"{alias}.period"),
+    )

@@ -33,14 +33,20 @@ name the table as its ``target`` to be checked.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable
+
+import lazy_loader as lazy
+import pandas as pd
 
 from finlib.governance.errors import PeriodClosedError, PeriodStateError
 from finlib.periods import format_period, month_start, parse_period
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.load import Batch, register_write_hook, write_batch
 from finlib.warehouse.schema import TABLES
+
+duckdb = lazy.load("duckdb")
 
 #: period-bearing tables and the column that puts a row in a month
 PERIOD_COLUMNS: dict[str, str] = {
@@ -74,8 +80,6 @@ def _month_expr(table: str) -> str:
 def method(backend: str) -> str:
     """The fingerprint method of ``backend`` (part of every fingerprint)."""
     if backend == "duckdb":
-        import duckdb
-
         return "duckdb-hash-" + ".".join(duckdb.__version__.split(".")[:2])
     return "pg-md5"
 
@@ -134,7 +138,6 @@ def period_status(wh: Warehouse):
     """Every period ever closed: ``period`` (YYYY-MM), ``state`` (closed | reopened),
     ``first_closed_at``, ``last_event_at``, ``last_actor``, ``last_reason``, ``closes``,
     ``reopens``, ``changes_after_close`` (a DataFrame, oldest period first)."""
-    import pandas as pd
 
     cols = ["period", "state", "first_closed_at", "last_event_at", "last_actor", "last_reason", "closes",
             "reopens", "changes_after_close"]
@@ -318,8 +321,6 @@ def guard_closed_periods(conn: Connection, batch: Batch) -> None:
 
 
 def _details(batch: Batch) -> str:
-    import json
-
     keep = {k: batch.details.get(k) for k in ("file_name", "file", "mode", "sha256", "reason", "rows")
             if batch.details.get(k) is not None}
     return json.dumps(keep, sort_keys=True, default=str)

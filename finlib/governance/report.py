@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from finlib.alerts import store
 from finlib.governance.config import ControlsConfig, load_config
 from finlib.governance.registry import CONTROLS, jsonable
 from finlib.governance.runner import ALERT_RULE, evaluate_controls, run_controls
@@ -186,7 +187,6 @@ def failure_alerts(wh, results: list[dict], period) -> list[dict]:
     """The ``control_failure`` alerts of the failures (the ``alerts`` scrap): ``id``, ``rule``,
     ``severity``, ``state`` (``new`` when never stored), ``entity``, ``message``, ``value``,
     ``threshold``, ``period``."""
-    from finlib.alerts import store
 
     p = parse_period(period)
     cfg = load_config()

@@ -21,7 +21,13 @@ import logging
 import uuid
 from pathlib import Path
 
+import pandas as pd
+
 from finlib import config as finlib_config
+from finlib.alerts import store
+from finlib.alerts.config import load_config as load_alerts
+from finlib.alerts.engine import deliver_pending
+from finlib.errors import AlertError
 from finlib.governance.config import ControlsConfig, load_config
 from finlib.governance.errors import ControlsConfigError
 from finlib.governance.registry import CONTROLS, Context, Outcome
@@ -116,7 +122,6 @@ def run_controls(wh: Warehouse, period=None, controls=None, *, config: ControlsC
 
 def store_results(wh: Warehouse, run_id: str, period: dt.date, results: list[dict], actor: str) -> int:
     """Append one ``control_results`` row per result (evidence as JSON) in one batch."""
-    import pandas as pd
 
     at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows = [{"result_id": f"{run_id}-{i:05d}", "run_id": run_id, "control": r["control"], "period": period,
@@ -137,10 +142,6 @@ def store_results(wh: Warehouse, run_id: str, period: dt.date, results: list[dic
 def raise_alerts(wh: Warehouse, period: dt.date, results: list[dict], cfg: ControlsConfig, *,
                  complete: bool, deliver: bool = True) -> dict:
     """One ``control_failure`` alert per failing entity, through the alert store and channels."""
-    from finlib.alerts import store
-    from finlib.alerts.config import load_config as load_alerts
-    from finlib.alerts.engine import deliver_pending
-    from finlib.errors import AlertError
 
     try:
         acfg = load_alerts()

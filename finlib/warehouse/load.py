@@ -21,6 +21,7 @@ purge) gets this by writing through the batch, without code of its own.
 from __future__ import annotations
 
 import getpass
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,8 +57,6 @@ HOOK_MODULES: tuple[str, ...] = ("finlib.governance.periods_close",)
 
 
 def _import_hook_modules() -> None:
-    import importlib
-
     for name in HOOK_MODULES:
         importlib.import_module(name)
 

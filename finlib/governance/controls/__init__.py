@@ -14,6 +14,7 @@ module            controls
 """
 
 from finlib.governance.controls import access, costs, periods, reports, revenue  # noqa: F401
+from finlib.governance.registry import CONTROLS
 
 __all__ = ["ORDER", "access", "costs", "periods", "reports", "revenue"]
 
@@ -23,8 +24,6 @@ ORDER = ("revenue_schedule", "deferred_revenue", "revenue_ledger_tie", "dev_cost
 
 
 def _reorder() -> None:
-    from finlib.governance.registry import CONTROLS
-
     ordered = {n: CONTROLS[n] for n in ORDER if n in CONTROLS}
     ordered.update({n: c for n, c in CONTROLS.items() if n not in ordered})
     CONTROLS.clear()

@@ -19,6 +19,9 @@ from typing import Literal
 from pydantic import Field
 
 from finlib.governance.registry import Context, ControlSettings, Finding, Outcome, control, jsonable
+from finlib.jobs.archive import iter_run_dirs, read_manifest
+from finlib.metrics.kpis import period_metrics
+from finlib.views import budget_variance, executive, product_roi
 
 SCRAP_MIME = "application/scrapbook.scrap.json+json"
 
@@ -59,7 +62,6 @@ def read_scraps(notebook: Path) -> dict:
 def archived_runs(reports: Path, month: str, runs: str = "latest") -> list[dict]:
     """Succeeded archived runs of ``month`` (``YYYY-MM``): dicts with ``job``, ``run_id``,
     ``path``, ``manifest``; the governance job's own runs are skipped."""
-    from finlib.jobs.archive import iter_run_dirs, read_manifest
 
     found = []
     for job, period, run_id, path in iter_run_dirs(reports):
@@ -95,8 +97,6 @@ def recompute(wh, month: str) -> dict:
     notebooks call: :func:`finlib.metrics.kpis.period_metrics` and the views' ``kpis``
     builders (budget variance for all departments, product ROI without the adoption model,
     the executive's cross-domain ROI)."""
-    from finlib.metrics.kpis import period_metrics
-    from finlib.views import budget_variance, executive, product_roi
 
     m = period_metrics(wh, month)
     out = dict(m["headline"])
