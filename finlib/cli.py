@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "reports": "finlib.jobs.cli:reports",
     "jobs": "finlib.jobs.cli:jobs",
     "dashboards": "finlib.dashboards.cli:dashboards",
+    "users": "finlib.access.cli:users",
+    "access": "finlib.access.cli:access",
 }
 
 
