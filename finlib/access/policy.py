@@ -205,7 +205,7 @@ def can_open_dashboard(user: User, notebook: str, params: Mapping[str, Any] | No
     if not scope:
         return _deny(f"{user.name} has no department in scope")
     refusal = _check_department_params(user, params, scope)
-    if refusal:
+    if refusal is not None:
         return refusal
     return Decision(True, f"{user.role} may open {name}", scope)
 
@@ -235,7 +235,7 @@ def can_open_report(user: User, manifest: Mapping[str, Any]) -> Decision:
     if name == DEPARTMENT_DASHBOARD and not _values(params.get(DEPARTMENT_PARAM)):
         return _deny("a department report that names no department")
     refusal = _check_department_params(user, params, scope)
-    if refusal:
+    if refusal is not None:
         return refusal
     return Decision(True, f"{user.role} may open this {name} report", scope)
 
