@@ -64,3 +64,5 @@ def dump_tables(wh, tables=("access_log", "login_attempts", "users", "api_tokens
             if conn.table_exists(t):
                 out[t] = "\n".join(map(repr, conn.query(f"SELECT * FROM {t}")))
     return out
+
+ROOT_PARAMETERS = __import__("pathlib").Path(__file__).resolve().parents[2] / "parameters"
