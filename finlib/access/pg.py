@@ -73,8 +73,11 @@ def login_role(department: str | None, prefix: str = PREFIX) -> str:
 
 
 def rls_tables() -> list[str]:
-    """Every table of the schema with a ``department_id`` column."""
-    return [name for name, t in TABLES.items() if "department_id" in t.column_names]
+    """Every table of the schema whose ``department_id`` refers to a department (not
+    ``departments`` itself: the policy reads it, and department names are not figures)."""
+    return [name for name, t in TABLES.items()
+            if any(c.name == "department_id" and c.references == "departments.department_id"
+                   for c in t.columns)]
 
 
 def readable_tables() -> list[str]:
