@@ -70,6 +70,23 @@ def _last_ok(conn: Connection, name: str) -> dt.datetime | None:
                        "AND method = 'password' AND outcome = 'ok'", {"n": name})
 
 
+def _phantom_locked(conn: Connection, name: str, now: dt.datetime, lock) -> bool:
+    """Would a user called ``name`` be locked now? Replays the lockout over the recent failed
+    attempts of a name that is no user, so that a lock message never tells that a name exists."""
+    horizon = now - dt.timedelta(minutes=lock.window_minutes + lock.lock_minutes)
+    times = [r[0] for r in conn.query(
+        "SELECT attempted_at FROM login_attempts WHERE user_name = :n AND method = 'password' "
+        "AND outcome = 'failed' AND attempted_at > :h ORDER BY attempted_at", {"n": name, "h": horizon})]
+    window, length = dt.timedelta(minutes=lock.window_minutes), dt.timedelta(minutes=lock.lock_minutes)
+    locked_until: dt.datetime | None = None
+    fails: list[dt.datetime] = []
+    for t in times:
+        fails = [f for f in fails if f > t - window and (locked_until is None or f >= locked_until)] + [t]
+        if len(fails) >= lock.max_failures:
+            locked_until, fails = t + length, []
+    return locked_until is not None and now < locked_until
+
+
 @functools.cache
 def _dummy_hash() -> str:
     """A valid argon2 hash of a random password: verified against when the user is unknown."""
@@ -97,10 +114,16 @@ def authenticate_password(wh: Warehouse, name: str, password: str, address: str 
         found = _load(b.conn, name) if name else None
         if found is None:
             _verify(_dummy_hash(), password)  # the same cost as a known user
-            _record_attempt(b, name, "password", address, "failed", now)
-            append_access(b, name or "anonymous", "login", None, address, "failed", ts=now,
-                          method="password", reason="unknown")
-            error = AuthenticationError(WRONG, "unknown")
+            if _phantom_locked(b.conn, name, now, lock):  # the same lock as a known user
+                _record_attempt(b, name, "password", address, "locked", now)
+                append_access(b, name or "anonymous", "login", None, address, "denied", ts=now,
+                              method="password", reason="unknown")
+                error = AuthenticationError(LOCKED, "unknown")
+            else:
+                _record_attempt(b, name, "password", address, "failed", now)
+                append_access(b, name or "anonymous", "login", None, address, "failed", ts=now,
+                              method="password", reason="unknown")
+                error = AuthenticationError(WRONG, "unknown")
         else:
             user, pw_hash, locked_until = found
             if locked_until is not None and now < locked_until:

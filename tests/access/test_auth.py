@@ -87,6 +87,28 @@ def test_five_failures_in_the_window_lock_the_user_for_the_lock_time(wh):
     no_leak(wh, PASSWORD, "wrong password 1")
 
 
+def test_a_lock_does_not_tell_whether_a_user_exists(wh):
+    clock = Clock()
+    answers = {}
+    for name in ("ana", "nobody"):
+        seen = []
+        for _ in range(7):
+            clock.advance(seconds=10)
+            with pytest.raises(AuthenticationError) as e:
+                login(wh, name, "wrong password 7", clock)
+            seen.append(str(e.value))
+        clock.advance(minutes=14)
+        with pytest.raises(AuthenticationError) as e:  # still locked: 14.5 min after the 5th failure
+            login(wh, name, "wrong password 7", clock)
+        seen.append(str(e.value))
+        clock.advance(minutes=1)
+        with pytest.raises(AuthenticationError) as e:  # the lock is over: a plain failure again
+            login(wh, name, "wrong password 7", clock)
+        seen.append(str(e.value))
+        answers[name] = seen
+    assert answers["ana"] == answers["nobody"] == [auth.WRONG] * 5 + [auth.LOCKED] * 3 + [auth.WRONG]
+
+
 def test_failures_spread_beyond_the_window_do_not_lock(wh):
     clock = Clock()
     for _ in range(8):
