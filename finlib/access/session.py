@@ -53,8 +53,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(payload: str, key: bytes) -> str:
-    return _b64(hmac.new(key, b"finlib-session\n" + payload.encode("ascii"), hashlib.sha256).digest())
+def _sign(payload: str, key: bytes, purpose: bytes = b"finlib-session") -> str:
+    """HMAC-SHA256 of ``payload`` under ``key``, bound to ``purpose``: a session value is
+    never accepted as a kernel grant, nor the other way round."""
+    return _b64(hmac.new(key, purpose + b"\n" + payload.encode("ascii"), hashlib.sha256).digest())
 
 
 def _ts(t: dt.datetime) -> int:
@@ -72,12 +74,13 @@ def issue_session(user: User, *, max_age_hours: float | None = None, clock: Cloc
     return f"{payload}.{_sign(payload, key or session_key())}"
 
 
-def read_session(value: str, *, clock: Clock = utcnow, key: bytes | None = None) -> dict | None:
+def read_session(value: str, *, clock: Clock = utcnow, key: bytes | None = None,
+                 purpose: bytes = b"finlib-session") -> dict | None:
     """The claims of a genuine, unexpired session value (no warehouse look-up), else ``None``."""
     if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH or value.count(".") != 1:
         return None
     payload, sig = value.split(".")
-    if not hmac.compare_digest(_sign(payload, key or session_key()), sig):
+    if not hmac.compare_digest(_sign(payload, key or session_key(), purpose), sig):
         return None
     try:
         body = json.loads(_unb64(payload))
@@ -105,3 +108,36 @@ def verify_session(value: str, wh: Warehouse, *, clock: Clock = utcnow,
     if user is None or user.disabled or user.session_version != body["v"]:
         return None
     return user
+
+
+# -- kernel grants: the signed identity a dashboard kernel verifies -------------------------
+
+GRANT_ENV = "FINLIB_ACCESS_GRANT"
+_GRANT = b"finlib-kernel-grant"
+
+
+def issue_grant(user: User, notebook: str, departments: tuple[str, ...], *, max_age_hours: float = 12,
+                clock: Clock = utcnow, key: bytes | None = None) -> str:
+    """A signed statement "``user`` may see ``departments`` in ``notebook``" for a kernel.
+
+    The server issues it after :func:`~finlib.access.policy.can_open_dashboard` allowed the
+    page (``departments`` = the decision's) and hands it to the kernel it starts (e.g. in
+    :data:`GRANT_ENV`); the kernel, which cannot read the users table, trusts only what
+    :func:`verify_grant` returns."""
+    now = clock()
+    body = {"u": user.name, "r": user.role, "d": list(departments), "nb": notebook, "v": 1,
+            "iat": _ts(now), "exp": _ts(now + dt.timedelta(hours=max_age_hours)), "n": secrets.token_hex(8)}
+    payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8"))
+    return f"{payload}.{_sign(payload, key or session_key(), _GRANT)}"
+
+
+def verify_grant(value: str, notebook: str | None = None, *, clock: Clock = utcnow,
+                 key: bytes | None = None) -> User | None:
+    """The user of a genuine, unexpired grant (for ``notebook`` when given), with the granted
+    departments as its departments; else ``None``."""
+    body = read_session(value, clock=clock, key=key, purpose=_GRANT)
+    if body is None or not isinstance(body.get("d"), list) or not isinstance(body.get("r"), str):
+        return None
+    if notebook is not None and body.get("nb") != notebook:
+        return None
+    return User(body["u"], body["r"], tuple(str(d) for d in body["d"]))
