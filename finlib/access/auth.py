@@ -26,7 +26,7 @@ import secrets
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from finlib.access.log import append_access
-from finlib.access.policy import User
+from finlib.access.policy import Decision, User
 from finlib.access.settings import AccessSettings, load_settings
 from finlib.access.users import HASHER, Clock, _load, parse_token, token_digest, utcnow
 from finlib.errors import AccessDenied
@@ -215,3 +215,17 @@ def record_refusal(wh: Warehouse, user: User | None, action: str, target: str | 
         append_access(b, user.name if user else "anonymous", action, target, address, "denied",
                       ts=clock(), reason=reason, **details)
 
+
+
+def enforce(wh: Warehouse, user: User | None, decision: Decision, *, action: str, target: str | None,
+            address: str | None = None, clock: Clock = utcnow, **details) -> Decision:
+    """Log ``decision`` in the access log and return it if allowed; else raise
+    :class:`~finlib.errors.AccessDenied` with its reason. One call for the server per page,
+    report, API or action: ``enforce(wh, user, can_open_dashboard(user, nb, params),
+    action="open-dashboard", target=nb, address=ip, parameters=params)``."""
+    name = user.name if user else "anonymous"
+    with write_batch(wh, action="access" if decision.allowed else "access-denied",
+                     target=target or action, actor=name) as b:
+        append_access(b, name, action, target, address, "ok" if decision.allowed else "denied",
+                      ts=clock(), reason=decision.reason, **details)
+    return decision.check()

@@ -10,9 +10,15 @@ import json
 import pytest
 
 from finlib.access import auth, session
-from finlib.access.auth import AuthenticationError, authenticate_password, authenticate_token, record_refusal
+from finlib.access.auth import (
+    AuthenticationError,
+    authenticate_password,
+    authenticate_token,
+    enforce,
+    record_refusal,
+)
 from finlib.access.log import read_access_log
-from finlib.access.policy import User, can
+from finlib.access.policy import User, can, can_open_dashboard, can_open_report
 from finlib.access.settings import AccessSettings, Lockout, load_settings
 from finlib.access.users import disable_user, end_sessions, get_user, new_token, revoke_token, set_password
 from finlib.errors import AccessDenied, ConfigError
@@ -301,3 +307,27 @@ def test_the_shipped_settings_are_the_documented_defaults():
     assert load_settings(ROOT_PARAMETERS / "access.yaml") == AccessSettings()
     assert AccessSettings().lockout == Lockout(max_failures=5, window_minutes=15, lock_minutes=15)
     assert dt.timedelta(hours=AccessSettings().sessions.max_age_hours) == dt.timedelta(hours=8)
+
+
+def test_enforce_logs_every_decision_and_refuses_without_figures(wh):
+    clock = Clock()
+    ana = login(wh, "ana", PASSWORD, clock)
+    ok = enforce(wh, ana, can_open_dashboard(ana, "department.ipynb", {"department": "Marketing"}),
+                 action="open-dashboard", target="department.ipynb", address="10.0.0.7", clock=clock,
+                 parameters={"department": "Marketing"})
+    assert ok.departments == ("Marketing",)
+    for params in ({"department": "Sales"}, {"department": "all"}, {"department": ["Marketing", "Sales"]}):
+        with pytest.raises(AccessDenied) as e:
+            enforce(wh, ana, can_open_dashboard(ana, "department.ipynb", params), action="open-dashboard",
+                    target="department.ipynb", address="10.0.0.7", clock=clock, parameters=params)
+        assert "ana" in str(e.value) and not any(ch.isdigit() for ch in str(e.value))
+    with pytest.raises(AccessDenied):
+        enforce(wh, ana, can_open_report(ana, {"notebook": "notebooks/executive.ipynb", "parameters": {}}),
+                action="open-report", target="executive/2026-02/r1", clock=clock)
+    aud = login(wh, "aud", PASSWORD, clock)
+    with pytest.raises(AccessDenied, match="read-only"):
+        enforce(wh, aud, can(aud, "period_close"), action="period_close", target="2026-02", clock=clock)
+    log = [(r["user"], r["action"], r["outcome"]) for r in read_access_log(wh) if r["action"] != "login"]
+    assert log == [("ana", "open-dashboard", "ok")] + [("ana", "open-dashboard", "denied")] * 3 + \
+        [("ana", "open-report", "denied"), ("aud", "period_close", "denied")]
+    no_leak(wh, PASSWORD)
