@@ -38,10 +38,22 @@ def load_ledger(wh) -> None:
                   "updated_at) VALUES ('root', 'admin', '$argon2id$secret-hash', FALSE, 1, now(), now())")
 
 
+ROLE_PASSWORD = "test-only-role-password"
+
+
 def dsn_as(url: str, role: str) -> str:
+    """The warehouse DSN with the login role ``role`` (its password set by :func:`login_roles`)."""
     dsn = get_warehouse(url).dsn
     user = dsn.split("//", 1)[1].split("@", 1)[0]
-    return dsn.replace(f"//{user}@", f"//{role}@", 1)
+    return dsn.replace(f"//{user}@", f"//{role}:{ROLE_PASSWORD}@", 1)
+
+
+def login_roles(url: str, prefix: str = "finlib") -> None:
+    """Give the login roles a password (pg-setup leaves that to the operator), so the test
+    also runs against a server that asks for one (FINLIB_TEST_PG_URL)."""
+    with psycopg.connect(get_warehouse(url).dsn, autocommit=True) as c:
+        for d in (None, *DEPARTMENTS):
+            c.execute(f"ALTER ROLE {pg.login_role(d, prefix)} PASSWORD '{ROLE_PASSWORD}'")
 
 
 @pytest.fixture
@@ -51,6 +63,7 @@ def secured(postgres_url):
     load_ledger(wh)
     assert main(["access", "pg-setup", "--apply"]) == 0
     assert main(["access", "pg-setup", "--apply"]) == 0  # idempotent
+    login_roles(postgres_url)
     return postgres_url
 
 
@@ -137,6 +150,7 @@ def test_the_printed_script_is_what_apply_runs(pg_server, postgres_url, capsys):
     assert script.count("CREATE POLICY acme_department_scope") == 2 and "finlib_" not in script
     with psycopg.connect(wh.dsn, autocommit=True) as c:
         c.execute(script)
+    login_roles(postgres_url, "acme")
     with psycopg.connect(dsn_as(postgres_url, "acme_dash_g_a"), autocommit=True) as c:
         assert c.execute("SELECT DISTINCT department_id FROM budgets").fetchall() == [(IDS["G&A"],)]
 
