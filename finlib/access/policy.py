@@ -228,10 +228,14 @@ def can_open_report(user: User, manifest: Mapping[str, Any]) -> Decision:
     if name not in (dashboards_for(user) or ()):
         return _deny(f"{user.name} ({user.role}) may not open {name} reports")
     scope = departments_in_scope(user)
-    params = dict(manifest.get("parameters") or {})
+    raw = manifest.get("parameters") or {}
     variant = manifest.get("variant") or {}
-    if isinstance(variant, Mapping) and DEPARTMENT_PARAM in variant:
-        params.setdefault(DEPARTMENT_PARAM, variant[DEPARTMENT_PARAM])
+    if not isinstance(raw, Mapping) or not isinstance(variant, Mapping):
+        return _deny("a report whose manifest is malformed")
+    # the department may be in the parameters, in the variant of a matrix run, or both:
+    # every value found is checked, so a manifest whose two disagree is refused
+    asked = _values(raw.get(DEPARTMENT_PARAM)) + _values(variant.get(DEPARTMENT_PARAM))
+    params = {**raw, DEPARTMENT_PARAM: asked} if asked else dict(raw)
     if name == DEPARTMENT_DASHBOARD and not _values(params.get(DEPARTMENT_PARAM)):
         return _deny("a department report that names no department")
     refusal = _check_department_params(user, params, scope)

@@ -127,6 +127,12 @@ def test_reports_follow_the_same_rules():
     m["variant"] = {"department": "Sales"}
     m["parameters"].pop("department")
     assert not can_open_report(MKT, m)
+    m = manifest("department", department="Marketing")
+    m["variant"] = {"department": "Sales"}
+    assert not can_open_report(MKT, m)  # parameters and variant disagree
+    m["variant"] = {"department": "Marketing"}
+    assert can_open_report(MKT, m)
+    assert not can_open_report(MKT, dict(m, parameters=["department", "Marketing"]))
     assert not can_open_report(MKT, {"notebook": "../notebooks/department.ipynb",
                                      "parameters": {"department": "Marketing"}})
     assert not can_open_report(MKT, "not a manifest")
