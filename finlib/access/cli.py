@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from finlib.errors import AccessDenied
 from finlib.warehouse.schema import DEPARTMENTS, ROLES
 
 
@@ -80,6 +81,16 @@ def disable_cmd(name: str) -> None:
     click.echo(f"disabled {name}")
 
 
+@users.command("enable")
+@click.argument("name")
+def enable_cmd(name: str) -> None:
+    """Enable NAME again."""
+    from finlib.access.users import enable_user
+
+    enable_user(_wh(), name)
+    click.echo(f"enabled {name}")
+
+
 @users.command("passwd")
 @click.argument("name")
 def passwd_cmd(name: str) -> None:
@@ -127,6 +138,44 @@ def roles_cmd() -> None:
     from finlib.access.policy import role_table_markdown
 
     click.echo(role_table_markdown())
+
+
+@access.command("check")
+@click.argument("name")
+@click.argument("what")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="a page parameter (repeatable)")
+def check_cmd(name: str, what: str, params: tuple[str, ...]) -> None:
+    """Would user NAME be allowed WHAT: a dashboard (notebook name), an action
+    (user_admin, period_close, ...) or a report (path of its manifest.json)? Exit 0 if allowed,
+    77 if refused."""
+    from pathlib import Path
+
+    from finlib.access import policy
+    from finlib.access.users import get_user
+
+    user = get_user(_wh(), name)
+    if user is None:
+        raise click.UsageError(f"no user {name!r}")
+    query: dict[str, list[str]] = {}
+    for p in params:
+        key, sep, value = p.partition("=")
+        if not sep:
+            raise click.UsageError(f"--param {p!r}: write KEY=VALUE")
+        query.setdefault(key, []).append(value)
+    if what in policy.ACTIONS:
+        decision = policy.can(user, what)
+    elif what.endswith("manifest.json") or Path(what).is_dir():
+        path = Path(what) if what.endswith(".json") else Path(what) / "manifest.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(f"{path}: not a readable manifest ({exc})") from exc
+        decision = policy.can_open_report(user, manifest)
+    else:
+        decision = policy.can_open_dashboard(user, what, query)
+    if not decision.allowed:
+        raise AccessDenied(f"refused: {decision.reason}")
+    click.echo(f"allowed: {decision.reason} (departments: {', '.join(decision.departments)})")
 
 
 @access.command("pg-setup")

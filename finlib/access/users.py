@@ -1,7 +1,7 @@
 """Users, their departments and API tokens in the warehouse.
 
 Every change is one :func:`~finlib.warehouse.load.write_batch` (action ``user-add``,
-``user-disable``, ``user-passwd``, ``user-token``, ``user-revoke-token``, ``user-logout``):
+``user-disable``, ``user-enable``, ``user-passwd``, ``user-token``, ``user-revoke-token``, ``user-logout``):
 the audit trail sees it; its details never hold a password, a token or a hash.
 Passwords are hashed with argon2id (``argon2-cffi``); a token is shown once and only the
 sha256 of its secret part is stored.
@@ -170,6 +170,15 @@ def disable_user(wh: Warehouse, name: str, *, clock: Clock = utcnow, actor: str 
         _require(b.conn, name)
         b.execute("UPDATE users SET disabled = TRUE, session_version = session_version + 1, "
                   "updated_at = :t WHERE user_name = :n", {"n": name, "t": clock()})
+        b._count("users", 1)
+
+
+def enable_user(wh: Warehouse, name: str, *, clock: Clock = utcnow, actor: str | None = None) -> None:
+    """Enable ``name`` again (sessions issued before it was disabled stay ended)."""
+    with write_batch(wh, action="user-enable", target=name, actor=actor, details={"user": name}) as b:
+        _require(b.conn, name)
+        b.execute("UPDATE users SET disabled = FALSE, updated_at = :t WHERE user_name = :n",
+                  {"n": name, "t": clock()})
         b._count("users", 1)
 
 

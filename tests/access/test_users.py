@@ -130,3 +130,28 @@ def test_commands_on_a_warehouse_without_user_tables_say_what_to_do(tmp_path, mo
         conn.execute("CREATE TABLE x (a INTEGER)")
     r = run(["users", "list"])
     assert r.exit_code == 2 and "finlib db init" in r.output
+
+
+def test_enable_and_access_check(wh, tmp_path):
+    add_user(wh, "ana", "department_head", ["Marketing"], PASSWORD, settings=SETTINGS)
+    add_user(wh, "aud", "auditor", [], PASSWORD, settings=SETTINGS)
+    r = run(["access", "check", "ana", "department", "--param", "department=Marketing"])
+    assert r.exit_code == 0 and r.stdout.startswith("allowed") and "Marketing" in r.stdout
+    r = run(["access", "check", "ana", "department", "--param", "department=Sales"])
+    assert r.exit_code == 77 and "refused: ana may not see the figures of Sales" in r.stderr
+    r = run(["access", "check", "ana", "department", "--param", "department=Marketing",
+             "--param", "department=Sales"])
+    assert r.exit_code == 77
+    assert run(["access", "check", "aud", "period_close"]).exit_code == 77
+    assert run(["access", "check", "aud", "audit_read"]).exit_code == 0
+    run_dir = tmp_path / "department" / "2026-02" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(json.dumps(
+        {"notebook": "notebooks/department.ipynb", "parameters": {"department": "Sales"}, "variant": {}}))
+    assert run(["access", "check", "ana", str(run_dir)]).exit_code == 77
+    assert run(["access", "check", "aud", str(run_dir / "manifest.json")]).exit_code == 0
+    assert run(["users", "disable", "ana"]).exit_code == 0
+    assert run(["access", "check", "ana", "department"]).exit_code == 77
+    assert run(["users", "enable", "ana"]).exit_code == 0
+    assert not get_user(wh, "ana").disabled
+    assert authenticate_password(wh, "ana", PASSWORD, settings=SETTINGS).name == "ana"
