@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "dashboards": "finlib.dashboards.cli:dashboards",
     "controls": "finlib.governance.cli:controls",
     "period": "finlib.governance.cli:period",
+    "users": "finlib.access.cli:users",
+    "access": "finlib.access.cli:access",
 }
 
 
