@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+import finlib.governance.controls  # noqa: F401  - importing it registers every control
 from finlib import config as finlib_config
 from finlib.governance.errors import ControlsConfigError
 from finlib.governance.registry import CONTROLS, ControlSettings
