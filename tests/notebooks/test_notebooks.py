@@ -92,28 +92,28 @@ def check_scraps(name: str, s: dict) -> None:
 
 def kernel_namespace(path: Path, env: dict, names, parameters: dict, after: str = "") -> dict:
     """Run ``path`` top to bottom with nbclient in the ``finlib`` kernel (``parameters`` set
-    right after the parameters cell, as papermill would), then one extra cell (``after``, then a
-    report of ``type(name).__name__`` for ``names``). Returns ``{name: type name or None}`` and
-    the extra cell's ``values`` (``repr`` of each name)."""
+    right after the parameters cell, as papermill would), then one extra cell: ``after``,
+    then a report of ``type(name).__name__`` for ``names`` (``None`` when undefined) and of
+    the ``repr`` of what ``after`` assigned to ``report``. The report is written to a file: in
+    a live page (widgets on) the extra cell's output goes into its output widget."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(str(path), as_version=4)
     idx = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells.insert(idx + 1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in parameters.items())))
-    report = (after + "\nimport json as _json\n"
-              f"print('NAMESPACE=' + _json.dumps({{n: type(globals()[n]).__name__ if n in globals() else None "
-              f"for n in {sorted(names)!r}}}))")
-    nb.cells.append(nbformat.v4.new_code_cell(report))
+    out = Path(env["FINLIB_REPORTS"]).parent / f"namespace-{path.stem}-{abs(hash(after))}.json"
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "report = None\n" + after + "\nimport json as _json, pathlib as _pathlib\n"
+        f"_pathlib.Path({str(out)!r}).write_text(_json.dumps({{'types': {{n: type(globals()[n]).__name__ "
+        f"if n in globals() else None for n in {sorted(names)!r}}}, 'report': report}}, default=str))"))
     with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this environment
         for k, v in env.items():
             mp.setenv(k, v)
-        NotebookClient(nb, kernel_name="finlib", timeout=300, resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+        NotebookClient(nb, kernel_name="finlib", timeout=300,
+                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors[0]
-    line = re.search(r"^NAMESPACE=(.*)$", text, re.M)
-    assert line, text
-    return {"types": json.loads(line.group(1)), "stdout": text}
+    return json.loads(out.read_text())
 
 
 # -- committed notebooks -----------------------------------------------------------------
@@ -205,11 +205,10 @@ def test_a_control_change_reruns_the_cells_below_and_rebinds_their_variables(sma
     ``kpis`` and ``by_department`` are the figures of 2026-06."""
     after = ("page = globals()['__finlib_live_page__']\n"
              "page.controls.dropdowns['period'].value = '2026-06'\n"
-             "print('PERIODS=' + period + ',' + kpis['period'] + ',' + frames.period)\n"
-             "print('ACTUAL=' + repr(float(by_department['actual'].sum())))")
+             "report = [period, kpis['period'], frames.period, float(by_department['actual'].sum())]")
     got = kernel_namespace(NOTEBOOKS / "budget_variance.ipynb", small_warehouse.env, ["by_department"],
                            {"period": PERIOD}, after=after)
-    assert "PERIODS=2026-06,2026-06,2026-06" in got["stdout"]
+    assert got["report"][:3] == ["2026-06", "2026-06", "2026-06"]
     from finlib.views import budget_variance as bv
     from finlib.views.common import clear_cache
 
@@ -219,8 +218,7 @@ def test_a_control_change_reruns_the_cells_below_and_rebinds_their_variables(sma
         clear_cache()
         want = float(bv.variance_by_department(bv.load("2026-06"))["actual"].sum())
         clear_cache()
-    actual = float(re.search(r"ACTUAL=(.*)", got["stdout"]).group(1))
-    assert actual == pytest.approx(want) and want > 0
+    assert got["report"][3] == pytest.approx(want) and want > 0
 
 
 # -- a notebook edited by hand still passes --------------------------------------------------------
