@@ -14,7 +14,7 @@ Measured per notebook:
 * memory per kernel: RSS (and USS) of the dashboard kernels
 * concurrency: N sessions of the first notebook opened at once on one preheated server
 
-Targets (issue 5): preheated open < 1.5 s, control change < 0.5 s, 10 sessions without error.
+Targets: preheated open < 1.5 s, control change < 0.5 s, 10 sessions without error.
 """
 
 from __future__ import annotations
