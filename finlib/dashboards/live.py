@@ -154,9 +154,11 @@ class LivePage:
         filename = self.shell.compile.cache(source) if self.shell is not None else "<cell>"
         sec = Section(source, filename, w.Output())
         self.sections.pop(key, None)  # a cell run again (JupyterLab) replaces its section
-        self.sections[key] = sec
         display(sec.output)
-        self.render(sec)
+        try:
+            self.render(sec)
+        finally:  # registered once it has run: a cell that changes a control is not re-entered
+            self.sections[key] = sec
 
     def render(self, sec: Section) -> None:
         """Run ``sec`` off-screen, then replace its output widget's outputs in one update.
@@ -204,6 +206,7 @@ class LivePage:
         """Forget cached reads (new data), offer new months, re-draw."""
         clear_cache()
         self.controls.set_options("period", period_choices(self.params["period"]))
+        self.controls.stamp()  # the new data-as-of time first, then the figures
         self.redraw()
 
 
