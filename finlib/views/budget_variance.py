@@ -142,8 +142,9 @@ def kpis(frames: Frames, department: str = "all", variance_threshold: float | No
     return budget_kpis(frames.metrics, frames.period, tolerance(variance_threshold), department)
 
 
-def headline_tiles(kpis: dict, frames: Frames) -> widgets.Tiles:
+def headline_tiles(frames: Frames, department: str = "all", variance_threshold: float | None = None) -> widgets.Tiles:
     """Costs of the month against budget and last month; the share of the budget used."""
+    kpis = budget_kpis(frames.metrics, frames.period, tolerance(variance_threshold), department)
     prev = {}
     if frames.previous is not None:
         prev = budget_kpis(frames.previous, month_before(frames.period), kpis["threshold"], kpis["department"])

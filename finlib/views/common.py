@@ -261,10 +261,31 @@ def records(df, columns: Iterable[str] | None = None) -> list[dict]:
 # -- what a notebook loads ----------------------------------------------------------------
 
 
+class Later:
+    """A value of :class:`Frames` computed on first use (a model fit that only some cells need),
+    so that sections which do not need it are shown without waiting for it."""
+
+    def __init__(self, compute: Callable[[], Any]):
+        self.compute = compute
+
+
 class Frames(dict):
     """The month's figures a notebook loads: a dict of named values (mostly DataFrames),
-    also readable as attributes (``frames.snapshot``). Its text form lists each name with
-    its type and shape, so ``frames`` as a cell's last expression says what is inside."""
+    also readable as attributes (``frames.snapshot``). A :class:`Later` value is computed
+    the first time it is read, then kept. Its text form lists each name with its type and
+    shape, so ``frames`` as a cell's last expression says what is inside."""
+
+    _lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        if isinstance(value, Later):
+            with self._lock:
+                value = super().__getitem__(name)
+                if isinstance(value, Later):
+                    value = value.compute()
+                    super().__setitem__(name, value)
+        return value
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -272,9 +293,15 @@ class Frames(dict):
         except KeyError:
             raise AttributeError(name) from None
 
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
     def __repr__(self) -> str:
-        lines = [f"Frames for {self.get('period', '?')}:"]
-        for k, v in self.items():
+        lines = [f"Frames for {dict.get(self, 'period', '?')}:"]
+        for k, v in dict.items(self):
+            if isinstance(v, Later):
+                lines.append(f"  {k}: computed on first use")
+                continue
             shape = f" {v.shape[0]} rows x {v.shape[1]} columns" if isinstance(v, pd.DataFrame) else ""
             lines.append(f"  {k}: {type(v).__name__}{shape}")
         return "\n".join(lines)

@@ -160,14 +160,15 @@ def kpis(frames: Frames) -> dict:
     return jsonable({"period": frames.period, "department": dept, **{x: v for x, v in k.items() if x != "period"}})
 
 
-def headline_tiles(kpis: dict, frames: Frames) -> widgets.Tiles:
+def headline_tiles(frames: Frames) -> widgets.Tiles:
     """The department's key figures against last month and the target where one is set."""
     dept = frames.department
     if dept == "Product":
-        return pr.headline_tiles(kpis, frames)
+        return pr.headline_tiles(frames)
     if dept == "Customer Success":
-        return rr.headline_tiles(kpis, frames)
+        return rr.headline_tiles(frames)
     pm = frames.previous
+    kpis = sales_kpis(frames.metrics) if dept == "Sales" else marketing_kpis(frames.metrics)
     target = lambda k: data.target_in(frames.targets, k)  # noqa: E731
     if dept == "Sales":
         prev = sales_kpis(pm) if pm else {}

@@ -129,8 +129,9 @@ def kpis(frames: Frames) -> dict:
     return jsonable(h)
 
 
-def headline_tiles(kpis: dict, frames: Frames) -> widgets.Tiles:
+def headline_tiles(frames: Frames) -> widgets.Tiles:
     """The month's key figures against last month and, where set, the target."""
+    kpis = {**frames.headline, **frames.budget}
     prev, t = frames.previous, frames.targets
     target = lambda k: data.target_in(t, k)  # noqa: E731
     return widgets.Tiles([

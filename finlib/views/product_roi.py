@@ -23,6 +23,7 @@ from finlib.models.attribution import adoption_effect
 from finlib.views import common, data
 from finlib.views.common import (
     Frames,
+    Later,
     alerts_for,
     available_periods,
     cached,
@@ -61,7 +62,8 @@ def load(period: str, adoption_features: int = 6) -> Frames:
     """Everything the notebook shows for ``period``, read once (cached): ``metrics``
     (:func:`finlib.metrics.kpis.period_metrics`), ``features`` (every feature with its
     release date and budget), ``milestones``, ``adoption`` (the difference-in-differences
-    model for the ``adoption_features`` newest eligible features), ``first_period`` (the
+    model for the ``adoption_features`` newest eligible features, computed on first use),
+    ``first_period`` (the
     month the data begins) and ``previous`` (last month's ``metrics``, or None)."""
     period = month(period)
 
@@ -73,7 +75,8 @@ def load(period: str, adoption_features: int = 6) -> Frames:
             prev = None
         first = available_periods()[-1]
         return Frames(period=period, data_as_of=data_as_of(), metrics=m, features=m["facts"]["features"],
-                      milestones=m["milestones"], adoption=adoption_models(m, period, first, adoption_features),
+                      milestones=m["milestones"],
+                      adoption=Later(lambda: adoption_models(m, period, first, adoption_features)),
                       first_period=first, previous=prev)
 
     return cached(("product_frames", period, int(adoption_features)), compute)
@@ -146,8 +149,9 @@ def kpis(frames: Frames) -> dict:
     return product_kpis(frames.metrics, frames.adoption)
 
 
-def headline_tiles(kpis: dict, frames: Frames) -> widgets.Tiles:
+def headline_tiles(frames: Frames) -> widgets.Tiles:
     """The headline figures against last month."""
+    kpis = product_kpis(frames.metrics)
     prev = product_kpis(frames.previous) if frames.previous is not None else {}
     return widgets.Tiles([
         widgets.Tile("Product ROI (to date)", kpis["product_roi"], "pct", prev.get("product_roi"), key="product_roi"),

@@ -26,6 +26,7 @@ from finlib.views import data
 from finlib.views.common import (
     SEGMENT_CHOICES,
     Frames,
+    Later,
     cached,
     data_as_of,
     jsonable,
@@ -64,8 +65,8 @@ def load(period: str) -> Frames:
     probabilities), ``churn`` (the fitted :func:`finlib.models.churn.churn_propensity`),
     ``snapshot`` (customers at month end: segment, health, ARR), ``scores`` (next-month churn
     probability and expected ARR lost per customer), ``campaigns`` (retention campaign
-    uplift), ``clv`` (:func:`finlib.metrics.clv.clv_by_segment`), ``previous`` (last
-    month's headline figures) and ``targets``.
+    uplift) and ``clv`` (:func:`finlib.metrics.clv.clv_by_segment`), both computed on first
+    use, ``previous`` (last month's headline figures) and ``targets``.
     """
     period = month(period)
 
@@ -73,8 +74,8 @@ def load(period: str) -> Frames:
         m = data.retention_metrics(period)
         churn = data.churn_model(period)
         return Frames(period=period, data_as_of=data_as_of(), metrics=m, churn=churn,
-                      snapshot=m["facts"]["snapshot"], scores=churn.scores_, campaigns=campaign_uplifts(period),
-                      clv=data.clv(period), previous=data.headline(month_before(period)) or {},
+                      snapshot=m["facts"]["snapshot"], scores=churn.scores_,
+                      campaigns=Later(lambda: campaign_uplifts(period)), clv=Later(lambda: data.clv(period)), previous=data.headline(month_before(period)) or {},
                       targets=data.targets(period))
 
     return cached(("retention_frames", period), compute)
@@ -139,8 +140,21 @@ def kpis(frames: Frames) -> dict:
     return jsonable(out)
 
 
-def headline_tiles(kpis: dict, frames: Frames) -> widgets.Tiles:
+def headline(frames: Frames) -> dict:
+    """The headline figures of the month: ARR, retention, churn, expected ARR lost, CS ROI
+    (the ``kpis`` scrap without the model and campaign figures, which take longer)."""
+    m = frames.metrics
+    h = m["headline"]
+    ra = m["revenue_at_risk"]
+    return jsonable({"period": h["period"][:7], "arr": h.get("arr"), "nrr": h.get("nrr"), "grr": h.get("grr"),
+                     "logo_churn": h.get("logo_churn"), "cs_roi": m["cs_investment_roi"].roi,
+                     "expected_arr_lost": float(ra["expected_arr_lost"].sum())
+                     if ra["expected_arr_lost"].notna().any() else None})
+
+
+def headline_tiles(frames: Frames) -> widgets.Tiles:
     """The headline KPIs against last month and, where set, the target."""
+    kpis = headline(frames)
     prev, t = frames.previous, frames.targets
     target = lambda k: data.target_in(t, k)  # noqa: E731
     return widgets.Tiles([
