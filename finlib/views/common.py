@@ -265,8 +265,19 @@ class Later:
     """A value of :class:`Frames` computed on first use (a model fit that only some cells need),
     so that sections which do not need it are shown without waiting for it."""
 
+    _unset = object()
+
     def __init__(self, compute: Callable[[], Any]):
         self.compute = compute
+        self._value = Later._unset
+        self._lock = threading.Lock()
+
+    def value(self) -> Any:
+        """The value, computed once (copies of a :class:`Frames` share it)."""
+        with self._lock:
+            if self._value is Later._unset:
+                self._value = self.compute()
+            return self._value
 
 
 class Frames(dict):
@@ -275,17 +286,9 @@ class Frames(dict):
     the first time it is read, then kept. Its text form lists each name with its type and
     shape, so ``frames`` as a cell's last expression says what is inside."""
 
-    _lock = threading.Lock()
-
     def __getitem__(self, name: str) -> Any:
         value = super().__getitem__(name)
-        if isinstance(value, Later):
-            with self._lock:
-                value = super().__getitem__(name)
-                if isinstance(value, Later):
-                    value = value.compute()
-                    super().__setitem__(name, value)
-        return value
+        return value.value() if isinstance(value, Later) else value
 
     def __getattr__(self, name: str) -> Any:
         try:
