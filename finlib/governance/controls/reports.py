@@ -21,7 +21,7 @@ from pydantic import Field
 from finlib.governance.registry import Context, ControlSettings, Finding, Outcome, control, jsonable
 from finlib.jobs.archive import iter_run_dirs, read_manifest
 from finlib.metrics.kpis import period_metrics
-from finlib.views import budget_variance, executive, product_roi
+from finlib.views import budget_variance, product_roi
 
 SCRAP_MIME = "application/scrapbook.scrap.json+json"
 
@@ -100,10 +100,10 @@ def recompute(wh, month: str) -> dict:
 
     m = period_metrics(wh, month)
     out = dict(m["headline"])
-    budget = budget_variance.kpis(m, month, 0.10, "all")
-    out.update(budget)
-    out.update(product_roi.kpis(m))
-    out.update({k: v for k, v in executive.kpis(m, budget).items() if k.startswith("roi_")})
+    out.update(budget_variance.budget_kpis(m, month, budget_variance.tolerance(), "all"))
+    out.update(product_roi.product_kpis(m))
+    cross = m["cross_domain_roi"].set_index("domain")["roi"]  # as executive.kpis names them
+    out.update({f"roi_{dom.lower().replace(' ', '_')}": cross[dom] for dom in cross.index})
     cs = m["cs_investment_roi"]
     out["cs_roi"] = cs.roi
     return {k: jsonable(v) for k, v in out.items()}
