@@ -21,6 +21,7 @@ purge) gets this by writing through the batch, without code of its own.
 from __future__ import annotations
 
 import getpass
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,15 @@ def register_write_hook(hook: WriteHook) -> WriteHook:
 def unregister_write_hook(hook: WriteHook) -> None:
     if hook in _HOOKS:
         _HOOKS.remove(hook)
+
+
+#: modules that register write hooks when imported; imported on the first write of a process
+HOOK_MODULES: tuple[str, ...] = ("finlib.governance.periods_close",)
+
+
+def _import_hook_modules() -> None:
+    for name in HOOK_MODULES:
+        importlib.import_module(name)
 
 
 def current_user() -> str:
@@ -216,6 +226,7 @@ def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = 
     the planner. ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a
     busy DuckDB file.
     """
+    _import_hook_modules()
     with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
                       details=dict(details or {}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 from finlib.jobs.kernel import IPCKernelManager, choose_kernel
 
@@ -69,5 +70,7 @@ def test_shutting_a_run_kernel_down_sends_it_no_sigint_but_interrupt_still_does(
                 await km.shutdown_kernel(now=True)
         return sent
 
-    sent = asyncio.run(scenario())
+    # a thread of its own: an earlier test (Playwright's sync API) may leave a loop running here
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(asyncio.run, scenario()).result()
     assert signal.SIGINT not in sent[1:], f"shutdown sent {sent[1:]}"
