@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "reports": "finlib.jobs.cli:reports",
     "jobs": "finlib.jobs.cli:jobs",
     "dashboards": "finlib.dashboards.cli:dashboards",
+    "audit": "finlib.audit.cli:audit",
+    "retention": "finlib.audit.retention_cli:retention",
 }
 
 

@@ -12,7 +12,6 @@ written.
 
 from __future__ import annotations
 
-import getpass
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,10 +38,29 @@ def unregister_write_hook(hook: WriteHook) -> None:
 
 
 def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # pragma: no cover - no passwd entry in some containers
-        return "unknown"
+    """The acting user: :func:`finlib.audit.identity.current_actor` (OS user by default)."""
+    from finlib.audit.identity import current_actor
+
+    return current_actor().name
+
+
+# Audit attachment points besides the write hooks: a *begin* hook runs when a batch opens
+# (``hook(conn, batch)``), a *delete* hook just before :meth:`Batch.delete` removes rows
+# (``hook(batch, table, where, params)``), so the rows can be kept in history first.
+_BEGIN_HOOKS: list[WriteHook] = []
+_DELETE_HOOKS: list[Callable[..., None]] = []
+
+
+def register_begin_hook(hook: WriteHook) -> WriteHook:
+    if hook not in _BEGIN_HOOKS:
+        _BEGIN_HOOKS.append(hook)
+    return hook
+
+
+def register_delete_hook(hook: Callable[..., None]) -> Callable[..., None]:
+    if hook not in _DELETE_HOOKS:
+        _DELETE_HOOKS.append(hook)
+    return hook
 
 
 @dataclass
@@ -89,6 +107,8 @@ class Batch:
 
     def delete(self, table: str, where: str = "TRUE", params: dict | None = None) -> int:
         n = self.conn.scalar(f"SELECT count(*) FROM {table} WHERE {where}", params) or 0
+        for hook in list(_DELETE_HOOKS):
+            hook(self, table, where, params)
         self.conn.execute(f"DELETE FROM {table} WHERE {where}", params)
         self.rows_deleted[table] = self.rows_deleted.get(table, 0) + int(n)
         return n
@@ -155,10 +175,16 @@ def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = 
     """Open one all-or-nothing write transaction on ``wh`` and yield a :class:`Batch`.
 
     ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a busy DuckDB file.
+    The audit trail's hooks are installed here (not by whoever imports it), so every batch
+    is audited.
     """
+    import finlib.audit.trail  # noqa: F401 - registers the audit hooks (idempotent)
+
     with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
                       details=dict(details or {}))
+        for hook in list(_BEGIN_HOOKS):
+            hook(conn, batch)
         yield batch
         for hook in list(_HOOKS):
             hook(conn, batch)

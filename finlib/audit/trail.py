@@ -1,0 +1,296 @@
+"""Writing the trail: one hash-chained ``audit_log`` entry per write batch.
+
+Installed by :func:`finlib.warehouse.load.write_batch` (it imports this module), so every
+batch is audited, whoever opened it. Three hooks, all inside the batch's transaction:
+
+* **begin** — reserves the entry's ``seq`` (``max(seq) + 1``). On PostgreSQL it first takes
+  ``LOCK TABLE audit_log IN EXCLUSIVE MODE`` (readers are not blocked), held until commit:
+  concurrent writers take turns, so seqs have no gaps and commit order is seq order.
+* **delete** — before :meth:`Batch.delete` removes rows of a canonical table, copies them to
+  ``<table>_history`` with ``removed_seq`` (this entry) and ``added_seq`` (the entry that
+  wrote them): a replace or delete never loses a row.
+* **write** (at the end) — finds the canonical tables the batch touched, and for each:
+
+  - ``written``: digest of the rows this transaction inserted, computed in SQL over those
+    rows only (DuckDB: transaction-local row ids; PostgreSQL: ``xmin`` = this transaction),
+    never by reading the source file again;
+  - ``deleted``: digest of the rows it removed (from ``<table>_history``);
+  - ``after``: the table's content fingerprint after the write, *carried forward*:
+    ``after = previous after + written − deleted``. The first time a table is seen it is
+    measured (a full scan) instead. Because it is never re-measured, a change made outside
+    finlib stays visible to :func:`finlib.audit.verify.verify` forever instead of being
+    absorbed by the next batch.
+
+  A digest is ``[n, Σ H(row)]`` with the row hash of :mod:`finlib.warehouse.status` (DuckDB
+  ``hash(c1, …, ck)``, PostgreSQL 60 bits of ``md5(row::text)``): a sum, so digests add and
+  subtract like multisets and the table's fingerprint is ``[count, sum]``.
+
+  Then the entry is appended: ``entry_hash = sha256(prev_hash + "\\n" + canonical JSON of
+  {seq, ts, actor, action, target, details, digests})`` (sorted keys, no spaces, UTF-8).
+
+Rows added by a batch are recorded by row hash in ``audit_added`` (``table_name, added_seq,
+row_hash``), except for the first load of a table (its ``baseline_seq`` in
+``audit_tables``): every row without a later ``audit_added`` entry was there at the
+baseline. With the history tables this rebuilds any table as of any seq
+(:mod:`finlib.audit.asof`).
+
+Canonical tables must be changed through :meth:`Batch.append`, ``append_stream``, an
+``INSERT`` and :meth:`Batch.delete`; an ``UPDATE`` of a canonical table inside a batch is
+not captured in history (``verify`` would report the table as changed outside finlib).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from finlib.audit.identity import current_actor, current_reason
+from finlib.warehouse.db import Connection
+from finlib.warehouse.load import Batch, register_begin_hook, register_delete_hook, register_write_hook
+from finlib.warehouse.schema import CANONICAL_TABLES, TABLES, create_table_sql
+
+GENESIS = "0" * 64
+
+SUPPORT_DDL = {
+    "audit_tables": ("CREATE TABLE IF NOT EXISTS audit_tables (table_name VARCHAR PRIMARY KEY, "
+                     "baseline_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n BIGINT NOT NULL, "
+                     "h VARCHAR NOT NULL)"),
+    "audit_added": ("CREATE TABLE IF NOT EXISTS audit_added (table_name VARCHAR NOT NULL, "
+                    "added_seq BIGINT NOT NULL, row_hash VARCHAR NOT NULL)"),
+}
+
+
+def history_table(table: str) -> str:
+    return f"{table}_history"
+
+
+# ------------------------------------------------------------------------------- hashing
+def canonical(obj: Any) -> str:
+    """The canonical JSON of ``obj``: sorted keys, no spaces, UTF-8 characters kept."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def ts_text(ts: dt.datetime) -> str:
+    return ts.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def entry_body(seq: int, ts: dt.datetime, actor: str, action: str, target: str,
+               details: dict | None, digests: dict | None) -> dict:
+    return {"seq": int(seq), "ts": ts_text(ts), "actor": actor, "action": action, "target": target,
+            "details": details or {}, "digests": digests or {}}
+
+
+def entry_hash(prev_hash: str, body: dict) -> str:
+    """``sha256(prev_hash + "\\n" + canonical(body))`` as hex."""
+    return hashlib.sha256((prev_hash + "\n" + canonical(body)).encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------------------- digests
+def row_hash_sql(conn: Connection, table: str, alias: str) -> str:
+    """SQL for one row's hash (the fingerprint's row hash), over ``alias``'s canonical columns."""
+    cols = TABLES[table].column_names
+    if conn.backend == "duckdb":
+        return f"hash({', '.join(f'{alias}.{c}' for c in cols)})"
+    row = ", ".join(f"{alias}.{c}" for c in cols)
+    return f"('x' || substr(md5(CAST(ROW({row}) AS text)), 1, 15))::bit(60)::bigint"
+
+
+def digest(conn: Connection, table: str, source: str | None = None, where: str = "TRUE",
+           params: dict | None = None) -> list:
+    """``[n, Σ H(row)]`` over ``source`` (default ``table``) rows matching ``where``."""
+    src = source or table
+    h = row_hash_sql(conn, table, "t")
+    n, s = conn.query(f"SELECT count(*), CAST(COALESCE(sum({h}), 0) AS VARCHAR) FROM {src} AS t "
+                      f"WHERE {where}", params)[0]
+    return [int(n), int(s)]
+
+
+_DUCK_LOCAL_BASE: int | None = None
+
+
+def duck_local_base() -> int:
+    """The first row id DuckDB gives rows inserted by a still-open transaction (probed once
+    per process in an in-memory database, so it follows the DuckDB version)."""
+    global _DUCK_LOCAL_BASE
+    if _DUCK_LOCAL_BASE is None:
+        import duckdb
+
+        with duckdb.connect() as c:
+            c.execute("CREATE TABLE p (x INTEGER)")
+            c.execute("INSERT INTO p VALUES (0)")
+            c.execute("BEGIN")
+            c.execute("INSERT INTO p VALUES (1)")
+            base = c.execute("SELECT rowid FROM p WHERE x = 1").fetchone()[0]
+            c.execute("ROLLBACK")
+        if base < 1 << 40:  # pragma: no cover - a DuckDB that numbers local rows like committed ones
+            raise RuntimeError(f"DuckDB {duckdb.__version__}: cannot tell rows of the open "
+                               "transaction apart (local row ids start at {base})")
+        _DUCK_LOCAL_BASE = int(base)
+    return _DUCK_LOCAL_BASE
+
+
+def written_predicate(conn: Connection) -> str:
+    """SQL condition (alias ``t``) true for rows the open transaction inserted."""
+    if conn.backend == "duckdb":
+        return f"t.rowid >= {duck_local_base()}"
+    return "CAST(CAST(t.xmin AS text) AS bigint) = txid_current() % 4294967296"
+
+
+# ------------------------------------------------------------------------------- state
+def _ensure_support(conn: Connection) -> None:
+    if not conn.table_exists("audit_log"):
+        conn.execute(create_table_sql(TABLES["audit_log"], conn.backend))
+    for name, ddl in SUPPORT_DDL.items():
+        if not conn.table_exists(name):
+            conn.execute(ddl)
+
+
+def _ensure_history(conn: Connection, table: str) -> str:
+    hist = history_table(table)
+    if not conn.table_exists(hist):
+        cols = ", ".join(TABLES[table].column_names)
+        conn.execute(f"CREATE TABLE {hist} AS SELECT {cols}, CAST(NULL AS BIGINT) AS added_seq, "
+                     f"CAST(NULL AS BIGINT) AS removed_seq FROM {table} WHERE FALSE")
+    return hist
+
+
+def _reserve(conn: Connection, batch: Batch) -> int:
+    seq = getattr(batch, "_audit_seq", None)
+    if seq is not None:
+        return seq
+    _ensure_support(conn)
+    if conn.backend == "postgresql":
+        conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+    seq = int(conn.scalar("SELECT COALESCE(max(seq), 0) FROM audit_log")) + 1
+    batch._audit_seq = seq  # type: ignore[attr-defined]
+    return seq
+
+
+def _baseline(conn: Connection, table: str) -> int | None:
+    if not conn.table_exists("audit_tables"):
+        return None
+    v = conn.scalar("SELECT baseline_seq FROM audit_tables WHERE table_name = :t", {"t": table})
+    return int(v) if v is not None else None
+
+
+def added_seq_sql(conn: Connection, table: str, alias: str, baseline: int) -> str:
+    """SQL for the seq of the entry that wrote row ``alias`` (its latest ``audit_added``
+    record, else the table's baseline)."""
+    return (f"COALESCE((SELECT max(a.added_seq) FROM audit_added a WHERE a.table_name = '{table}' "
+            f"AND a.row_hash = CAST({row_hash_sql(conn, table, alias)} AS VARCHAR)), {int(baseline)})")
+
+
+# ------------------------------------------------------------------------------- hooks
+def on_begin(conn: Connection, batch: Batch) -> None:
+    batch._audit_seq = None  # type: ignore[attr-defined]
+    if conn.table_exists("audit_log"):
+        _reserve(conn, batch)
+
+
+def on_delete(batch: Batch, table: str, where: str, params: dict | None) -> None:
+    if table not in CANONICAL_TABLES:
+        return
+    conn = batch.conn
+    seq = _reserve(conn, batch)
+    hist = _ensure_history(conn, table)
+    cols = TABLES[table].column_names
+    base = _baseline(conn, table)
+    # ``where`` is the caller's predicate and may name the table: no alias here
+    added = added_seq_sql(conn, table, table, base) if base is not None else "0"
+    conn.execute(f"INSERT INTO {hist} ({', '.join(cols)}, added_seq, removed_seq) "
+                 f"SELECT {', '.join(f'{table}.{c}' for c in cols)}, {added}, {int(seq)} FROM {table} "
+                 f"WHERE {where}", params)
+
+
+def _touched(conn: Connection, batch: Batch) -> list[str]:
+    names = set(batch.rows_written) | set(batch.rows_deleted)
+    if conn.backend == "postgresql":
+        rows = conn.query("SELECT relname FROM pg_stat_xact_user_tables WHERE schemaname = current_schema() "
+                          "AND n_tup_ins + n_tup_upd + n_tup_del > 0")
+        names |= {r[0] for r in rows}
+    else:
+        pred = written_predicate(conn)
+        for t in CANONICAL_TABLES:
+            if t not in names and conn.table_exists(t) and conn.scalar(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {t} AS t WHERE {pred} LIMIT 1)"):
+                names.add(t)
+    return [t for t in CANONICAL_TABLES if t in names and conn.table_exists(t)]
+
+
+def on_write(conn: Connection, batch: Batch) -> None:
+    seq = _reserve(conn, batch)
+    digests: dict[str, dict] = {}
+    for table in _touched(conn, batch):
+        pred = written_predicate(conn)
+        written = digest(conn, table, where=pred)
+        hist = history_table(table)
+        deleted = (digest(conn, table, source=hist, where=f"t.removed_seq = {int(seq)}")
+                   if conn.table_exists(hist) else [0, 0])
+        prev = conn.query("SELECT n, h FROM audit_tables WHERE table_name = :t", {"t": table})
+        if prev:
+            after = [int(prev[0][0]) + written[0] - deleted[0], int(prev[0][1]) + written[1] - deleted[1]]
+            if written[0]:
+                conn.execute(f"INSERT INTO audit_added (table_name, added_seq, row_hash) "
+                             f"SELECT '{table}', {int(seq)}, CAST({row_hash_sql(conn, table, 't')} AS VARCHAR) "
+                             f"FROM {table} AS t WHERE {pred}")
+            conn.execute("UPDATE audit_tables SET last_seq = :s, n = :n, h = :h WHERE table_name = :t",
+                         {"s": seq, "n": after[0], "h": str(after[1]), "t": table})
+        else:  # first sight of the table: measure it, this entry is its baseline
+            from finlib.warehouse.status import _table_digest
+
+            after = list(_table_digest(conn, table))
+            conn.execute("INSERT INTO audit_tables (table_name, baseline_seq, last_seq, n, h) "
+                         "VALUES (:t, :s, :s, :n, :h)", {"t": table, "s": seq, "n": after[0], "h": str(after[1])})
+        digests[table] = {"written": written, "deleted": deleted, "after": [after[0], str(after[1])],
+                          **({"baseline": True} if not prev else {})}
+        # sums can exceed 2**63: keep them as decimal strings in JSON
+        digests[table]["written"] = [written[0], str(written[1])]
+        digests[table]["deleted"] = [deleted[0], str(deleted[1])]
+    details = dict(batch.details)
+    if batch.rows_written:
+        details.setdefault("rows_written", dict(batch.rows_written))
+    if batch.rows_deleted:
+        details.setdefault("rows_deleted", dict(batch.rows_deleted))
+    reason = current_reason()
+    if reason and "reason" not in details:
+        details["reason"] = reason
+    actor = current_actor()
+    if batch.actor == actor.name and actor.kind != "os":
+        details.setdefault("actor_kind", actor.kind)
+    append_entry(conn, seq, batch.actor, batch.action, batch.target, details, digests)
+
+
+def append_entry(conn: Connection, seq: int, actor: str, action: str, target: str,
+                 details: dict | None, digests: dict | None = None,
+                 ts: dt.datetime | None = None) -> str:
+    """Append entry ``seq`` (already reserved) after the current head; returns its hash."""
+    ts = ts or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ts = ts.replace(microsecond=ts.microsecond)  # stored to the microsecond on both backends
+    prev = conn.query("SELECT entry_hash FROM audit_log WHERE seq = :s", {"s": seq - 1})
+    prev_hash = prev[0][0] if prev else GENESIS
+    details = json.loads(canonical(details or {}))  # what is stored is what is hashed
+    body = entry_body(seq, ts, actor, action, target, details, digests)
+    h = entry_hash(prev_hash, body)
+    conn.execute("INSERT INTO audit_log (seq, ts, actor, action, target, details, digests, prev_hash, "
+                 "entry_hash) VALUES (:seq, :ts, :actor, :action, :target, :details, :digests, :prev, :h)",
+                 {"seq": seq, "ts": ts, "actor": actor, "action": action, "target": target,
+                  "details": canonical(details), "digests": canonical(digests or {}),
+                  "prev": prev_hash, "h": h})
+    return h
+
+
+def record(wh, action: str, target: str, details: dict | None = None, actor: str | None = None) -> int:
+    """Append an entry for an event that changes no table (a configuration change, a
+    checkpoint, ...) in its own small batch; returns its seq."""
+    from finlib.warehouse.load import write_batch
+
+    with write_batch(wh, action=action, target=target, actor=actor, details=details) as b:
+        pass
+    return b._audit_seq  # type: ignore[attr-defined]
+
+
+register_begin_hook(on_begin)
+register_delete_hook(on_delete)
+register_write_hook(on_write)
