@@ -63,7 +63,10 @@ def register_channel(type_name: str, config_model: type[ChannelConfig]):
 
 
 def make_channel(name: str, cfg: ChannelConfig) -> Channel:
-    return CHANNEL_TYPES[cfg.type].factory(name, cfg)
+    channel = CHANNEL_TYPES[cfg.type].factory(name, cfg)
+    from finlib.audit.integration import log_deliveries
+
+    return log_deliveries(channel)
 
 
 class Channel:

@@ -128,3 +128,28 @@ def export_cmd(date_from: str, date_to: str, out: str) -> None:
     res = export(_wh(), date_from, date_to, Path(out))
     click.echo(f"{res['entries']} entries ({res['first_seq']}..{res['last_seq']}) written to {out}; "
                f"trail {'intact' if res['verification']['ok'] else 'NOT intact'}")
+
+
+@audit.command("access")
+@click.option("--since", default=None, help="Only records at or after this date/time (UTC, ISO).")
+@click.option("--user", default=None)
+@click.option("--kind", type=click.Choice(["access", "integration"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def access_cmd(since, user, kind, as_json) -> None:
+    """Who opened what, and every ingest and delivery; then unusual access (failed-login
+    bursts, bulk exports)."""
+    from finlib.audit.access import read, unusual_access
+
+    rows = read(_wh(), since=since, user=user, kind=kind)
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r, default=str))
+        return
+    for r in rows:
+        d = r["details"]
+        extra = ", ".join(f"{k}={v}" for k, v in d.items() if k in ("rows", "bytes", "duration_s", "error"))
+        click.echo(f"{r['seq']:>6} {str(r['ts'])[:19]} {r['kind']:<11} {r['user']:<12} {r['action']:<18} "
+                   f"{r['target'] or '':<30} {r['address'] or '':<15} {r['outcome']:<7} {extra}")
+    for u in unusual_access(rows):
+        click.secho(f"unusual: {u['rule']} by {u['user']}: {u['count']} between {u['from']} and {u['to']}",
+                    fg="yellow")

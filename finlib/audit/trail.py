@@ -224,11 +224,17 @@ def on_write(conn: Connection, batch: Batch) -> None:
     digests: dict[str, dict] = {}
     for table in _touched(conn, batch):
         pred = written_predicate(conn)
-        written = digest(conn, table, where=pred)
+        prev = conn.query("SELECT n, h FROM audit_tables WHERE table_name = :t", {"t": table})
+        if prev:
+            written = digest(conn, table, where=pred)
+        else:  # first sight: the written rows and the whole table in one pass
+            h = row_hash_sql(conn, table, "t")
+            r = conn.query(f"SELECT count(*) FILTER (WHERE {pred}), CAST(COALESCE(sum({h}) FILTER (WHERE {pred}), 0) "
+                           f"AS VARCHAR), count(*), CAST(COALESCE(sum({h}), 0) AS VARCHAR) FROM {table} AS t")[0]
+            written, measured = [int(r[0]), int(r[1])], [int(r[2]), int(r[3])]
         hist = history_table(table)
         deleted = (digest(conn, table, source=hist, where=f"t.removed_seq = {int(seq)}")
                    if conn.table_exists(hist) else [0, 0])
-        prev = conn.query("SELECT n, h FROM audit_tables WHERE table_name = :t", {"t": table})
         if prev:
             after = [int(prev[0][0]) + written[0] - deleted[0], int(prev[0][1]) + written[1] - deleted[1]]
             if written[0]:
@@ -237,10 +243,8 @@ def on_write(conn: Connection, batch: Batch) -> None:
                              f"FROM {table} AS t WHERE {pred}")
             conn.execute("UPDATE audit_tables SET last_seq = :s, n = :n, h = :h WHERE table_name = :t",
                          {"s": seq, "n": after[0], "h": str(after[1]), "t": table})
-        else:  # first sight of the table: measure it, this entry is its baseline
-            from finlib.warehouse.status import _table_digest
-
-            after = list(_table_digest(conn, table))
+        else:  # first sight of the table: measured, this entry is its baseline
+            after = measured
             conn.execute("INSERT INTO audit_tables (table_name, baseline_seq, last_seq, n, h) "
                          "VALUES (:t, :s, :s, :n, :h)", {"t": table, "s": seq, "n": after[0], "h": str(after[1])})
         digests[table] = {"written": written, "deleted": deleted, "after": [after[0], str(after[1])],
@@ -259,7 +263,60 @@ def on_write(conn: Connection, batch: Batch) -> None:
     actor = current_actor()
     if batch.actor == actor.name and actor.kind != "os":
         details.setdefault("actor_kind", actor.kind)
+    params = _parameters()
+    if params is not None and batch.action == "run":
+        details.setdefault("parameters_sha256", params["sha256"])
     append_entry(conn, seq, batch.actor, batch.action, batch.target, details, digests)
+    if batch.action in ("ingest", "ingest-rejected"):
+        _ingest_integration(conn, batch, details, seq)
+    if params is not None:
+        _config_entry(conn, seq + 1, batch.actor, params)
+
+
+def _ingest_integration(conn: Connection, batch: Batch, details: dict, seq: int) -> None:
+    """An ingest is an integration event too: source file, outcome, rows, bytes, duration."""
+    import os
+
+    from finlib.audit.access import record_integration
+
+    path = details.get("file") or details.get("file_name") or batch.target
+    try:
+        size = os.path.getsize(path) if path and os.path.exists(str(path)) else None
+        t0, t1 = (dt.datetime.fromisoformat(str(details[k])) for k in ("started_at", "finished_at"))
+        duration = round((t1 - t0).total_seconds(), 3)
+    except (KeyError, TypeError, ValueError, OSError):
+        size, duration = None, None
+    record_integration(None, source=f"file:{details.get('file_name') or os.path.basename(str(path))}",
+                       action=f"ingest {batch.target}", user=batch.actor, conn=conn,
+                       outcome="ok" if batch.action == "ingest" else "failed",
+                       rows=details.get("rows"), bytes=size, duration_s=duration, audit_seq=seq,
+                       sha256=details.get("sha256"), errors=details.get("errors"))
+
+
+def _parameters() -> dict | None:
+    try:
+        from finlib.audit.parameters import parameters_state
+
+        return parameters_state()
+    except OSError:  # pragma: no cover - an unreadable parameters folder is not a write error
+        return None
+
+
+def _config_entry(conn: Connection, seq: int, actor: str, state: dict) -> None:
+    """Append a ``config`` entry when the parameters' hash differs from the last recorded."""
+    from finlib.audit.parameters import diff, git_info
+
+    rows = conn.query("SELECT CAST(details AS VARCHAR) FROM audit_log WHERE action = 'config' "
+                      "ORDER BY seq DESC LIMIT 1")
+    last = json.loads(rows[0][0]) if rows and rows[0][0] else None
+    if last is not None and last.get("sha256") == state["sha256"]:
+        return
+    details = {"sha256": state["sha256"], "previous_sha256": last.get("sha256") if last else None,
+               **diff(last or {}, state), "files": state["files"]}
+    git = git_info()
+    if git:
+        details["git"] = git
+    append_entry(conn, seq, actor, "config", "parameters/", details)
 
 
 def append_entry(conn: Connection, seq: int, actor: str, action: str, target: str,

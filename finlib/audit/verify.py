@@ -39,7 +39,7 @@ class AuditError(FinlibError):
 
 @dataclass
 class Problem:
-    kind: str  # edited | missing | reordered | truncated | table-changed | checkpoint
+    kind: str  # edited | missing | reordered | truncated | rewritten | checkpoint | table-changed
     message: str
     seq: int | None = None
     table: str | None = None
@@ -224,7 +224,8 @@ def check_anchor(entries: list[dict], path: Path) -> tuple[list[Problem], dict |
                         f"but the log ends at seq {newest} (entries {newest + 1}..{seq} deleted)",
                         newest + 1)], info
     if by_seq[seq]["entry_hash"] != h:
-        return [Problem("edited", f"seq {seq} differs from the checkpoint's hash (rewritten log)", seq)], info
+        return [Problem("rewritten", f"seq {seq} differs from the checkpoint's hash: the log was cut "
+                        "back and rewritten after the checkpoint", seq)], info
     return [], info
 
 
@@ -236,7 +237,11 @@ def verify(wh: Warehouse, anchor: Path | None = None) -> Report:
         problems = check_chain(entries)
         anchor_problems, info = check_anchor(entries, anchor or anchor_path(wh))
         table_problems, n_tables = check_tables(conn, entries)
-    problems = problems + anchor_problems + table_problems
+    from finlib.audit.access import check_chain as check_access_chain
+    from finlib.audit.access import read as read_access
+
+    access_problems = check_access_chain(read_access(wh))
+    problems = problems + anchor_problems + table_problems + access_problems
     head_seq = entries[-1]["seq"] if entries else 0
     return Report(ok=not problems, entries=len(entries), head_seq=head_seq,
                   head_hash=entries[-1]["entry_hash"] if entries else GENESIS,

@@ -68,6 +68,12 @@ def publish(tmp: Path, final: Path) -> Path:
     """Make a complete run visible in one rename. Never replaces an existing run."""
     if final.exists():
         raise JobError(f"run folder {final} already exists; refusing to overwrite it")
+    try:  # the audit trail's head and the parameters' hash go into the manifest
+        from finlib.audit.manifest import stamp_manifest
+
+        stamp_manifest(tmp / MANIFEST)
+    except Exception:  # noqa: BLE001, S110 - stamping never fails a run
+        pass
     os.rename(tmp, final)
     return final
 
