@@ -101,11 +101,14 @@ def read(wh: Warehouse, since: str | None = None, user: str | None = None, kind:
     return out
 
 
-def check_chain(records: list[dict]) -> list:
-    """The access chain's problems (same rules as the data trail's)."""
+def check_chain(records: list[dict], start: dict | None = None) -> list:
+    """The access chain's problems (same rules as the data trail's). ``start`` is the prune
+    point a retention entry of the data trail recorded (``{"seq", "entry_hash"}``)."""
     from finlib.audit.verify import Problem
 
     prev, expected = GENESIS, 1
+    if start:
+        prev, expected = start["entry_hash"], int(start["seq"]) + 1
     for r in records:
         if r["seq"] != expected:
             return [Problem("missing", f"access_log seq {expected} is missing", expected)]

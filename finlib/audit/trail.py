@@ -194,6 +194,12 @@ def on_delete(batch: Batch, table: str, where: str, params: dict | None) -> None
         return
     conn = batch.conn
     seq = _reserve(conn, batch)
+    if table in getattr(batch, "_audit_purge", ()):  # retention: the rows go to an archive, not history
+        d = digest(conn, table, source=table, where=where.replace(f"{table}.", "t."), params=params)
+        purged = batch.__dict__.setdefault("_audit_purged", {})
+        n0, h0 = purged.get(table, [0, 0])
+        purged[table] = [n0 + d[0], h0 + d[1]]
+        return
     hist = _ensure_history(conn, table)
     cols = TABLES[table].column_names
     base = _baseline(conn, table)
@@ -235,6 +241,9 @@ def on_write(conn: Connection, batch: Batch) -> None:
         hist = history_table(table)
         deleted = (digest(conn, table, source=hist, where=f"t.removed_seq = {int(seq)}")
                    if conn.table_exists(hist) else [0, 0])
+        purged = getattr(batch, "_audit_purged", {}).get(table)
+        if purged:
+            deleted = [deleted[0] + purged[0], deleted[1] + purged[1]]
         if prev:
             after = [int(prev[0][0]) + written[0] - deleted[0], int(prev[0][1]) + written[1] - deleted[1]]
             if written[0]:

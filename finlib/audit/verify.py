@@ -240,7 +240,11 @@ def verify(wh: Warehouse, anchor: Path | None = None) -> Report:
     from finlib.audit.access import check_chain as check_access_chain
     from finlib.audit.access import read as read_access
 
-    access_problems = check_access_chain(read_access(wh))
+    start = None
+    for e in entries:  # the newest prune point of the access log, recorded by retention
+        if e["action"] == "retention" and e["target"] == "access_log" and e["details"].get("pruned_through"):
+            start = e["details"]["pruned_through"]
+    access_problems = check_access_chain(read_access(wh), start)
     problems = problems + anchor_problems + table_problems + access_problems
     head_seq = entries[-1]["seq"] if entries else 0
     return Report(ok=not problems, entries=len(entries), head_seq=head_seq,

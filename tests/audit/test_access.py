@@ -14,7 +14,7 @@ from finlib.warehouse.init import init_db
 def test_access_records_chain_and_tampering_is_named(any_db_url, capsys):
     wh = get_warehouse()
     init_db(wh)
-    for i in range(6):
+    for _ in range(6):
         record_access(wh, "eve", "login", "/login", address="10.0.0.9", outcome="denied")
     record_access(wh, "ana", "open", "department.ipynb", address="10.0.0.7", parameters={"department": "Sales"})
     rows = read(wh)
