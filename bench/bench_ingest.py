@@ -47,8 +47,8 @@ def make_csv(path: Path, n: int) -> float:
 
 
 def make_warehouse(path: Path) -> str:
+    from finlib.warehouse.create import init_db
     from finlib.warehouse.db import Warehouse
-    from finlib.warehouse.init import init_db
     from finlib.warehouse.load import write_batch
 
     url = f"duckdb://{path}"

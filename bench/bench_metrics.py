@@ -75,7 +75,7 @@ def synthesize(wh, n_cust: int, months: int, n_gl: int, seed: int = 42) -> str:
     import numpy as np
     import pyarrow as pa
 
-    from finlib.warehouse.init import init_db
+    from finlib.warehouse.create import init_db
     from finlib.warehouse.load import write_batch
 
     rng = np.random.default_rng(seed)
@@ -267,8 +267,8 @@ def run_finlib(url: str, period: str) -> dict:
 
 
 def run_pandas(url: str, period: str) -> dict:
-    from finlib.metrics import reference
     from finlib.warehouse.db import get_warehouse
+    from tests.metrics import reference
 
     t = reference.load_tables(get_warehouse(url))
     fig = reference.period_figures(t, period)
@@ -294,8 +294,7 @@ def child(path: str, url: str, period: str) -> None:
     import duckdb  # noqa: F401  imports are not timed: both paths need the same ones
     import pandas  # noqa: F401
 
-    import finlib.metrics.kpis
-    import finlib.metrics.reference  # noqa: F401
+    import tests.metrics.reference  # noqa: F401
 
     t0 = time.perf_counter()
     res = (run_finlib if path == "finlib" else run_pandas)(url, period)

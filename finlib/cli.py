@@ -29,7 +29,7 @@ COMMANDS: dict[str, str] = {
     "jobs": "finlib.jobs.cli:jobs",
     "dashboards": "finlib.dashboards.cli:dashboards",
     "audit": "finlib.audit.cli:audit",
-    "retention": "finlib.audit.retention_cli:retention",
+    "retention": "finlib.audit.cli:retention",
 }
 
 

@@ -1,8 +1,21 @@
 """Reporting periods: a period is the first day of a month (``datetime.date``).
 
+The one module that parses, shifts and formats periods; every other module imports it.
+
 Accepted spellings: ``YYYY-MM``, ``YYYY-MM-DD`` (must be the 1st), a ``date``/``datetime``,
 and the symbolic values ``last_closed_month`` (the month before today's), ``current_month``
 and ``previous_month`` (the month before ``last_closed_month``).
+
+Two readings of the same spellings:
+
+:func:`parse_period`
+    for what people type (parameters, ``--period``): strict, a day other than the 1st is
+    refused, ``None`` means the last closed month.
+:func:`month_of`
+    for what code and data pass (metrics, facts): any day maps to its month and a pandas
+    ``Timestamp`` is accepted; a period is required.
+
+:func:`add_months` and :func:`month_end` take anything :func:`month_of` takes.
 """
 
 from __future__ import annotations
@@ -19,15 +32,20 @@ def month_start(d: dt.date) -> dt.date:
     return dt.date(d.year, d.month, 1)
 
 
-def add_months(period: dt.date, n: int) -> dt.date:
-    """First day of the month ``n`` months after ``period`` (negative ``n`` goes back)."""
+def add_months(period, n: int) -> dt.date:
+    """First day of the month ``n`` months after ``period`` (negative ``n`` goes back).
+
+    ``period`` is a date (any day: its month) or anything :func:`month_of` accepts.
+    """
+    if not isinstance(period, dt.date):
+        period = month_of(period)
     idx = period.year * 12 + (period.month - 1) + n
     return dt.date(idx // 12, idx % 12 + 1, 1)
 
 
-def month_end(period: dt.date) -> dt.date:
-    """Last day of ``period``'s month."""
-    return add_months(month_start(period), 1) - dt.timedelta(days=1)
+def month_end(period) -> dt.date:
+    """Last day of ``period``'s month (``period`` as for :func:`add_months`)."""
+    return add_months(period, 1) - dt.timedelta(days=1)
 
 
 def last_closed_month(today: dt.date | None = None) -> dt.date:
@@ -84,6 +102,21 @@ def parse_period(value: str | dt.date | None, today: dt.date | None = None, *,
     except ValueError as exc:
         raise ConfigError(f"period {text!r}: {exc}") from None
     return dt.date(year, month, 1)
+
+
+def month_of(value) -> dt.date:
+    """The period (first day of the month) that ``value`` falls in; a period is required.
+
+    Lenient, for dates coming out of code and data: ``YYYY-MM``, ``YYYY-MM-DD`` (any day),
+    a ``date``/``datetime``, a pandas ``Timestamp`` or a symbolic value. ``None`` is a
+    :class:`~finlib.errors.ConfigError`.
+
+    >>> month_of("2024-03-17")
+    datetime.date(2024, 3, 1)
+    """
+    if value is None:
+        raise ConfigError("a period is required (YYYY-MM)")
+    return parse_period(value, strict=False)
 
 
 def months_between(start, end) -> list[dt.date]:

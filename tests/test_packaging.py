@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.imports import imported_by, under
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # conda-forge names that differ from PyPI's
@@ -75,11 +77,15 @@ def test_makefile_has_every_documented_target():
 
 
 def test_import_finlib_is_cheap():
-    import subprocess
-    import sys
+    loaded = imported_by("import finlib, finlib.cli, finlib.warehouse.db")
+    heavy = under(loaded, "pandas", "statsmodels", "scipy", "plotly", "papermill", "scrapbook", "nbconvert",
+                  "pyarrow", "duckdb", "psycopg")
+    assert not heavy, f"import finlib pulled in heavy modules: {sorted(heavy)[:10]}"
 
-    code = ("import sys, finlib, finlib.cli, finlib.warehouse.db;"
-            "heavy = [m for m in ('pandas', 'statsmodels', 'plotly', 'papermill', 'scrapbook') if m in sys.modules];"
-            "print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "", f"import finlib pulled in heavy modules: {out.stdout}"
+
+def test_finlib_help_loads_no_heavy_module():
+    # --help imports every command's module to list it: each must stay light
+    loaded = imported_by("from finlib.cli import main\nmain(['--help'])")
+    heavy = under(loaded, "pandas", "numpy", "statsmodels", "scipy", "plotly", "papermill", "nbformat",
+                  "scrapbook", "nbconvert", "pyarrow", "duckdb", "psycopg", "jupyter_client")
+    assert not heavy, f"`finlib --help` imported {sorted(heavy)[:10]}"

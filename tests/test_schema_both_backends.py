@@ -1,5 +1,5 @@
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.schema import TABLES
 
 

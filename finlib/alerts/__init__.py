@@ -11,27 +11,20 @@ Public API::
     acknowledge(wh, alerts[0]["id"], user="ana")
 
 Rules live in :mod:`finlib.alerts.rules`, channels in :mod:`finlib.alerts.channels`,
-history in :mod:`finlib.alerts.store`; thresholds in ``parameters/alerts.yaml``.
+history in :mod:`finlib.alerts.store`; thresholds in ``parameters/alerts.yaml``. Periods are
+parsed by :mod:`finlib.periods` (a bad period is a :class:`~finlib.errors.ConfigError`).
+
+The names above come from :mod:`finlib.alerts.engine`, loaded on first use, so
+``finlib alerts --help`` does not load the rules.
 """
 
-from finlib.alerts.engine import (
-    acknowledge,
-    check,
-    deliver_pending,
-    evaluate,
-    last_closed_month,
-    list_alerts,
-    parse_period,
-    rule_settings,
-)
+import lazy_loader as lazy
 
-__all__ = [
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={"engine": [
     "acknowledge",
     "check",
     "deliver_pending",
     "evaluate",
-    "last_closed_month",
     "list_alerts",
-    "parse_period",
     "rule_settings",
-]
+]})

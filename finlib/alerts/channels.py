@@ -17,14 +17,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import smtplib
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from finlib import config
 from finlib.alerts.rules import SEVERITIES, Severity
+from finlib.audit.integration import log_deliveries
 
 log = logging.getLogger("finlib.alerts")
 
@@ -63,10 +69,7 @@ def register_channel(type_name: str, config_model: type[ChannelConfig]):
 
 
 def make_channel(name: str, cfg: ChannelConfig) -> Channel:
-    channel = CHANNEL_TYPES[cfg.type].factory(name, cfg)
-    from finlib.audit.integration import log_deliveries
-
-    return log_deliveries(channel)
+    return log_deliveries(CHANNEL_TYPES[cfg.type].factory(name, cfg))  # timed, in the integration log
 
 
 class Channel:
@@ -126,8 +129,6 @@ class JsonlConfig(ChannelConfig):
     path: str = Field("data/alerts.jsonl", description="relative to the project root")
 
     def resolved_path(self) -> Path:
-        from finlib import config
-
         p = Path(self.path)
         return p if p.is_absolute() else config.project_root() / p
 
@@ -190,8 +191,6 @@ class SmtpChannel(Channel):
         return out
 
     def message(self, alerts: list[dict]):
-        from email.message import EmailMessage
-
         msg = EmailMessage()
         if len(alerts) == 1:
             subject = f"{self.cfg.subject_prefix} {summary_line(alerts[0])}"
@@ -206,8 +205,6 @@ class SmtpChannel(Channel):
         return msg
 
     def send(self, alerts: list[dict]) -> dict[str, str | None]:
-        import smtplib
-
         try:
             user = _env(self.cfg.username_env, "SMTP user")
             password = _env(self.cfg.password_env, "SMTP password")
@@ -259,9 +256,6 @@ class WebhookChannel(Channel):
                 "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
     def send(self, alerts: list[dict]) -> dict[str, str | None]:
-        import urllib.error
-        import urllib.request
-
         out: dict[str, str | None] = {}
         try:
             url = self.cfg.url or _env(self.cfg.url_env, "webhook URL")

@@ -16,6 +16,11 @@ from __future__ import annotations
 import json
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from finlib.periods import parse_period
+from finlib.warehouse.db import get_warehouse
 
 
 def _emit_json(items) -> None:
@@ -31,9 +36,6 @@ def _fmt(x) -> str:
 
 
 def _table(alerts: list[dict], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     if not console.is_terminal:  # piped or logged: don't squeeze the table to 80 columns
         console = Console(width=max(console.width, 160))
@@ -78,8 +80,7 @@ def alerts() -> None:
               help="alert configuration (default parameters/alerts.yaml)")
 def check_cmd(period, as_json, no_deliver, config_path) -> None:
     """Evaluate every enabled rule for a period, store alerts and deliver new ones."""
-    from finlib.alerts.engine import check, parse_period
-    from finlib.warehouse.db import get_warehouse
+    from finlib.alerts.engine import check
 
     p = parse_period(period)
     result = check(get_warehouse(), p, deliver=not no_deliver, config=config_path)
@@ -99,7 +100,6 @@ def check_cmd(period, as_json, no_deliver, config_path) -> None:
 def list_cmd(state, period, as_json) -> None:
     """List stored alerts, newest period first."""
     from finlib.alerts.engine import list_alerts
-    from finlib.warehouse.db import get_warehouse
 
     result = list_alerts(get_warehouse(), state=state, period=period)
     if as_json:
@@ -115,7 +115,6 @@ def list_cmd(state, period, as_json) -> None:
 def ack_cmd(alert_id, user, as_json) -> None:
     """Acknowledge an alert by id (or a unique prefix of 6+ characters)."""
     from finlib.alerts.engine import acknowledge
-    from finlib.warehouse.db import get_warehouse
 
     a = acknowledge(get_warehouse(), alert_id, user)
     if as_json:

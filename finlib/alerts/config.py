@@ -27,6 +27,7 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from finlib import config as finlib_config
@@ -160,8 +161,6 @@ def load_config(path: Path | str | None = None) -> AlertsConfig:
 
     A missing file is an error: the thresholds' one source of truth must exist.
     """
-    import yaml
-
     p = Path(path) if path else default_path()
     try:
         text = p.read_text(encoding="utf-8")

@@ -19,36 +19,23 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-from finlib import periods as _periods
+from pydantic import ValidationError
+
 from finlib.alerts import store
 from finlib.alerts.channels import make_channel
 from finlib.alerts.config import AlertsConfig, load_config
-from finlib.alerts.rules import RULES, Finding
+from finlib.alerts.rules import Finding
 from finlib.alerts.rules import evaluate as rules_evaluate
-from finlib.errors import AlertError, ConfigError
+from finlib.errors import AlertError
+from finlib.metrics.core import finite_or_none
+from finlib.periods import parse_period
 from finlib.warehouse.db import Warehouse
+from finlib.warehouse.load import current_user
 
 log = logging.getLogger("finlib.alerts")
-
-
-def last_closed_month(today: date | None = None) -> date:
-    """The first day of the month before ``today``'s month."""
-    return _periods.last_closed_month(today)
-
-
-def parse_period(value: date | datetime | str | None) -> date:
-    """``YYYY-MM``, ``YYYY-MM-01`` or a date → the first day of that month.
-
-    ``None`` means the last closed month. A day other than the first is an error (a period
-    is a month, and guessing which one hides mistakes). Raises :class:`AlertError`.
-    """
-    try:
-        return _periods.parse_period(value)
-    except ConfigError as exc:
-        raise AlertError(str(exc)) from None
 
 
 class _Blank(dict):
@@ -86,8 +73,6 @@ def _apply_overrides(cfg: AlertsConfig, rules, overrides) -> dict:
             if not isinstance(change, dict):
                 raise AlertError(f"overrides[{name!r}] must be a mapping such as "
                                  "{'threshold': 0.2}")
-            from pydantic import ValidationError
-
             try:
                 rule_cfg = type(rule_cfg).model_validate({**rule_cfg.model_dump(), **change})
             except ValidationError as exc:
@@ -187,8 +172,8 @@ def _evaluate_on(conn, cfg: AlertsConfig, configs: dict, p: date) -> list[dict]:
         item = {
             "id": r["id"], "rule": r["rule"], "period": p.isoformat(),
             "entity": store.json_entity(r["entity"]),
-            "value": store._float_or_none(r["value"]),
-            "threshold": store._float_or_none(r["threshold"]),
+            "value": finite_or_none(r["value"]),
+            "threshold": finite_or_none(r["threshold"]),
             "severity": r["severity"], "state": state, "message": r["message"],
             "details": store.json_details(r["details"]), "report_link": r["report_link"],
             "first_seen": s["first_seen"] if s else None,
@@ -302,19 +287,5 @@ def list_alerts(wh: Warehouse, state: str | None = None,
 
 def acknowledge(wh: Warehouse, alert_id: str, user: str | None = None) -> dict:
     """Acknowledge an alert (id or a unique prefix of 6+ characters) as ``user``."""
-    from finlib.warehouse.load import current_user
-
     return store.acknowledge(wh, alert_id, user or current_user())
 
-
-__all__ = [
-    "RULES",
-    "acknowledge",
-    "check",
-    "deliver_pending",
-    "evaluate",
-    "last_closed_month",
-    "list_alerts",
-    "parse_period",
-    "rule_settings",
-]

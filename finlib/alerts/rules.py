@@ -617,7 +617,7 @@ def nrr_target(conn, period: Period, cfg: NrrTargetConfig) -> list[Finding]:
     ``value`` is NRR (ratio), ``threshold`` is :math:`T (1 - t)`; details give the target,
     both MRR sums (USD/month) and the cohort size. Disabled by default.
     """
-    from finlib.metrics.periods import month_end
+    from finlib.periods import month_end
 
     sql = """
     WITH cm AS (

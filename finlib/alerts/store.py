@@ -31,7 +31,11 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pandas as pd
+
 from finlib.errors import AlertError
+from finlib.metrics.core import finite_or_none
+from finlib.periods import parse_period
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import write_batch
 
@@ -131,12 +135,6 @@ def _select(conn, where: str = "TRUE", params: dict | None = None) -> list[dict]
     return [dict(zip(ALERT_COLUMNS, r, strict=True)) for r in rows]
 
 
-def _float_or_none(x):
-    import math
-
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
 def save(wh: Warehouse, period: date, rows: list[dict], evaluated_rules: Iterable[str]) -> dict:
     """Store the alerts firing for ``period`` and resolve those that stopped firing.
 
@@ -144,8 +142,6 @@ def save(wh: Warehouse, period: date, rows: list[dict], evaluated_rules: Iterabl
     report_link`` and ``channels`` (the channel names that should deliver it when new).
     Returns ``{"new": [ids], "reopened": [ids], "resolved": [ids]}``.
     """
-    import pandas as pd
-
     rules = sorted(set(evaluated_rules))
     ts = now()
     rows = list({r["id"]: r for r in rows}.values())  # one row per id
@@ -176,8 +172,8 @@ def save(wh: Warehouse, period: date, rows: list[dict], evaluated_rules: Iterabl
         inserts, deliveries = [], []
         for r in rows:
             values = {
-                "severity": r["severity"], "value": _float_or_none(r["value"]),
-                "threshold": _float_or_none(r["threshold"]),
+                "severity": r["severity"], "value": finite_or_none(r["value"]),
+                "threshold": finite_or_none(r["threshold"]),
                 "details": json.dumps(r["details"], sort_keys=True, default=str),
                 "message": r["message"], "report_link": r["report_link"],
             }
@@ -228,8 +224,6 @@ def list_alerts(wh: Warehouse, state: str | None = None, period: date | str | No
         where.append("state = :state")
         params["state"] = state
     if period is not None:
-        from finlib.alerts.engine import parse_period
-
         where.append("period = :period")
         params["period"] = parse_period(period)
     if ids is not None:

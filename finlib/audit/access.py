@@ -23,7 +23,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from finlib.audit.trail import GENESIS, canonical, entry_hash, ts_text
+from finlib.audit.chain import GENESIS, Problem, canonical, entry_hash, parse_when, ts_text
+from finlib.audit.identity import current_actor
 from finlib.warehouse.db import Connection, Warehouse
 
 DDL = ("CREATE TABLE IF NOT EXISTS access_log (seq BIGINT PRIMARY KEY, ts TIMESTAMP NOT NULL, "
@@ -62,8 +63,6 @@ def append(conn: Connection, kind: str, user: str, action: str, target: str | No
 def record_access(wh: Warehouse, user: str | None, action: str, target: str | None = None,
                   address: str | None = None, outcome: str = "ok", **details: Any) -> int:
     """Record one access (``user`` None: the current actor) in its own short transaction."""
-    from finlib.audit.identity import current_actor
-
     with wh.transaction() as conn:
         return append(conn, "access", user or current_actor().name, action, target, address, outcome, details)
 
@@ -72,8 +71,6 @@ def record_integration(wh: Warehouse, source: str, action: str, outcome: str, *,
                        bytes: int | None = None, duration_s: float | None = None,  # noqa: A002
                        user: str | None = None, conn: Connection | None = None, **details: Any) -> int:
     """Record one exchange with an outside system (an ingest, a delivery)."""
-    from finlib.audit.identity import current_actor
-
     d = {k: v for k, v in {"rows": rows, "bytes": bytes, "duration_s": duration_s, **details}.items()
          if v is not None}
     if conn is not None:
@@ -83,9 +80,7 @@ def record_integration(wh: Warehouse, source: str, action: str, outcome: str, *,
 
 
 def read(wh: Warehouse, since: str | None = None, user: str | None = None, kind: str | None = None) -> list[dict]:
-    from finlib.audit.query import _parse_when
-
-    lo = _parse_when(since) if since else None
+    lo = parse_when(since) if since else None
     with wh.connect(read_only=True) as conn:
         if not conn.table_exists("access_log"):
             return []
@@ -104,8 +99,6 @@ def read(wh: Warehouse, since: str | None = None, user: str | None = None, kind:
 def check_chain(records: list[dict], start: dict | None = None) -> list:
     """The access chain's problems (same rules as the data trail's). ``start`` is the prune
     point a retention entry of the data trail recorded (``{"seq", "entry_hash"}``)."""
-    from finlib.audit.verify import Problem
-
     prev, expected = GENESIS, 1
     if start:
         prev, expected = start["entry_hash"], int(start["seq"]) + 1

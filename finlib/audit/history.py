@@ -15,15 +15,20 @@ DuckDB, longer from PostgreSQL): an occasional, auditor's operation.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import lazy_loader as lazy
+
 from finlib.audit.trail import history_table, row_hash_sql
 from finlib.errors import FinlibError
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.schema import CANONICAL_TABLES, TABLES, create_table_sql
+
+duckdb = lazy.load("duckdb")
 
 
 def _baseline(conn: Connection, table: str) -> int | None:
@@ -62,8 +67,6 @@ def _check_seq(conn: Connection, seq: int) -> None:
 
 def materialise_as_of(wh: Warehouse, seq: int, path: Path) -> Warehouse:
     """Write every canonical table as of entry ``seq`` into a new DuckDB file at ``path``."""
-    import duckdb
-
     out = duckdb.connect(str(path))
     try:
         for name in CANONICAL_TABLES:
@@ -135,8 +138,6 @@ def row_history(wh: Warehouse, table: str, key: str) -> list[dict]:
 
 
 def _entries(conn: Connection) -> dict[int, dict]:
-    import json
-
     if not conn.table_exists("audit_log"):
         return {}
     out = {}

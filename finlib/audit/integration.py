@@ -6,6 +6,9 @@ import functools
 import logging
 import time
 
+from finlib.audit.access import record_integration
+from finlib.warehouse.db import get_warehouse
+
 log = logging.getLogger(__name__)
 
 
@@ -37,9 +40,6 @@ def log_deliveries(channel):
 
 def _record(channel, alerts, result, error, seconds) -> None:
     try:
-        from finlib.audit.access import record_integration
-        from finlib.warehouse.db import get_warehouse
-
         failed = [e for e in (result or {}).values() if e] if error is None else list(alerts)
         first = error or (failed[0] if failed else None)
         redact = getattr(channel, "redact", lambda s: s)

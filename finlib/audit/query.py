@@ -9,27 +9,14 @@ import json
 import os
 from pathlib import Path
 
-from finlib.errors import FinlibError
+from finlib.audit.chain import parse_when as _parse_when
+from finlib.audit.verify import read_entries, verify
 from finlib.warehouse.db import Warehouse
-
-
-def _parse_when(text: str, end: bool = False) -> dt.datetime:
-    try:
-        d = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise FinlibError(f"{text!r} is not a date or time: write 2026-11-30 or 2026-11-30T08:00") from None
-    if d.tzinfo is not None:
-        d = d.astimezone(dt.UTC).replace(tzinfo=None)
-    if end and len(text.strip()) <= 10:
-        d = d + dt.timedelta(days=1)
-    return d
 
 
 def entries(wh: Warehouse, since: str | None = None, until: str | None = None, actor: str | None = None,
             action: str | None = None, table: str | None = None) -> list[dict]:
     """Audit entries (oldest first), filtered; ``table`` keeps entries that touched it."""
-    from finlib.audit.verify import read_entries
-
     lo = _parse_when(since) if since else None
     hi = _parse_when(until, end=True) if until else None
     with wh.connect(read_only=True) as conn:
@@ -54,8 +41,6 @@ def _sha(path: Path) -> str:
 def export(wh: Warehouse, date_from: str, date_to: str, out: Path) -> dict:
     """Write ``audit_log.jsonl``, ``audit_log.csv`` and ``verification.json`` (with the sha256
     of both files and the result of a full verify) into ``out``."""
-    from finlib.audit.verify import verify
-
     rows = entries(wh, since=date_from, until=date_to)
     out.mkdir(parents=True, exist_ok=True)
     jl, cv = out / "audit_log.jsonl", out / "audit_log.csv"

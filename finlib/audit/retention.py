@@ -25,12 +25,20 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import lazy_loader as lazy
 import yaml
 
 from finlib import config
+from finlib.audit.trail import history_table
 from finlib.errors import ConfigError, FinlibError
-from finlib.warehouse.db import Connection, Warehouse
+from finlib.periods import parse_period
+from finlib.warehouse.db import Connection, Warehouse, translate_params
+from finlib.warehouse.load import write_batch
 from finlib.warehouse.schema import TABLES
+
+duckdb = lazy.load("duckdb")
+pa = lazy.load("pyarrow")
+pq = lazy.load("pyarrow.parquet", suppress_warning=True)
 
 HOLDS_DDL = ("CREATE TABLE IF NOT EXISTS retention_holds (hold_id VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, "
              "period DATE, key_value VARCHAR, reason VARCHAR NOT NULL, created_by VARCHAR NOT NULL, "
@@ -98,9 +106,6 @@ def _ensure_holds(conn: Connection) -> None:
 
 def add_hold(wh: Warehouse, table: str, reason: str, period: str | None = None, key: str | None = None) -> str:
     """Put a legal hold on ``table``'s rows of month ``period`` or with primary key ``key``."""
-    from finlib.periods import parse_period
-    from finlib.warehouse.load import write_batch
-
     if (period is None) == (key is None):
         raise FinlibError("a hold names exactly one of --period YYYY-MM or --key KEY")
     if not reason or not reason.strip():
@@ -121,9 +126,6 @@ def add_hold(wh: Warehouse, table: str, reason: str, period: str | None = None, 
 
 def release_hold(wh: Warehouse, table: str, reason: str, period: str | None = None, key: str | None = None) -> int:
     """Release the active holds on ``table`` for ``period`` or ``key``; returns how many."""
-    from finlib.periods import parse_period
-    from finlib.warehouse.load import write_batch
-
     p = parse_period(period) if period else None
     cond, scope = ("period = :p", {"p": p}) if p else ("key_value = :k", {"k": key})
     with write_batch(wh, action="retention-release", target=table,
@@ -206,12 +208,7 @@ def _sha(path: Path) -> str:
 
 
 def _export(conn: Connection, sql: str, params: dict, path: Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if conn.backend == "duckdb":
-        from finlib.warehouse.db import translate_params
-
         table = conn.raw.sql(translate_params(sql, "duckdb"), params=params).to_arrow_table()
     else:
         table = pa.Table.from_pandas(conn.query_df(sql, params), preserve_index=False)
@@ -221,9 +218,6 @@ def _export(conn: Connection, sql: str, params: dict, path: Path) -> int:
 
 def apply(wh: Warehouse, today: dt.date | None = None, policy: Policy | None = None) -> list[Item]:
     """Archive, then delete, every row past retention that no hold keeps (see module doc)."""
-    from finlib.audit.trail import history_table
-    from finlib.warehouse.load import write_batch
-
     policy = policy or load_policy()
     today = today or dt.datetime.now(dt.UTC).date()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -275,8 +269,6 @@ def apply(wh: Warehouse, today: dt.date | None = None, policy: Policy | None = N
 
 def read_archive(path: Path) -> dict:
     """Check an archive folder against its manifest and read it back with DuckDB."""
-    import duckdb
-
     m = json.loads((path / "manifest.json").read_text())
     out = {}
     for name, meta in m["files"].items():

@@ -42,16 +42,26 @@ not captured in history (``verify`` would report the table as changed outside fi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-from typing import Any
+import os
+from typing import TYPE_CHECKING
 
+import lazy_loader as lazy
+
+from finlib.audit.access import record_integration
+from finlib.audit.chain import GENESIS, canonical, entry_body, entry_hash
 from finlib.audit.identity import current_actor, current_reason
+from finlib.audit.parameters import diff, git_info, parameters_state
 from finlib.warehouse.db import Connection
-from finlib.warehouse.load import Batch, register_begin_hook, register_delete_hook, register_write_hook
 from finlib.warehouse.schema import CANONICAL_TABLES, TABLES, create_table_sql
 
-GENESIS = "0" * 64
+if TYPE_CHECKING:
+    from finlib.warehouse.load import Batch
+
+duckdb = lazy.load("duckdb")
+
+__all__ = ["GENESIS", "append_entry", "digest", "history_table", "on_begin", "on_delete", "on_write",
+           "row_hash_sql"]
 
 SUPPORT_DDL = {
     "audit_tables": ("CREATE TABLE IF NOT EXISTS audit_tables (table_name VARCHAR PRIMARY KEY, "
@@ -64,27 +74,6 @@ SUPPORT_DDL = {
 
 def history_table(table: str) -> str:
     return f"{table}_history"
-
-
-# ------------------------------------------------------------------------------- hashing
-def canonical(obj: Any) -> str:
-    """The canonical JSON of ``obj``: sorted keys, no spaces, UTF-8 characters kept."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def ts_text(ts: dt.datetime) -> str:
-    return ts.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def entry_body(seq: int, ts: dt.datetime, actor: str, action: str, target: str,
-               details: dict | None, digests: dict | None) -> dict:
-    return {"seq": int(seq), "ts": ts_text(ts), "actor": actor, "action": action, "target": target,
-            "details": details or {}, "digests": digests or {}}
-
-
-def entry_hash(prev_hash: str, body: dict) -> str:
-    """``sha256(prev_hash + "\\n" + canonical(body))`` as hex."""
-    return hashlib.sha256((prev_hash + "\n" + canonical(body)).encode("utf-8")).hexdigest()
 
 
 # ------------------------------------------------------------------------------- digests
@@ -115,8 +104,6 @@ def duck_local_base() -> int:
     per process in an in-memory database, so it follows the DuckDB version)."""
     global _DUCK_LOCAL_BASE
     if _DUCK_LOCAL_BASE is None:
-        import duckdb
-
         with duckdb.connect() as c:
             c.execute("CREATE TABLE p (x INTEGER)")
             c.execute("INSERT INTO p VALUES (0)")
@@ -284,10 +271,6 @@ def on_write(conn: Connection, batch: Batch) -> None:
 
 def _ingest_integration(conn: Connection, batch: Batch, details: dict, seq: int) -> None:
     """An ingest is an integration event too: source file, outcome, rows, bytes, duration."""
-    import os
-
-    from finlib.audit.access import record_integration
-
     path = details.get("file") or details.get("file_name") or batch.target
     try:
         size = os.path.getsize(path) if path and os.path.exists(str(path)) else None
@@ -304,8 +287,6 @@ def _ingest_integration(conn: Connection, batch: Batch, details: dict, seq: int)
 
 def _parameters() -> dict | None:
     try:
-        from finlib.audit.parameters import parameters_state
-
         return parameters_state()
     except OSError:  # pragma: no cover - an unreadable parameters folder is not a write error
         return None
@@ -313,8 +294,6 @@ def _parameters() -> dict | None:
 
 def _config_entry(conn: Connection, seq: int, actor: str, state: dict) -> None:
     """Append a ``config`` entry when the parameters' hash differs from the last recorded."""
-    from finlib.audit.parameters import diff, git_info
-
     rows = conn.query("SELECT CAST(details AS VARCHAR) FROM audit_log WHERE action = 'config' "
                       "ORDER BY seq DESC LIMIT 1")
     last = json.loads(rows[0][0]) if rows and rows[0][0] else None
@@ -345,18 +324,3 @@ def append_entry(conn: Connection, seq: int, actor: str, action: str, target: st
                   "details": canonical(details), "digests": canonical(digests or {}),
                   "prev": prev_hash, "h": h})
     return h
-
-
-def record(wh, action: str, target: str, details: dict | None = None, actor: str | None = None) -> int:
-    """Append an entry for an event that changes no table (a configuration change, a
-    checkpoint, ...) in its own small batch; returns its seq."""
-    from finlib.warehouse.load import write_batch
-
-    with write_batch(wh, action=action, target=target, actor=actor, details=details) as b:
-        pass
-    return b._audit_seq  # type: ignore[attr-defined]
-
-
-register_begin_hook(on_begin)
-register_delete_hook(on_delete)
-register_write_hook(on_write)

@@ -24,25 +24,24 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
-from finlib.audit.trail import GENESIS, canonical, entry_body, entry_hash
+from finlib import config
+from finlib.audit import access
+from finlib.audit.chain import GENESIS, Problem, canonical, entry_body, entry_hash
 from finlib.errors import ConfigError, FinlibError
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.schema import CANONICAL_TABLES
+from finlib.warehouse.status import _table_digest
+
+__all__ = ["AuditError", "Problem", "Report", "anchor_path", "check_chain", "checkpoint", "head",
+           "head_of", "read_entries", "verify"]
 
 
 class AuditError(FinlibError):
     """The audit trail does not verify (exit code 4)."""
 
     exit_code = 4
-
-
-@dataclass
-class Problem:
-    kind: str  # edited | missing | reordered | truncated | rewritten | checkpoint | table-changed
-    message: str
-    seq: int | None = None
-    table: str | None = None
 
 
 @dataclass
@@ -141,8 +140,6 @@ def last_fingerprints(entries: list[dict]) -> dict[str, tuple[int, list]]:
 
 
 def check_tables(conn: Connection, entries: list[dict]) -> tuple[list[Problem], int]:
-    from finlib.warehouse.status import _table_digest
-
     problems = []
     last = last_fingerprints(entries)
     for table in CANONICAL_TABLES:
@@ -166,10 +163,6 @@ def anchor_path(wh: Warehouse) -> Path:
         return Path(env).expanduser()
     if wh.backend == "duckdb" and wh.path is not None and str(wh.path) != ":memory:":
         return wh.path.with_name(wh.path.name + ".audit-anchor.json")
-    from urllib.parse import urlparse
-
-    from finlib import config
-
     p = urlparse(wh.url)
     name = f"{p.hostname or 'local'}-{p.port or 5432}-{(p.path or '/db').strip('/')}"
     return config.project_root() / "data" / f"audit-anchor-{name}.json"
@@ -237,14 +230,11 @@ def verify(wh: Warehouse, anchor: Path | None = None) -> Report:
         problems = check_chain(entries)
         anchor_problems, info = check_anchor(entries, anchor or anchor_path(wh))
         table_problems, n_tables = check_tables(conn, entries)
-    from finlib.audit.access import check_chain as check_access_chain
-    from finlib.audit.access import read as read_access
-
     start = None
     for e in entries:  # the newest prune point of the access log, recorded by retention
         if e["action"] == "retention" and e["target"] == "access_log" and e["details"].get("pruned_through"):
             start = e["details"]["pruned_through"]
-    access_problems = check_access_chain(read_access(wh), start)
+    access_problems = access.check_chain(access.read(wh), start)
     problems = problems + anchor_problems + table_problems + access_problems
     head_seq = entries[-1]["seq"] if entries else 0
     return Report(ok=not problems, entries=len(entries), head_seq=head_seq,

@@ -189,7 +189,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         customer_id=cust_ids, name=name, segment=A.pick(M.SEGMENTS, seg),
         region=A.pick(M.REGIONS, sim.region[lo:hi]), industry=A.pick(M.INDUSTRIES, sim.industry[lo:hi]),
         signup_date=A.dates(signup_date), acquisition_channel=A.pick(M.CHANNELS, sim.channel[lo:hi]),
-        acquisition_campaign_id=A.pick(ctx.campaign_ids, camp), cs_tier=A.pick(M.CS_TIER, seg),
+        acquisition_campaign_id=A.pick(ctx.campaign_ids, camp), cs_tier=A.pick(M.CS_TIERS, seg),
         csm_owner=A.pick(ctx.csms, csm_idx),
     )
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from finlib import demo  # its API loads on first use
+from finlib.warehouse.db import get_warehouse
+
 
 @click.command("demo-data")
 @click.option("--scale", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True,
@@ -19,11 +22,8 @@ def demo_data(scale: str, seed: int, end: str | None, force: bool, quiet: bool) 
     Writes every canonical table of FINLIB_DB_URL in one transaction, and the truth file
     beside the warehouse (data/warehouse.truth.json for the default DuckDB file).
     """
-    from finlib.demo.generator import generate
-    from finlib.warehouse.db import get_warehouse
-
     wh = get_warehouse()
-    res = generate(wh, scale, seed, end, force=force, progress=not quiet)
+    res = demo.generate(wh, scale, seed, end, force=force, progress=not quiet)
     t = res["truth"]
     total = sum(res["rows"].values())
     click.echo(f"{wh.display_url}: demo company '{scale}' seed {seed}, "

@@ -35,7 +35,7 @@ FIRST = ("alex", "sam", "maria", "li", "noah", "emma", "omar", "ines", "jonas", 
          "mia", "ravi", "sofia", "yuki", "liam", "zoe", "david", "nora", "felix", "hana", "ivan")
 LAST = ("smith", "garcia", "chen", "muller", "khan", "rossi", "silva", "novak", "tanaka", "dubois",
         "berg", "costa", "haddad", "kowalski", "nguyen", "obrien", "patel", "sato", "weber", "young")
-DEPT_IDS = [d for d, _ in M.DEPARTMENTS]
+DEPT_IDS = list(M.DEPARTMENT_IDS.values())
 
 
 @dataclass

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from finlib.demo import _arrow as A
 from finlib.demo import model as M
@@ -39,6 +41,8 @@ from finlib.demo.costs import (
 from finlib.demo.simulate import plant_launch, rng_for, simulate
 from finlib.demo.truth import store_truth, write_truth_file
 from finlib.errors import DemoDataError
+from finlib.warehouse.create import init_db
+from finlib.warehouse.load import write_batch
 from finlib.warehouse.schema import CANONICAL_TABLES, LOAD_ORDER
 
 CAC_BREACH_CHANNEL = "Paid Social"
@@ -89,14 +93,11 @@ class _Progress:
     def __enter__(self):
         if self.enabled:
             try:
-                from rich.console import Console
-                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
                 self._p = Progress(TextColumn("{task.description:<28}"), BarColumn(),
                                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                                    console=Console(stderr=True), transient=False)
                 self._p.__enter__()
-            except Exception:  # noqa: BLE001  # pragma: no cover - rich missing or no terminal
+            except Exception:  # noqa: BLE001  # pragma: no cover - no usable terminal
                 self._p = None
         return self
 
@@ -139,9 +140,6 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
     dict
         ``rows`` per table, ``seconds``, ``truth_path`` and the ``truth`` itself.
     """
-    from finlib.warehouse.init import init_db
-    from finlib.warehouse.load import write_batch
-
     t0 = time.perf_counter()
     sc = resolve_scale(scale)
     seed = int(seed)
@@ -228,8 +226,8 @@ def _reference_tables(sim, co, seed) -> dict:
     fx_cur += ["USD"] * T
     fx_rate.append(np.ones(T))
     return {
-        "departments": A.table(department_id=pa.array([d for d, _ in M.DEPARTMENTS]),
-                               name=pa.array([n for _, n in M.DEPARTMENTS])),
+        "departments": A.table(department_id=pa.array(list(M.DEPARTMENT_IDS.values())),
+                               name=pa.array(list(M.DEPARTMENT_IDS))),
         "accounts": A.table(account_id=pa.array([a[0] for a in M.ACCOUNTS]),
                             name=pa.array([a[1] for a in M.ACCOUNTS]),
                             account_type=pa.array([a[2] for a in M.ACCOUNTS]),

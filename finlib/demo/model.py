@@ -102,6 +102,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from finlib.warehouse.schema import CS_TIERS, DEPARTMENTS, SEGMENTS  # noqa: F401 - the schema's values, as M.*
+
 N_MONTHS = 36
 
 
@@ -138,12 +140,10 @@ SCALES: dict[str, Scale] = {
     "large": Scale("large", 100_000, 20, 4, 5_000, 0.9),
 }
 
-SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
 SEGMENT_MIX = np.array([0.62, 0.28, 0.10])
 BASE_MRR = np.array([300.0, 1_800.0, 8_000.0])  # USD, median starting MRR
 BASE_MRR_SIGMA = 0.35
 ANNUAL_P = np.array([0.15, 0.45, 0.75])
-CS_TIER = ("tech-touch", "pooled", "dedicated")
 SEAT_PRICE = 35.0  # USD per seat and month (seats = MRR / price)
 
 LEGACY_SHARE = 0.35
@@ -214,8 +214,8 @@ AT_RISK_SCORE = 58.0
 PILOT_START_T = 12  # a second, null-effect campaign (Enterprise QBR pilot)
 
 # ---- departments and chart of accounts -----------------------------------------------
-DEPARTMENTS = (("D10", "Sales"), ("D20", "Marketing"), ("D30", "Product"),
-               ("D40", "Customer Success"), ("D50", "G&A"))
+# the demo's department ids: D10 Sales, D20 Marketing, D30 Product, D40 Customer Success, D50 G&A
+DEPARTMENT_IDS = {name: f"D{10 * (i + 1)}" for i, name in enumerate(DEPARTMENTS)}
 ACCOUNTS = (
     ("4000", "Subscription revenue - Core Platform", "revenue", "subscription"),
     ("4010", "Subscription revenue - Analytics Add-on", "revenue", "subscription"),

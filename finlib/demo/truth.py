@@ -8,14 +8,15 @@ The keys are the contract of ``docs/CONTRACTS.md`` ("Demo truth file").
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from finlib.errors import DemoDataError
-
-TRUTH_KEY = "demo_truth"
+from finlib.errors import DemoDataError, WarehouseError
+from finlib.warehouse.db import get_warehouse
+from finlib.warehouse.schema import DEMO_TRUTH_KEY
 
 
 def truth_path(wh) -> Path | None:
@@ -30,11 +31,9 @@ def truth_path(wh) -> Path | None:
 def store_truth(batch, truth: dict) -> None:
     """Store ``truth`` in ``warehouse_meta`` inside an open write batch (so the demo data
     and its truth are committed together, or not at all)."""
-    import datetime as dt
-
-    batch.delete("warehouse_meta", "key = :k", {"k": TRUTH_KEY})
+    batch.delete("warehouse_meta", "key = :k", {"k": DEMO_TRUTH_KEY})
     batch.execute("INSERT INTO warehouse_meta (key, value, updated_at) VALUES (:k, :v, :t)",
-                  {"k": TRUTH_KEY, "v": json.dumps(truth, indent=2, sort_keys=False),
+                  {"k": DEMO_TRUTH_KEY, "v": json.dumps(truth, indent=2, sort_keys=False),
                    "t": dt.datetime.now().replace(microsecond=0)})
 
 
@@ -65,14 +64,11 @@ def load_truth(wh=None) -> dict:
         When no truth file exists (the warehouse was not filled by ``finlib demo-data``).
     """
     if wh is None:
-        from finlib.warehouse.db import get_warehouse
-
         wh = get_warehouse()
-    from finlib.errors import WarehouseError
 
     try:
         with wh.connect(read_only=wh.backend == "duckdb") as conn:
-            text = (conn.scalar("SELECT value FROM warehouse_meta WHERE key = :k", {"k": TRUTH_KEY})
+            text = (conn.scalar("SELECT value FROM warehouse_meta WHERE key = :k", {"k": DEMO_TRUTH_KEY})
                     if conn.table_exists("warehouse_meta") else None)
     except WarehouseError:
         text = None  # no warehouse yet: fall back to the file, then to the message below

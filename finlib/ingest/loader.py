@@ -1083,6 +1083,6 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
 
 
 def _copy_batches(raw, table: str, cols: list[str], reader) -> int:
-    from finlib.warehouse.load import copy_arrow_batches
+    from finlib.warehouse.pg_copy import copy_arrow_batches
 
     return copy_arrow_batches(raw, table, cols, reader)

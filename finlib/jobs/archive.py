@@ -31,7 +31,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lazy_loader as lazy
+
+from finlib.audit.manifest import stamp_manifest
 from finlib.errors import JobError
+from finlib.jobs.report import stylesheet
+
+plotly = lazy.load("plotly")  # only for its version and bundled plotly.js
 
 MANIFEST = "manifest.json"
 REPORT = "report.html"
@@ -68,12 +74,7 @@ def publish(tmp: Path, final: Path) -> Path:
     """Make a complete run visible in one rename. Never replaces an existing run."""
     if final.exists():
         raise JobError(f"run folder {final} already exists; refusing to overwrite it")
-    try:  # the audit trail's head and the parameters' hash go into the manifest
-        from finlib.audit.manifest import stamp_manifest
-
-        stamp_manifest(tmp / MANIFEST)
-    except Exception:  # noqa: BLE001, S110 - stamping never fails a run
-        pass
+    stamp_manifest(tmp / MANIFEST)  # the audit trail's head and the parameters' hash; never raises
     os.rename(tmp, final)
     return final
 
@@ -125,13 +126,8 @@ def ensure_static(reports: Path) -> Path:
     ensure_stylesheet(reports)
     target = reports / STATIC / PLOTLY_JS
     stamp = reports / STATIC / "plotly.version"
-    try:
-        import plotly
-
-        version = plotly.__version__
-        src = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
-    except ImportError:  # pragma: no cover - plotly is a runtime dependency
-        return target
+    version = plotly.__version__
+    src = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
     if target.exists() and stamp.exists() and stamp.read_text().strip() == version:
         return target
     write_atomic(target, src.read_bytes())
@@ -145,8 +141,6 @@ def ensure_stylesheet(reports: Path) -> str:
     The name is a hash of the content, so an existing file is never rewritten and reports
     published with an older stylesheet keep it.
     """
-    from finlib.jobs.report import stylesheet
-
     name, css = stylesheet()
     target = reports / STATIC / name
     if not target.exists():

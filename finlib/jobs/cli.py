@@ -1,16 +1,25 @@
 """``finlib run``, ``finlib schedule``, ``finlib reports`` and ``finlib jobs``.
 
-Imports stay inside the commands so ``finlib --help`` never pays for papermill.
+``finlib --help`` imports this module to list its commands, so each command imports the
+jobs modules it runs when it runs (the one place, besides the other areas' ``cli.py``,
+where imports sit inside functions).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from zoneinfo import ZoneInfo
 
 import click
+from croniter import croniter
+from rich.console import Console
+from rich.table import Table
 
+from finlib import config
 from finlib.errors import JobError, JobRunError
+from finlib.periods import parse_period
 
 
 def _now_option(f):
@@ -28,8 +37,7 @@ def _parse_now(value: str | None) -> dt.datetime | None:
 
 
 def _run_due_once(console, executor, workers, address, now, catch_up_days, quiet=False):
-    from finlib import config
-    from finlib.jobs.runner import Display, Planned, execute
+    from finlib.jobs.batch import Display, Planned, execute
     from finlib.jobs.schedule import due_runs
     from finlib.jobs.spec import load_jobs
 
@@ -61,12 +69,8 @@ def run(jobs, all_jobs, due, period, workers, executor, address, catch_up_days, 
 
     Exits non-zero if any run failed; the other runs still complete and are archived.
     """
-    from rich.console import Console
-
-    from finlib import config
-    from finlib.jobs.runner import Display, execute, plan, summary_table
+    from finlib.jobs.batch import Display, execute, plan, summary_table
     from finlib.jobs.spec import load_jobs
-    from finlib.periods import parse_period
 
     if sum(bool(x) for x in (jobs, all_jobs, due)) != 1:
         raise click.UsageError("give job names, --all or --due (exactly one of them)")
@@ -113,10 +117,7 @@ def schedule(interval, workers, executor, address, catch_up_days, once, now):
     Safe to run on several machines sharing reports/: per job+period locks and the
     archive keep any job and period from running twice.
     """
-    from rich.console import Console
-
-    from finlib import config
-    from finlib.jobs.runner import summary_table
+    from finlib.jobs.batch import summary_table
 
     console = Console()
     console.print(f"scheduler: checking every {interval:g}s; archive {config.reports_dir()}")
@@ -152,10 +153,6 @@ def reports():
 @click.option("--limit", "-n", type=int, default=50, show_default=True)
 def reports_list(job, status, period, limit):
     """Runs, newest first."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from finlib import config
     from finlib.jobs.archive import load_catalogue
 
     rows = [r for r in load_catalogue(config.reports_dir())
@@ -177,12 +174,6 @@ def reports_list(job, status, period, limit):
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 def reports_show(run_id, as_json):
     """One run's manifest (RUN_ID or a unique prefix of it)."""
-    import json
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from finlib import config
     from finlib.jobs.archive import find_run, read_manifest
 
     path = find_run(config.reports_dir(), run_id)
@@ -223,11 +214,6 @@ def jobs():
 @_now_option
 def jobs_list(now):
     """Every job with its schedule, matrix, next slot and last success."""
-    from croniter import croniter
-    from rich.console import Console
-    from rich.table import Table
-
-    from finlib import config
     from finlib.jobs.archive import load_catalogue
     from finlib.jobs.spec import jobs_dir, load_jobs
 
@@ -243,8 +229,6 @@ def jobs_list(now):
     for j in loaded:
         nxt = ""
         if j.spec.schedule:
-            from zoneinfo import ZoneInfo
-
             nxt = croniter(j.spec.schedule, now_t.astimezone(ZoneInfo(j.spec.timezone))).get_next(dt.datetime)
             nxt = nxt.strftime("%Y-%m-%d %H:%M %Z")
         t.add_row(j.name, j.spec.title, j.spec.notebook, j.spec.schedule or "(manual)", nxt,

@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from finlib.jobs import archive
 
 
@@ -55,8 +57,6 @@ def render_index(rows: list[dict[str, Any]], generated_at: str | None = None) ->
 
 def rebuild_index(reports: Path, lock_timeout: float = 120) -> Path:
     """Bring ``runs.json`` and ``index.html`` up to date; returns the index path."""
-    from filelock import FileLock
-
     reports.mkdir(parents=True, exist_ok=True)
     (reports / ".locks").mkdir(exist_ok=True)
     with FileLock(str(reports / ".locks" / "index.lock"), timeout=lock_timeout):

@@ -30,6 +30,7 @@ import tempfile
 from functools import lru_cache
 
 import zmq
+from jupyter_client.kernelspec import find_kernel_specs
 from jupyter_client.manager import AsyncKernelManager
 
 DEFAULT_KERNEL = "finlib"
@@ -72,8 +73,6 @@ class IPCKernelManager(AsyncKernelManager):
 
 @lru_cache(maxsize=1)
 def installed_kernels() -> frozenset[str]:
-    from jupyter_client.kernelspec import find_kernel_specs
-
     return frozenset(find_kernel_specs())
 
 

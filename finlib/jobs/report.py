@@ -19,9 +19,17 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import lazy_loader as lazy
+from jupyter_core.paths import jupyter_path
+from pygments.formatters import HtmlFormatter
+from traitlets.config import Config
+
+nbconvert = lazy.load("nbconvert")  # seconds to import: loaded by the first report
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "finlib_report"
@@ -47,8 +55,6 @@ a.anchor-link { display: none; }
 
 
 def _lab_static() -> Path:
-    from jupyter_core.paths import jupyter_path
-
     for p in jupyter_path("nbconvert", "templates", "lab", "static"):
         if (Path(p) / "index.css").is_file():
             return Path(p)
@@ -60,16 +66,13 @@ def stylesheet() -> tuple[str, str]:
     """``(file name, css)`` of the shared report stylesheet: JupyterLab's ``index.css``
     and light theme, the lab template's extras and the Pygments styles nbconvert would
     have inlined (for the source of a failed cell). Self-contained (images are data URIs)."""
-    from nbconvert.preprocessors.csshtmlheader import JupyterStyle
-    from pygments.formatters import HtmlFormatter
-
     static = _lab_static()
     parts = [
         "/* finlib report stylesheet: nbconvert lab template (index.css, theme-light.css), pygments */",
         (static / "index.css").read_text(encoding="utf-8"),
         (static / "theme-light.css").read_text(encoding="utf-8"),
         _LAB_EXTRA_CSS,
-        HtmlFormatter(style=JupyterStyle).get_style_defs(".highlight"),
+        HtmlFormatter(style=nbconvert.preprocessors.csshtmlheader.JupyterStyle).get_style_defs(".highlight"),
     ]
     css = "\n".join(parts)
     digest = hashlib.sha256(css.encode("utf-8")).hexdigest()[:10]
@@ -126,14 +129,11 @@ def table_of_contents(body: str) -> str:
 def notebook_to_html(nb: Any, context: dict[str, Any]) -> str:
     """Render an executed notebook node to the report HTML. ``context`` becomes
     ``resources.finlib`` in the template (see its header comment for the keys)."""
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
     c = Config()
     c.TagRemovePreprocessor.enabled = True
     c.TagRemovePreprocessor.remove_cell_tags = REMOVE_CELL_TAGS
     c.CSSHTMLHeaderPreprocessor.enabled = False  # its Pygments CSS is in the shared stylesheet
-    exporter = HTMLExporter(
+    exporter = nbconvert.HTMLExporter(
         config=c,
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(TEMPLATE_DIR)],
@@ -146,7 +146,6 @@ def notebook_to_html(nb: Any, context: dict[str, Any]) -> str:
     context["alerts"] = [{**a, "entity_label": entity_label(a)} for a in context.get("alerts") or []]
     resources = {"finlib": context, "metadata": {"name": context.get("title", "report")}}
     nb.metadata["title"] = context.get("title", "report")
-    import warnings
 
     with warnings.catch_warnings():  # scraps (application/scrapbook.*) have no HTML form: fine
         warnings.filterwarnings("ignore", message=".*is not able to be represented.*")

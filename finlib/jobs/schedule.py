@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from croniter import croniter
+
 from finlib.jobs import archive
 from finlib.jobs.spec import Job, variant_label
+from finlib.periods import last_closed_month
 
 DEFAULT_FAILED_RETRY_AFTER = dt.timedelta(hours=1)
 
@@ -45,8 +48,6 @@ def _parse(ts: str | None) -> dt.datetime | None:
 
 def slots(job: Job, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     """Cron fire times in ``(start, end]``, as UTC datetimes."""
-    from croniter import croniter
-
     if not job.spec.schedule:
         return []
     tz = ZoneInfo(job.spec.timezone)
@@ -60,8 +61,6 @@ def slots(job: Job, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
 
 
 def period_of_slot(slot: dt.datetime, job: Job) -> dt.date:
-    from finlib.periods import last_closed_month
-
     return last_closed_month(slot.astimezone(ZoneInfo(job.spec.timezone)).date())
 
 

@@ -46,11 +46,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from finlib import config
 from finlib.errors import JobSpecError
+from finlib.periods import add_months, month_end
 
 JOB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 SPEC_DIRNAME = "jobs"
@@ -85,7 +89,6 @@ class JobSpec(BaseModel):
     def _cron(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from croniter import croniter
 
         if not croniter.is_valid(v):
             raise ValueError(f"{v!r} is not a valid cron expression (e.g. '0 6 2 * *')")
@@ -94,8 +97,6 @@ class JobSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed, too long
@@ -186,8 +187,6 @@ def notebook_parameters(nb_path: Path) -> dict[str, str] | None:
 # -- loading ------------------------------------------------------------------------
 
 def _load_one(path: Path, root: Path) -> tuple[Job | None, list[str]]:
-    import yaml
-
     rel = _display(path, root)
     problems: list[str] = []
     name = path.stem
@@ -328,8 +327,6 @@ def resolve_parameters(
     job: Job, variant: dict[str, Any], period: dt.date, run_id: str, today: dt.date | None = None
 ) -> dict[str, Any]:
     """The parameters papermill injects: the spec's, symbols replaced, plus the variant."""
-    from finlib.periods import add_months, month_end
-
     today = today or dt.datetime.now(dt.UTC).date()
     values = {
         "last_closed_month": period.isoformat(),

@@ -11,6 +11,5 @@ Modules (import the one you need; importing this package loads nothing heavy):
 ``departments`` Sales, Marketing (ROI, ROAS, CAC, payback), cross-domain ROI table
 ``core``        the shared ROI, ROAS and variance conventions
 ``kpis``        ``headline_kpis(wh, period)`` and ``period_metrics(wh, period)``
-``reference``   a plain pandas implementation of the facts (test oracle, benchmark baseline)
 ``clv``         customer lifetime value (the models area)
 """

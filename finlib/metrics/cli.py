@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from finlib.periods import last_closed_month, month_of
+from finlib.warehouse.db import get_warehouse
 
 
 def _fmt(key: str, value, unit: str) -> str:
@@ -35,10 +40,8 @@ def kpis(period: str | None, segment: str | None, as_json: bool, as_of: int | No
     """Print headline KPIs for a month: MRR, ARR, MRR movements, recognised revenue vs
     target, NRR, GRR, logo churn and CAC (optionally for one customer segment)."""
     from finlib.metrics.kpis import KPI_LABELS, headline_kpis
-    from finlib.metrics.periods import last_closed_month, parse_period
-    from finlib.warehouse.db import get_warehouse
 
-    p = parse_period(period) if period else last_closed_month()
+    p = month_of(period) if period else last_closed_month()
     if as_of is not None:
         from finlib.audit.history import warehouse_as_of
 
@@ -49,8 +52,6 @@ def kpis(period: str | None, segment: str | None, as_json: bool, as_of: int | No
     if as_json:
         click.echo(json.dumps(figures, allow_nan=False))
         return
-    from rich.console import Console
-    from rich.table import Table
 
     scope = f" — segment {segment} (CAC company-wide)" if segment else ""
     table = Table(title=f"Headline KPIs — {p:%Y-%m}{scope}", title_justify="left")

@@ -32,10 +32,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import lazy_loader as lazy
 import numpy as np
+import pandas as pd
 
 from finlib.errors import ModelError, UndefinedMetricError
 from finlib.metrics.facts import customer_mrr_cte, months_cte  # MRR per customer at month end
+
+scipy = lazy.load("scipy")  # scipy.special and scipy.optimize load on first use
 
 __all__ = [
     "SBGModel",
@@ -98,12 +102,6 @@ def simple_clv(arpa: float, churn_rate: float, gross_margin: float = 1.0) -> flo
 # --------------------------------------------------------------------------------------
 # The shifted-beta-geometric model
 # --------------------------------------------------------------------------------------
-def _betaln(a, b):
-    from scipy.special import betaln
-
-    return betaln(a, b)
-
-
 @dataclass(frozen=True)
 class SBGModel:
     """A fitted shifted-beta-geometric (sBG) retention model (Fader & Hardie 2007).
@@ -150,7 +148,8 @@ class SBGModel:
         """``S(t) = B(alpha, beta + t) / B(alpha, beta)``: share of a new cohort alive
         after t periods (t = 0, 1, 2, ...; arrays allowed)."""
         t = np.asarray(t, dtype=float)
-        out = np.exp(_betaln(self.alpha, self.beta + t) - _betaln(self.alpha, self.beta))
+        betaln = scipy.special.betaln
+        out = np.exp(betaln(self.alpha, self.beta + t) - betaln(self.alpha, self.beta))
         return float(out) if out.ndim == 0 else out
 
     def retention(self, t):
@@ -170,7 +169,8 @@ class SBGModel:
         t = np.asarray(t, dtype=float)
         if np.any(t < 1):
             raise ValueError("churn_probability(t) is defined for t >= 1")
-        out = np.exp(_betaln(self.alpha + 1, self.beta + t - 1) - _betaln(self.alpha, self.beta))
+        betaln = scipy.special.betaln
+        out = np.exp(betaln(self.alpha + 1, self.beta + t - 1) - betaln(self.alpha, self.beta))
         return float(out) if out.ndim == 0 else out
 
     def discounted_expected_residual_lifetime(self, discount: float, periods_survived: int = 0) -> float:
@@ -193,8 +193,6 @@ class SBGModel:
             their first period. For a *just acquired* customer including the first payment
             use :meth:`discounted_expected_lifetime`.
         """
-        from scipy.special import hyp2f1
-
         if not discount > 0:
             raise ValueError("discount must be > 0 (a per-period rate, e.g. 0.01 a month)")
         if periods_survived < 0 or int(periods_survived) != periods_survived:
@@ -202,17 +200,15 @@ class SBGModel:
         n = int(periods_survived) + 1
         a, b = self.alpha, self.beta
         ratio = (b + n - 1) / (a + b + n - 1)
-        return float(ratio * hyp2f1(1.0, b + n, a + b + n, 1.0 / (1.0 + discount)))
+        return float(ratio * scipy.special.hyp2f1(1.0, b + n, a + b + n, 1.0 / (1.0 + discount)))
 
     def discounted_expected_lifetime(self, discount: float) -> float:
         """DEL of a just-acquired customer (Fader & Hardie 2010, eq. 4):
         ``sum_{t>=1} S(t-1) / (1+d)^(t-1) = 2F1(1, beta; alpha+beta; 1/(1+d))``,
         in periods, first payment included and undiscounted."""
-        from scipy.special import hyp2f1
-
         if not discount > 0:
             raise ValueError("discount must be > 0")
-        return float(hyp2f1(1.0, self.beta, self.alpha + self.beta, 1.0 / (1.0 + discount)))
+        return float(scipy.special.hyp2f1(1.0, self.beta, self.alpha + self.beta, 1.0 / (1.0 + discount)))
 
     def expected_lifetime(self) -> float:
         """Undiscounted mean lifetime in periods, ``E[T] = (alpha + beta - 1)/(alpha - 1)``
@@ -223,8 +219,6 @@ class SBGModel:
         """Projection table for t = 0..periods: ``survival``, ``retention`` (NaN at t=0),
         ``churn_probability`` (NaN at t=0) and, when ``n0`` (customers at the start; default
         the fitted cohort size when one cohort was fitted) is known, ``expected_alive``."""
-        import pandas as pd
-
         t = np.arange(0, int(periods) + 1)
         out = pd.DataFrame({"t": t, "survival": self.survival(t)})
         out["retention"] = np.r_[np.nan, self.retention(t[1:])] if len(t) > 1 else np.nan
@@ -272,18 +266,16 @@ def _validate_series(survivors, label: str = "survivors") -> np.ndarray:
 
 def _neg_ll(log_params: np.ndarray, series: list[np.ndarray]) -> float:
     """-LL(alpha, beta | data), eq. (B3), summed over cohorts; parameters on the log scale."""
-    from scipy.special import betaln
-
     a, b = np.exp(log_params)
-    base = betaln(a, b)
+    base = scipy.special.betaln(a, b)
     ll = 0.0
     for s in series:
         t = np.arange(1, len(s))
         lost = s[:-1] - s[1:]
-        logp = betaln(a + 1, b + t - 1) - base  # ln P(T = t)
+        logp = scipy.special.betaln(a + 1, b + t - 1) - base  # ln P(T = t)
         ll += float(np.sum(lost * logp))
         if s[-1] > 0:
-            ll += float(s[-1] * (betaln(a, b + len(s) - 1) - base))  # ln S(t_final)
+            ll += float(s[-1] * (scipy.special.betaln(a, b + len(s) - 1) - base))  # ln S(t_final)
     return -ll
 
 
@@ -293,8 +285,6 @@ def fit_sbg_cohorts(cohorts: Sequence[Sequence[float]]) -> SBGModel:
     the count alive at the end of each observed period); cohorts may have different lengths
     (the last count of each is right-censored). Series with fewer than two periods are
     dropped only if at least one cohort remains long enough; see :func:`fit_sbg`."""
-    from scipy.optimize import minimize
-
     raw = [np.asarray(list(c), dtype=float) for c in cohorts]
     if not raw:
         raise ModelError("fit_sbg_cohorts: no cohorts given")
@@ -321,9 +311,9 @@ def fit_sbg_cohorts(cohorts: Sequence[Sequence[float]]) -> SBGModel:
 
     best = None
     for x0 in ([0.0, 0.0], [np.log(0.5), np.log(2.0)], [np.log(2.0), np.log(10.0)]):
-        res = minimize(_neg_ll, np.array(x0), args=(series,), method="Nelder-Mead",
+        res = scipy.optimize.minimize(_neg_ll, np.array(x0), args=(series,), method="Nelder-Mead",
                        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000})
-        res = minimize(_neg_ll, res.x, args=(series,), method="BFGS", options={"gtol": 1e-8})
+        res = scipy.optimize.minimize(_neg_ll, res.x, args=(series,), method="BFGS", options={"gtol": 1e-8})
         if best is None or res.fun < best.fun:
             best = res
     a, b = np.exp(best.x)
@@ -416,8 +406,6 @@ def _customer_months(wh, start, end):
     A customer is active at month end M when a subscription has ``start_date <= M`` and
     ``end_date IS NULL OR end_date > M`` (end_date exclusive, docs/CONTRACTS.md) and the
     summed MRR is positive. MRR is taken as stored (reporting currency assumed)."""
-    import pandas as pd
-
     with wh.connect(read_only=True) as conn:
         df = conn.query_df(_CUSTOMER_MONTHS_SQL, {"start": str(start), "end": str(end)})
     df["period"] = pd.to_datetime(df["period"])
@@ -436,8 +424,6 @@ def sbg_survivors_by_cohort(customer_months, by: str | None = "segment") -> dict
 
     Returns ``{group: [survivor series per cohort]}`` (group ``"all"`` when ``by`` is None).
     """
-    import pandas as pd
-
     cm = customer_months[["customer_id", "period"] + ([by] if by else [])].copy()
     cm["period"] = pd.to_datetime(cm["period"])
     first_month = cm["period"].min()
@@ -502,8 +488,6 @@ def clv_by_segment(wh, period, months: int = 12, gross_margin: float | None = No
     window (1.0 when there is no revenue). ``annual_discount`` is converted to a monthly
     rate ``(1 + d)^(1/12) - 1``. Amounts in the reporting currency.
     """
-    import pandas as pd
-
     period = pd.Timestamp(period).to_period("M").to_timestamp()
     start = (period - pd.DateOffset(months=max(months, 24) + 1))
     cm = _customer_months(wh, start.date(), period.date())
@@ -553,8 +537,6 @@ def clv_by_segment(wh, period, months: int = 12, gross_margin: float | None = No
 def _tenure_months(sub, period) -> dict:
     """Renewals made by each customer active at ``period``: months of unbroken activity
     before ``period`` within the table."""
-    import pandas as pd
-
     s = sub.sort_values("period")
     out = {}
     for cid, g in s.groupby("customer_id"):

@@ -18,6 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 KINDS = ("revenue", "cost")
 
 
@@ -79,8 +82,6 @@ def roi_issue(cost, what: str = "cost") -> str | None:
 
 def roi_issue_series(cost, what: str = "cost"):
     """Vectorised :func:`roi_issue`: an object Series of texts (``None`` where ROI is defined)."""
-    import pandas as pd
-
     c = cost.astype(float)
     out = pd.Series(None, index=c.index, dtype="object")
     out[c.isna()] = f"no {what}"
@@ -92,8 +93,6 @@ def roi_issue_series(cost, what: str = "cost"):
 def roi_series(return_, cost):
     """Vectorised :func:`roi` over pandas Series (NaN where cost <= 0; pair it with
     :func:`roi_issue_series` for the ``data_issue`` column)."""
-    import numpy as np
-
     cost = cost.astype(float)
     ok = cost > 0
     out = (return_.astype(float) - cost) / cost.where(ok)
@@ -166,9 +165,6 @@ def variance_frame(df, actual: str = "actual", plan: str = "plan", kind: str = "
     Vectorised :func:`variance` over a DataFrame; ``kind`` is ``"revenue"`` or ``"cost"``
     or the name of a column holding one of those per row. Returns a new DataFrame.
     """
-    import numpy as np
-    import pandas as pd
-
     out = df.copy()
     a = out[actual].astype(float)
     p = out[plan].astype(float)

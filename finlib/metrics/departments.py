@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pandas as pd
+
 from finlib.metrics.core import roas_series, roi, roi_issue, roi_issue_series, roi_series
 
 
@@ -170,8 +172,6 @@ def cross_domain_roi(rows):
 
     Reference: docs/METRICS.md, *Cross-domain ROI*; ROI convention of :mod:`finlib.metrics.core`.
     """
-    import pandas as pd
-
     df = pd.DataFrame([{"domain": r["domain"], "measure": r.get("measure", ""),
                         "return": float(r["return_"]), "cost": float(r["cost"])} for r in rows])
     if df.empty:

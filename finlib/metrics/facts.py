@@ -31,7 +31,8 @@ from __future__ import annotations
 import datetime as _dt
 from contextlib import contextmanager
 
-from finlib.metrics.periods import add_months, month_end, parse_period
+from finlib.periods import add_months, month_end
+from finlib.periods import month_of as parse_period
 
 FAR_FUTURE = "9999-12-01"
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from finlib.errors import NoDataError
+from finlib.metrics import departments as dep
 from finlib.metrics import facts
-from finlib.metrics.core import finite_or_none
-from finlib.metrics.periods import add_months, parse_period
+from finlib.metrics import monitoring as mon
+from finlib.metrics import mrr as mrrm
+from finlib.metrics import product as prod
+from finlib.metrics import retention as ret
+from finlib.metrics.core import finite_or_none, variance
+from finlib.periods import add_months, last_closed_month, month_end, month_of
 
 HEADLINE_KEYS = (
     "mrr", "arr", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churn", "mrr_reactivation",
@@ -104,14 +111,8 @@ def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
     Raises :class:`~finlib.errors.NoDataError` when the warehouse holds nothing for the
     period (company-wide: a segment without customers gives zeros, not an error).
     """
-    from finlib.metrics import departments as dep
-    from finlib.metrics import mrr as mrrm
-    from finlib.metrics import retention as ret
-    from finlib.metrics.core import variance
-    from finlib.metrics.periods import last_closed_month
-
     segment = facts.check_segment(segment)
-    p = parse_period(period) if period is not None else last_closed_month()
+    p = month_of(period) if period is not None else last_closed_month()
     with (wh.connect(read_only=True) if hasattr(wh, "connect") else _as_ctx(wh)) as conn:
         _require_data(conn, p)
         mv = facts.mrr_movements(conn, p, segment=segment).iloc[0]
@@ -183,16 +184,7 @@ def period_metrics(wh, period, health_probability=None, cs_cost_months: int = 12
     and the raw ``facts``. ``health_probability`` is an optional DataFrame
     (``customer_id``, ``churn_probability``) from the churn model.
     """
-    import pandas as pd
-
-    from finlib.metrics import departments as dep
-    from finlib.metrics import monitoring as mon
-    from finlib.metrics import mrr as mrrm
-    from finlib.metrics import product as prod
-    from finlib.metrics import retention as ret
-    from finlib.metrics.periods import month_end
-
-    p = parse_period(period)
+    p = month_of(period)
     y0 = p.replace(month=1)
     w0 = add_months(p, -(cs_cost_months - 1))
     f: dict = {}

@@ -12,9 +12,12 @@ import calendar
 import datetime as _dt
 import math
 from dataclasses import dataclass
+from fractions import Fraction
+
+import pandas as pd
 
 from finlib.metrics.core import variance, variance_frame
-from finlib.metrics.periods import parse_period
+from finlib.periods import month_of
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def revenue_vs_target(period, actual: float, target: float | None, as_of: _dt.da
     Year end: ``prior + projection × (months left incl. this one)`` unless forecast.
     Units: USD. Reference: docs/METRICS.md "Revenue vs target".
     """
-    p = parse_period(period)
+    p = month_of(period)
     dim = calendar.monthrange(p.year, p.month)[1]
     if as_of is None or as_of >= _dt.date(p.year, p.month, dim):
         elapsed = dim
@@ -145,8 +148,6 @@ def cost_variance(lines, by=("department", "category"), tolerance: float | None 
     Reference: docs/METRICS.md, *Cost variance*, and docs/ALERTS.md (``budget_variance``);
     variance convention of :mod:`finlib.metrics.core`.
     """
-    import pandas as pd
-
     cost = lines if account_types is None else lines[lines["account_type"].isin(list(account_types))]
     keys = ["period", *by]
     g = cost.groupby(list(keys), as_index=False).agg(actual=("actual", "sum"),
@@ -170,8 +171,6 @@ def _cents(x: float) -> int:
 
 def _outside(actual, budget, tolerance: float) -> bool:
     """The ``budget_variance`` rule on one line, in exact integer cents (see cost_variance)."""
-    from fractions import Fraction
-
     if budget is None or (isinstance(budget, float) and math.isnan(budget)):
         return False
     a, b = _cents(actual), _cents(budget)
@@ -202,9 +201,7 @@ def budget_utilisation(lines, period, by=("department",)):
 
     Reference: docs/METRICS.md, *Budget utilisation* (utilisation = actual ÷ budget, year to date).
     """
-    import pandas as pd
-
-    p = parse_period(period)
+    p = month_of(period)
     start = pd.Timestamp(p.year, 1, 1)
     df = lines.assign(period=pd.to_datetime(lines["period"]))
     df = df[(df["period"] >= start) & (df["period"] <= pd.Timestamp(p)) & df["account_type"].isin(["cogs", "opex"])]

@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 
 
@@ -86,9 +89,6 @@ def customer_movements(panel):
         :func:`classify_movement`; a customer paying in the panel's first month counts as
         paid before). Rows where nothing changed and both are 0 are dropped.
     """
-    import numpy as np
-    import pandas as pd
-
     df = panel.assign(period=pd.to_datetime(panel["period"]))
     cm = df.groupby(["customer_id", "period"], as_index=False)["mrr"].sum()
     cm = cm[cm["mrr"] > 0]
@@ -173,8 +173,6 @@ def mrr_summary(movements):
     ``net_mrr_churn`` (ratios, see :func:`mrr_churn_rates`) and ``logo_churn``
     (``churned_customers / customers_start``) to a copy of ``movements``.
     """
-    import numpy as np
-
     out = movements.copy()
     start = out["mrr_start"].astype(float)
     ok = start > 0

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
+
 from finlib.metrics.core import roi, roi_issue, roi_issue_series, roi_series, variance_frame
+from finlib.periods import month_of
 
 
 def attribute_expansion_to_features(adoption, expansion, until=None):
@@ -37,14 +41,10 @@ def attribute_expansion_to_features(adoption, expansion, until=None):
         ``feature_id``, ``attributed_mrr`` (USD/month), ``attributed_arr`` (× 12),
         ``customers`` (expanding adopters).
     """
-    import pandas as pd
-
-    from finlib.metrics.periods import parse_period
-
     e = expansion[expansion["expansion"] > 0][["period", "customer_id", "expansion"]].copy()
     e["period"] = pd.to_datetime(e["period"])
     if until is not None:
-        e = e[e["period"] <= pd.Timestamp(parse_period(until))]
+        e = e[e["period"] <= pd.Timestamp(month_of(until))]
     a = adoption[["customer_id", "feature_id", "first_period"]].copy()
     a["first_period"] = pd.to_datetime(a["first_period"])
     j = e.merge(a, on="customer_id", how="inner")
@@ -62,8 +62,6 @@ def attribute_expansion_to_features(adoption, expansion, until=None):
 
 def _month_start(x):
     """First day of the month of ``x`` as a pandas Timestamp (NaT for missing)."""
-    import pandas as pd
-
     if x is None:
         return pd.NaT
     t = pd.Timestamp(x)
@@ -103,8 +101,6 @@ def feature_roi(features, costs, attributed, data_start=None):
 
     Reference: docs/METRICS.md, *Feature ROI*. Sign: positive when attributed ARR exceeds cost.
     """
-    import pandas as pd
-
     c = costs.groupby("feature_id", as_index=False)["cost"].sum()
     keep = [col for col in ("feature_id", "name", "team", "product_id", "budget", "started_on", "released_on")
             if col in features]
@@ -194,10 +190,6 @@ def launch_roi(products, product_new_mrr, features, costs, campaigns, months: in
 
     Reference: docs/METRICS.md, *Launch ROI*. Sign: positive when new ARR exceeds build + launch cost.
     """
-    import math
-
-    import pandas as pd
-
     rows = []
     pm = product_new_mrr.assign(period=pd.to_datetime(product_new_mrr["period"]))
     first = _month_start(data_start) if data_start is not None else (
@@ -305,9 +297,6 @@ def milestone_efficiency(milestones, costs, as_of, data_start=None, features=Non
 
     Reference: docs/METRICS.md, *Milestone efficiency* and the *Variance* convention.
     """
-    import numpy as np
-    import pandas as pd
-
     m = milestones.copy()
     c = costs.dropna(subset=["milestone_id"]).groupby("milestone_id")["cost"].sum()
     m["cost_recorded"] = m["milestone_id"].map(c).fillna(0.0)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from finlib.metrics.core import roi, roi_issue
 
 DEFAULT_HEALTH_BANDS = ((0.0, "red"), (40.0, "amber"), (70.0, "green"))
@@ -150,8 +152,6 @@ def split_expansion(components):
 
     Returns a copy with ``upsell`` and ``cross_sell`` columns.
     """
-    import numpy as np
-
     out = components.copy()
     gross = out["upsell_gross"] + out["cross_sell_gross"]
     share = np.where(gross > 0, out["upsell_gross"] / gross.where(gross > 0), 1.0)

@@ -1,4 +1,4 @@
-"""Statistical models (statsmodels, imported lazily inside each function).
+"""Statistical models (statsmodels and scipy, loaded on first use with ``lazy_loader``).
 
 * :mod:`finlib.models.attribution` -- difference-in-differences, feature-adoption effect and
   ROI, retention-campaign uplift and ROI.

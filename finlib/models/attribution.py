@@ -20,9 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import lazy_loader as lazy
+import numpy as np
+import pandas as pd
+
 from finlib.errors import ModelError
 from finlib.metrics.core import roi, roi_issue  # the house ROI: (return - cost) / cost, NaN if cost <= 0
-from finlib.metrics.facts import customer_mrr_cte, months_cte  # MRR per customer at month end
+from finlib.metrics.facts import customer_mrr_cte, data_start, months_cte  # MRR per customer at month end
+
+sm = lazy.load("statsmodels.api", suppress_warning=True)  # statsmodels loads on first use
 
 __all__ = [
     "AdoptionEffect",
@@ -76,8 +82,6 @@ class DiDResult:
 
 def _design(data, columns: Sequence[str]):
     """Numeric design columns: numeric as is, others one-hot with the first level dropped."""
-    import pandas as pd
-
     parts = []
     for col in columns:
         s = data[col]
@@ -140,9 +144,6 @@ def diff_in_diff(data, outcome: str, treated: str, post: str, controls: Sequence
     textbook 2 x 2 DiD, reproduced in tests/models/test_attribution.py).
     Angrist, J. D. and Pischke, J.-S. (2009), *Mostly Harmless Econometrics*, ch. 5.
     """
-    import pandas as pd
-    import statsmodels.api as sm
-
     controls = list(controls or [])
     needed = [outcome, treated, post, *controls] + ([cluster] if cluster else [])
     missing = [c for c in needed if c not in data.columns]
@@ -168,7 +169,6 @@ def diff_in_diff(data, outcome: str, treated: str, post: str, controls: Sequence
     if controls:
         X = pd.concat([X, _design(df, controls)], axis=1)
     y = df[outcome].astype(float)
-    import numpy as np
 
     rank = np.linalg.matrix_rank(X.to_numpy(dtype=float))
     if rank < X.shape[1]:
@@ -254,8 +254,6 @@ def adoption_panel(wh, feature_id, release_period=None, pre_months: int = 6, pos
 
     ``release_period`` defaults to the first of the month of ``features.released_on``.
     """
-    import pandas as pd
-
     if post_definition not in ("adoption", "release"):
         raise ValueError("post_definition must be 'adoption' or 'release'")
     feature_id = str(feature_id)
@@ -364,10 +362,6 @@ def adoption_effect(wh, feature_id, release_period=None, pre_months: int = 6, po
     adopters = int(df.loc[df["treated"] == 1, "customer_id"].nunique())
     non_adopters = int(df.loc[df["treated"] == 0, "customer_id"].nunique())
     fid = df.attrs.get("feature_id", str(feature_id))
-    import pandas as pd
-
-    from finlib.metrics.facts import data_start
-
     with wh.connect(read_only=True) as conn:
         cost = conn.scalar(
             "SELECT CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) FROM dev_costs WHERE feature_id = :f",
@@ -427,14 +421,12 @@ def proportion_uplift(control_churned: int, control_n: int, treatment_churned: i
     independent proportions: comparison of eleven methods", Statistics in Medicine 17,
     873-890 (example: 56/70 - 48/80 gives 0.0524 to 0.3339).
     """
-    from statsmodels.stats.proportion import confint_proportions_2indep
-
     for name, k, n in (("control", control_churned, control_n), ("treatment", treatment_churned, treatment_n)):
         if n <= 0:
             raise ModelError(f"the {name} arm has no members")
         if not 0 <= k <= n:
             raise ModelError(f"the {name} arm has {k} churned out of {n}")
-    low, high = confint_proportions_2indep(control_churned, control_n, treatment_churned, treatment_n,
+    low, high = sm.stats.confint_proportions_2indep(control_churned, control_n, treatment_churned, treatment_n,
                                            method=method, compare="diff", alpha=alpha, correction=False)
     pc, pt = control_churned / control_n, treatment_churned / treatment_n
     return UpliftResult(int(control_churned), int(control_n), int(treatment_churned), int(treatment_n),
@@ -522,8 +514,6 @@ def campaign_uplift(wh, campaign_id, window_months: int | None = None, alpha: fl
     * saved ARR = uplift x treated ARR (12 x treatment-arm MRR at assignment, USD/year);
     * ROI = (saved ARR - campaign cost) / campaign cost, CI from the uplift's CI.
     """
-    import pandas as pd
-
     campaign_id = str(campaign_id)
     with wh.connect(read_only=True) as conn:
         rows = conn.query("SELECT started_on, ended_on, CAST(cost AS DOUBLE PRECISION) FROM retention_campaigns "

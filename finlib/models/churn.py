@@ -31,10 +31,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import lazy_loader as lazy
 import numpy as np
+import pandas as pd
 
 from finlib.errors import ModelError
 from finlib.metrics.facts import customer_mrr_cte, months_cte  # MRR per customer at month end
+
+scipy = lazy.load("scipy")  # scipy.stats and statsmodels load on first use
+sm = lazy.load("statsmodels.api", suppress_warning=True)
 
 __all__ = [
     "HEALTH_COMPONENTS",
@@ -56,15 +61,13 @@ def auc(y_true, score) -> float:
     (Hanley & McNeil 1982). 0.5 = no discrimination, 1.0 = perfect. Raises ModelError when
     only one class is present.
     """
-    from scipy.stats import rankdata
-
     y = np.asarray(y_true).astype(bool)
     s = np.asarray(score, dtype=float)
     n1 = int(y.sum())
     n0 = int(len(y) - n1)
     if n1 == 0 or n0 == 0:
         raise ModelError(f"AUC needs both classes: {n1} churned and {n0} retained observations")
-    r = rankdata(s)
+    r = scipy.stats.rankdata(s)
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
@@ -72,8 +75,6 @@ def calibration_table(y_true, prob, bins: int = 10):
     """Decile calibration table: observations ranked by predicted probability and cut into
     ``bins`` groups of (nearly) equal size; per group the count, mean predicted probability,
     observed churn rate and expected vs observed churners (Hosmer-Lemeshow style)."""
-    import pandas as pd
-
     df = pd.DataFrame({"y": np.asarray(y_true, dtype=float), "p": np.asarray(prob, dtype=float)})
     q = min(bins, len(df))
     df["decile"] = pd.qcut(df["p"].rank(method="first"), q, labels=False) + 1
@@ -150,8 +151,6 @@ def churn_panel(wh, start, end):
     * ``churned``: 1 when the customer pays nothing at the end of M (logo churn in M),
       0 when still paying, NaN for M = ``end + 1`` (the month being predicted).
     """
-    import pandas as pd
-
     start = pd.Timestamp(start).to_period("M").to_timestamp()
     end = pd.Timestamp(end).to_period("M").to_timestamp()
     with wh.connect(read_only=True) as conn:
@@ -170,8 +169,6 @@ def churn_panel(wh, start, end):
 
 
 def _features(df, segments: Sequence[str]):
-    import pandas as pd
-
     X = pd.DataFrame(index=df.index)
     X["const"] = 1.0
     for c in HEALTH_COMPONENTS:
@@ -258,9 +255,6 @@ def fit_churn_model(panel, period=None, test_months: int = 6, alpha: float = 0.0
     month after the last closed month uses the last closed month's scores. Raises ModelError when a part of the split has no churners or the
     Logit fails (e.g. perfect separation).
     """
-    import pandas as pd
-    import statsmodels.api as sm
-
     df = panel.copy()
     df["period"] = pd.to_datetime(df["period"])
     period = df["period"].max() if period is None else pd.Timestamp(period).to_period("M").to_timestamp()
@@ -328,8 +322,6 @@ def churn_propensity(wh, period, history_months: int = 24, test_months: int = 6)
     earlier months, tests on the last ``test_months`` labelled months and scores every
     customer paying at the end of P for churn during P+1 (``scores_``), using their latest
     health score (taken at most 92 days before the first day of P+1)."""
-    import pandas as pd
-
     period = pd.Timestamp(period).to_period("M").to_timestamp()
     start = period - pd.DateOffset(months=history_months - 1)
     panel = churn_panel(wh, start, period)

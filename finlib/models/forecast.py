@@ -24,9 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import lazy_loader as lazy
 import numpy as np
+import pandas as pd
 
 from finlib.errors import ModelError
+
+scipy = lazy.load("scipy")  # scipy.stats and statsmodels load on first use
+sm = lazy.load("statsmodels.api", suppress_warning=True)
 
 __all__ = ["MIN_MONTHS", "RevenueForecast", "forecast_revenue", "revenue_forecast", "revenue_series"]
 
@@ -65,8 +70,6 @@ class RevenueForecast:
 
 
 def _as_monthly_series(series):
-    import pandas as pd
-
     s = pd.Series(series, dtype=float).copy()
     s.index = pd.DatetimeIndex(pd.to_datetime(s.index)).to_period("M").to_timestamp()
     s = s.groupby(level=0).sum().sort_index()
@@ -106,8 +109,6 @@ def forecast_revenue(series, period=None, alpha: float = 0.05, repetitions: int 
     ModelError
         Too short a series (without ``fallback``), gaps, or ``period`` not in the future.
     """
-    import pandas as pd
-
     s = _as_monthly_series(series)
     last = s.index.max()
     period = last + pd.DateOffset(months=1) if period is None else pd.Timestamp(period).to_period("M").to_timestamp()
@@ -129,8 +130,6 @@ def forecast_revenue(series, period=None, alpha: float = 0.05, repetitions: int 
             )
         return _run_rate(s, period, future, actual_ytd, alpha, seed, repetitions)
 
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-
     candidates = []
     if n < 12:
         candidates.append(("ETS(A,N,N)", {"trend": None}))
@@ -142,7 +141,7 @@ def forecast_revenue(series, period=None, alpha: float = 0.05, repetitions: int 
     best = None
     for name, kw in candidates:
         try:
-            res = ETSModel(s, error="add", **kw).fit(disp=False)
+            res = sm.tsa.ETSModel(s, error="add", **kw).fit(disp=False)
         except Exception as exc:  # numerical failure of one candidate
             if best is None and name == candidates[-1][0]:
                 raise ModelError(f"{name} could not be fitted: {exc}") from exc
@@ -176,14 +175,11 @@ def forecast_revenue(series, period=None, alpha: float = 0.05, repetitions: int 
 def _run_rate(s, period, future, actual_ytd, alpha, seed, repetitions) -> RevenueForecast:
     """Run-rate fallback: the last month repeated; intervals from a random walk whose step
     spread is the observed month-over-month change (or 10 % of the level if unknown)."""
-    import pandas as pd
-    from scipy.stats import norm
-
     last_value = float(s.iloc[-1])
     diffs = np.diff(s.to_numpy())
     sigma = float(np.std(diffs, ddof=1)) if len(diffs) >= 2 else 0.10 * abs(last_value)
     k = np.arange(1, len(future) + 1)
-    z = norm.ppf(1 - alpha / 2)
+    z = scipy.stats.norm.ppf(1 - alpha / 2)
     monthly = pd.DataFrame({"period": future, "mean": last_value,
                             "pi_lower": last_value - z * sigma * np.sqrt(k),
                             "pi_upper": last_value + z * sigma * np.sqrt(k)})
@@ -208,8 +204,6 @@ def _run_rate(s, period, future, actual_ytd, alpha, seed, repetitions) -> Revenu
 def revenue_series(wh, end, start=None):
     """Recognised revenue per month from ``revenue_recognized`` (SQL sum; DOUBLE for
     modelling), months ``start``..``end`` inclusive, as a pandas Series indexed by month."""
-    import pandas as pd
-
     end = pd.Timestamp(end).to_period("M").to_timestamp()
     sql = ("SELECT period, CAST(SUM(amount) AS DOUBLE PRECISION) AS revenue FROM revenue_recognized "
            "WHERE period <= CAST(:end AS DATE)" + (" AND period >= CAST(:start AS DATE)" if start else "")

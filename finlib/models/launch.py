@@ -22,9 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import lazy_loader as lazy
+import numpy as np
+import pandas as pd
+
 from finlib.errors import ModelError
+from finlib.metrics import facts
 from finlib.metrics.core import roi, roi_issue
 from finlib.models.attribution import DiDResult, diff_in_diff
+
+scipy = lazy.load("scipy")  # scipy.stats loads on first use
 
 __all__ = ["LaunchUplift", "launch_frames", "launch_panel", "launch_uplift"]
 
@@ -32,7 +39,6 @@ SIZE_BANDS = ("small", "mid", "large")
 
 
 def _month(value):
-    import pandas as pd
 
     return pd.Timestamp(value).to_period("M").to_timestamp()
 
@@ -60,10 +66,7 @@ def launch_panel(src, product_id, launch_period=None, pre_months: int = 6, post_
     ``launch_period`` defaults to ``products.launched_on``. MRR comes from
     :func:`finlib.metrics.facts.mrr_by_customer_product` (month-end MRR, end dates exclusive).
     """
-    import numpy as np
-    import pandas as pd
 
-    from finlib.metrics import facts
 
     product_id = str(product_id)
     with facts._connection(src) as conn:
@@ -192,8 +195,6 @@ class LaunchUplift:
 
 def _before_after(panel, alpha: float):
     """Adopters against themselves: mean over adopters of (mean MRR after - mean MRR before)."""
-    import numpy as np
-    from scipy import stats
 
     a = panel[panel["treated"] == 1]
     m = a.groupby(["customer_id", "post"])["mrr"].mean().unstack()
@@ -201,7 +202,7 @@ def _before_after(panel, alpha: float):
     if len(d) < 2:
         return float("nan"), float("nan"), float("nan")
     se = d.std(ddof=1) / np.sqrt(len(d))
-    q = stats.t.ppf(1 - alpha / 2, len(d) - 1)
+    q = scipy.stats.t.ppf(1 - alpha / 2, len(d) - 1)
     return float(d.mean()), float(d.mean() - q * se), float(d.mean() + q * se)
 
 
@@ -239,7 +240,6 @@ def launch_uplift(panel, months: int = 12, dev_cost: float = 0.0, launch_spend: 
     (return - cost) / cost, its interval the uplift's interval carried through the same
     linear formula; NaN with ``data_issue`` when the cost is zero or missing.
     """
-    import pandas as pd
 
     cells = panel.groupby("cell").agg(segment=("segment", "first"), size_band=("size_band", "first"))
     per = panel.drop_duplicates("customer_id")
@@ -346,9 +346,7 @@ def launch_frames(src, period, product_id=None, pre_months: int = 6, post_months
         ``cells`` (per segment and size band) and ``trend`` (``period``, ``group``,
         ``mrr_change``: the chart); see :class:`LaunchUplift`.
     """
-    import pandas as pd
 
-    from finlib.metrics import facts
 
     P = _month(period)
     with facts._connection(src) as conn:

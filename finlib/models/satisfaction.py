@@ -33,9 +33,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import lazy_loader as lazy
 import numpy as np
+import pandas as pd
 
 from finlib.errors import ModelError
+from finlib.metrics import facts
+
+sm = lazy.load("statsmodels.api", suppress_warning=True)  # statsmodels loads on first use
+scipy = lazy.load("scipy")  # scipy.stats loads on first use
 
 __all__ = [
     "BANDS",
@@ -60,7 +66,6 @@ BANDS = {
 def score_band(kind: str, score):
     """The band of each score: NPS detractor 0-6, passive 7-8, promoter 9-10 (Reichheld
     2003); CSAT dissatisfied 1-2, neutral 3, satisfied 4-5. A pandas Series of names."""
-    import pandas as pd
 
     s = pd.Series(score, dtype=float)
     out = pd.Series(None, index=s.index, dtype=object)
@@ -70,7 +75,6 @@ def score_band(kind: str, score):
 
 
 def _month_index(ts):
-    import pandas as pd
 
     ts = pd.to_datetime(ts)
     return (ts.dt.year * 12 + ts.dt.month - 1).to_numpy()
@@ -105,7 +109,6 @@ def survey_outcomes(surveys, mrr, customers, horizon_months: int = 12, as_of=Non
         t .. t + H - 1, else 0), ``tenure_months`` (from signup to t) and ``labelled``
         (False when t + H - 1 is after ``as_of``: ``mrr_after`` and ``churned`` are NaN).
     """
-    import pandas as pd
 
     s = surveys.copy()
     s["customer_id"] = s["customer_id"].astype(str)
@@ -152,7 +155,6 @@ def survey_outcomes(surveys, mrr, customers, horizon_months: int = 12, as_of=Non
 
 
 def _design(df, segments):
-    import pandas as pd
 
     X = pd.DataFrame(index=df.index)
     X["const"] = 1.0
@@ -213,7 +215,6 @@ class SatisfactionModel:
 def _ame(res, X, weights=None, alpha: float = 0.05):
     """Weighted mean of dP/dscore = b_score p (1 - p) over the rows of ``X`` and its
     delta-method standard error (gradient wrt every parameter, the fit's covariance)."""
-    from scipy import stats
 
     params = res.params
     V = np.asarray(res.cov_params())
@@ -227,7 +228,7 @@ def _ame(res, X, weights=None, alpha: float = 0.05):
     grad = b * (w * d * (1 - 2 * p)) @ Xa
     grad[list(params.index).index("score")] += float(w @ d)
     se = float(np.sqrt(grad @ V @ grad))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = scipy.stats.norm.ppf(1 - alpha / 2)
     return value, se, (value - z * se, value + z * se)
 
 
@@ -252,8 +253,6 @@ def fit_satisfaction_churn(outcomes, kind: str = "nps", controls: bool = True, a
     Raises ModelError with fewer than 30 labelled responses, no churner or no variation in
     the score, or when the Logit fails.
     """
-    import pandas as pd
-    import statsmodels.api as sm
 
     if kind not in SCALES:
         raise ModelError(f"unknown survey kind {kind!r}: use one of {', '.join(SCALES)}")
@@ -310,7 +309,6 @@ def revenue_per_point(model: SatisfactionModel, customers, alpha: float | None =
         ``revenue_per_point``, ``ci_low``, ``ci_high``, ``std_err``, ``per_customer``,
         ``customers``, ``arr`` (their ARR), ``expected_arr_lost`` (sum ARR x p).
     """
-    from scipy import stats
 
     alpha = model.alpha if alpha is None else alpha
     X = model.design(customers)
@@ -320,7 +318,7 @@ def revenue_per_point(model: SatisfactionModel, customers, alpha: float | None =
     ame, se, _ = _ame(model.result_, X, weights=arr, alpha=alpha)
     total = arr.sum()
     value, se = -ame * total, se * total
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = scipy.stats.norm.ppf(1 - alpha / 2)
     p = model.predict(customers)
     return {"revenue_per_point": value, "ci_low": value - z * se, "ci_high": value + z * se, "std_err": se,
             "per_customer": value / len(arr), "customers": int(len(arr)), "arr": float(total),
@@ -348,12 +346,10 @@ def nrr_by_band(outcomes, kind: str = "nps", alpha: float = 0.05):
         ``nrr`` (ratio; 1.05 = 105 %), ``ci_low``, ``ci_high``, ``churn_rate`` (share of
         the band's customers that churned within the horizon).
     """
-    import pandas as pd
-    from scipy import stats
 
     df = outcomes[(outcomes["kind"] == kind) & outcomes["labelled"].astype(bool)]
     df = df.sort_values("period").groupby("customer_id").tail(1)
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = scipy.stats.norm.ppf(1 - alpha / 2)
     rows = []
     for name, _lo, _hi in BANDS[kind]:
         b = df[df["band"] == name]
@@ -374,7 +370,6 @@ def nrr_by_band(outcomes, kind: str = "nps", alpha: float = 0.05):
 
 def _latest_scores(outcomes, kind: str, period, months: int = 12):
     """Each customer's latest response of ``kind`` in the ``months`` months up to ``period``."""
-    import pandas as pd
 
     P = pd.Timestamp(period).to_period("M").to_timestamp()
     lo = P - pd.DateOffset(months=months - 1)
@@ -410,9 +405,7 @@ def satisfaction_frames(src, period, horizon_months: int = 12, history_months: i
         ``observed_rate``, ``fitted_rate``); ``coefficients`` (every term of each model,
         with ``kind``).
     """
-    import pandas as pd
 
-    from finlib.metrics import facts
 
     P = pd.Timestamp(period).to_period("M").to_timestamp()
     start = P - pd.DateOffset(months=history_months - 1)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import click
+import json
 
+import click
+from rich.console import Console
+from rich.table import Table
+
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
+from finlib.warehouse.status import warehouse_status
 
 
 @click.group()
@@ -15,8 +21,6 @@ def db() -> None:
 @db.command("init")
 def init_cmd() -> None:
     """Create every table of the canonical schema (idempotent)."""
-    from finlib.warehouse.init import init_db
-
     wh = get_warehouse()
     created = init_db(wh)
     click.echo(f"{wh.display_url}: {len(created)} tables created"
@@ -27,16 +31,10 @@ def init_cmd() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_cmd(as_json: bool) -> None:
     """Tables with row counts, the last ingest and the data fingerprint."""
-    import json
-
-    from finlib.warehouse.status import warehouse_status
-
     st = warehouse_status(get_warehouse())
     if as_json:
         click.echo(json.dumps(st, indent=2, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     console.print(f"warehouse   {st['warehouse']}")

@@ -28,10 +28,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import lazy_loader as lazy
+
 from finlib import config
 from finlib.errors import ConfigError, WarehouseBusyError, WarehouseError
 
 _PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+# Loaded on first use: `import finlib.warehouse.db` stays cheap (no pandas, no drivers).
+duckdb = lazy.load("duckdb")
+pd = lazy.load("pandas")
+psycopg = lazy.load("psycopg")
+
 
 
 def translate_params(sql: str, backend: str) -> str:
@@ -53,30 +61,27 @@ class Connection:
         self.backend = backend
 
     # -- statements ----------------------------------------------------------------
-    def execute(self, sql: str, params: dict | None = None) -> Connection:
-        try:
-            if self.backend == "duckdb":
-                if params:
-                    self.raw.execute(translate_params(sql, "duckdb"), params)
-                else:
-                    self.raw.execute(sql)
-            else:
-                with self.raw.cursor() as cur:
-                    cur.execute(translate_params(sql, "postgresql") if params else sql, params or None)
-        except Exception as exc:  # driver errors become WarehouseError with the statement
-            raise WarehouseError(f"{exc}\n  in SQL: {_short(sql)}") from exc
-        return self
-
-    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
+    def _run(self, sql: str, params: dict | None, read):
+        """Run one statement with ``:name`` placeholders; return ``read(cursor)`` (read
+        before a PostgreSQL cursor closes). Driver errors become :class:`WarehouseError`
+        with the statement."""
         try:
             if self.backend == "duckdb":
                 cur = self.raw.execute(translate_params(sql, "duckdb"), params) if params else self.raw.execute(sql)
-                return cur.fetchall()
+                return read(cur)
             with self.raw.cursor() as cur:
                 cur.execute(translate_params(sql, "postgresql") if params else sql, params or None)
-                return cur.fetchall() if cur.description else []
+                return read(cur)
         except Exception as exc:
             raise WarehouseError(f"{exc}\n  in SQL: {_short(sql)}") from exc
+
+    def execute(self, sql: str, params: dict | None = None) -> Connection:
+        self._run(sql, params, lambda cur: None)
+        return self
+
+    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
+        on_duckdb = self.backend == "duckdb"  # a PostgreSQL statement without a result has no rows
+        return self._run(sql, params, lambda cur: cur.fetchall() if on_duckdb or cur.description else [])
 
     def scalar(self, sql: str, params: dict | None = None) -> Any:
         rows = self.query(sql, params)
@@ -85,18 +90,12 @@ class Connection:
     def query_df(self, sql: str, params: dict | None = None):
         """Run a query and return a pandas DataFrame (DECIMAL columns stay Decimal on PG,
         become float64 on DuckDB only if the SQL casts them; cast in SQL for floats)."""
-        import pandas as pd
-
-        try:
+        def read(cur):
             if self.backend == "duckdb":
-                cur = self.raw.execute(translate_params(sql, "duckdb"), params) if params else self.raw.execute(sql)
                 return cur.df()
-            with self.raw.cursor() as cur:
-                cur.execute(translate_params(sql, "postgresql") if params else sql, params or None)
-                cols = [d.name for d in cur.description]
-                return pd.DataFrame(cur.fetchall(), columns=cols)
-        except Exception as exc:
-            raise WarehouseError(f"{exc}\n  in SQL: {_short(sql)}") from exc
+            return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+        return self._run(sql, params, read)
 
     def table_exists(self, name: str) -> bool:
         if self.backend == "duckdb":
@@ -164,8 +163,6 @@ class Warehouse:
     # -- connecting ----------------------------------------------------------------
     def _open(self, read_only: bool, timeout: float | None = None):
         if self.backend == "duckdb":
-            import duckdb
-
             assert self.path is not None
             if str(self.path) != ":memory:":
                 if read_only and not self.path.exists():
@@ -195,8 +192,6 @@ class Warehouse:
                 except duckdb.ConnectionException as exc:
                     # same process already has the file open with another configuration
                     raise WarehouseError(f"Cannot open {self.path}: {exc}") from exc
-        import psycopg
-
         try:
             conn = psycopg.connect(self.dsn, connect_timeout=max(1, int(config.db_timeout() if timeout is None else timeout)))
         except psycopg.OperationalError as exc:

@@ -12,14 +12,20 @@ written.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import lazy_loader as lazy
+
+from finlib.audit import trail as audit_trail
+from finlib.audit.identity import current_actor
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.schema import TABLES
+
+# PostgreSQL COPY needs pyarrow: loaded when a batch first writes to PostgreSQL.
+pg_copy = lazy.load("finlib.warehouse.pg_copy", suppress_warning=True)
 
 WriteHook = Callable[[Connection, "Batch"], None]
 _HOOKS: list[WriteHook] = []
@@ -39,28 +45,7 @@ def unregister_write_hook(hook: WriteHook) -> None:
 
 def current_user() -> str:
     """The acting user: :func:`finlib.audit.identity.current_actor` (OS user by default)."""
-    from finlib.audit.identity import current_actor
-
     return current_actor().name
-
-
-# Audit attachment points besides the write hooks: a *begin* hook runs when a batch opens
-# (``hook(conn, batch)``), a *delete* hook just before :meth:`Batch.delete` removes rows
-# (``hook(batch, table, where, params)``), so the rows can be kept in history first.
-_BEGIN_HOOKS: list[WriteHook] = []
-_DELETE_HOOKS: list[Callable[..., None]] = []
-
-
-def register_begin_hook(hook: WriteHook) -> WriteHook:
-    if hook not in _BEGIN_HOOKS:
-        _BEGIN_HOOKS.append(hook)
-    return hook
-
-
-def register_delete_hook(hook: Callable[..., None]) -> Callable[..., None]:
-    if hook not in _DELETE_HOOKS:
-        _DELETE_HOOKS.append(hook)
-    return hook
 
 
 @dataclass
@@ -101,14 +86,13 @@ class Batch:
             finally:
                 raw.unregister("_finlib_append")
         else:
-            _copy_to_postgres(self.conn.raw, table, cols, data)
+            pg_copy.copy_frame(self.conn.raw, table, cols, data)
         self._count(table, n)
         return n
 
     def delete(self, table: str, where: str = "TRUE", params: dict | None = None) -> int:
         n = self.conn.scalar(f"SELECT count(*) FROM {table} WHERE {where}", params) or 0
-        for hook in list(_DELETE_HOOKS):
-            hook(self, table, where, params)
+        audit_trail.on_delete(self, table, where, params)  # keeps the rows in <table>_history
         self.conn.execute(f"DELETE FROM {table} WHERE {where}", params)
         self.rows_deleted[table] = self.rows_deleted.get(table, 0) + int(n)
         return n
@@ -122,7 +106,7 @@ class Batch:
             for rb in batches:
                 n += self.append(table, rb)
             return n
-        n = copy_arrow_batches(self.conn.raw, table, columns, batches)
+        n = pg_copy.copy_arrow_batches(self.conn.raw, table, columns, batches)
         self._count(table, n)
         return n
 
@@ -131,60 +115,21 @@ class Batch:
         self.conn.execute(sql, params)
 
 
-def _copy_to_postgres(raw, table: str, cols: list[str], data) -> None:
-    """Stream rows into PostgreSQL with COPY (text CSV), chunked to bound memory."""
-    import pandas as pd
-
-    df = data.to_pandas() if hasattr(data, "to_pandas") else data
-    chunk = 100_000
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
-            for start in range(0, len(df), chunk):
-                part = df.iloc[start:start + chunk]
-                buf = io.StringIO()
-                part.to_csv(buf, header=False, index=False, na_rep="\\N",
-                            date_format="%Y-%m-%d %H:%M:%S")
-                cp.write(buf.getvalue())
-    del pd
-
-
-def copy_arrow_batches(raw, table: str, cols: list[str], batches) -> int:
-    """Stream pyarrow RecordBatches into a PostgreSQL table with one ``COPY`` (CSV text).
-
-    Empty strings are written quoted and NULLs unquoted, so PostgreSQL tells them apart.
-    """
-    import pyarrow.csv as pacsv
-
-    opts = pacsv.WriteOptions(include_header=False)
-    n = 0
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)") as cp:
-            for rb in batches:
-                if rb.num_rows == 0:
-                    continue
-                buf = io.BytesIO()
-                pacsv.write_csv(rb, buf, opts)
-                cp.write(buf.getvalue())
-                n += rb.num_rows
-    return n
-
-
 @contextmanager
 def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = None,
                 details: dict | None = None, timeout: float | None = None) -> Iterator[Batch]:
     """Open one all-or-nothing write transaction on ``wh`` and yield a :class:`Batch`.
 
     ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a busy DuckDB file.
-    The audit trail's hooks are installed here (not by whoever imports it), so every batch
-    is audited.
+    The audit trail is called directly, not registered as a hook, so no batch can skip it:
+    it reserves the entry's seq when the batch opens and appends the entry last, after the
+    registered hooks.
     """
-    import finlib.audit.trail  # noqa: F401 - registers the audit hooks (idempotent)
-
     with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
                       details=dict(details or {}))
-        for hook in list(_BEGIN_HOOKS):
-            hook(conn, batch)
+        audit_trail.on_begin(conn, batch)
         yield batch
         for hook in list(_HOOKS):
             hook(conn, batch)
+        audit_trail.on_write(conn, batch)

@@ -366,6 +366,9 @@ _t("warehouse_meta", [
     C("updated_at", "timestamp"),
 ], pk=("key",), system=True, description="Small facts about the warehouse (e.g. the demo truth).")
 
+# The ``warehouse_meta`` key under which the demo generator stores its planted truth (JSON).
+DEMO_TRUTH_KEY = "demo_truth"
+
 CANONICAL_TABLES = [name for name, t in TABLES.items() if not t.system]
 SYSTEM_TABLES = [name for name, t in TABLES.items() if t.system]
 

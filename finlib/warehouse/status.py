@@ -17,10 +17,11 @@ backend (and DuckDB version), not across backends.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from finlib.errors import WarehouseError
 from finlib.warehouse.db import Connection, Warehouse
-from finlib.warehouse.schema import CANONICAL_TABLES, TABLES
+from finlib.warehouse.schema import CANONICAL_TABLES, DEMO_TRUTH_KEY, TABLES
 
 
 def _table_digest(conn: Connection, name: str) -> tuple[int, int]:
@@ -108,14 +109,10 @@ def warehouse_status(wh: Warehouse) -> dict:
 
 def _demo_summary(conn: Connection) -> dict | None:
     """Scale, seed, window and load time of the demo data, when the warehouse holds demo data."""
-    import json
-
-    from finlib.demo.truth import TRUTH_KEY
-
     if not conn.table_exists("warehouse_meta"):
         return None
     rows = conn.query("SELECT CAST(value AS VARCHAR), CAST(updated_at AS VARCHAR) FROM warehouse_meta "
-                      "WHERE key = :k", {"k": TRUTH_KEY})
+                      "WHERE key = :k", {"k": DEMO_TRUTH_KEY})
     if not rows:
         return None
     try:

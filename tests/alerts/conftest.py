@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 
 _ids = itertools.count(1)

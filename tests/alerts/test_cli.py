@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from finlib.alerts.engine import last_closed_month, parse_period
+from finlib.alerts import list_alerts
 from finlib.cli import main
-from finlib.errors import AlertError
+from finlib.errors import ConfigError
 from tests.alerts.conftest import write_config
 from tests.alerts.test_store import feature_overruns
 
@@ -64,11 +64,13 @@ def test_bad_period_and_bad_config_are_messages_not_tracebacks(duck, params_dir,
     assert code != 0 and "YYYY-MM" in err
 
 
-def test_periods():
-    assert parse_period("2024-05") == date(2024, 5, 1)
-    assert parse_period("2024-05-01") == date(2024, 5, 1)
-    assert last_closed_month(date(2024, 1, 15)) == date(2023, 12, 1)
-    assert last_closed_month(date(2024, 3, 31)) == date(2024, 2, 1)
-    for bad in ("2024-13", "2024-05-02", "24-05", date(2024, 5, 2)):
-        with pytest.raises(AlertError):
-            parse_period(bad)
+@pytest.mark.parametrize("bad", ["2024-13", "2024-05-02", "24-05", date(2024, 5, 2)])
+def test_alerts_refuse_a_period_that_is_not_a_month_as_a_config_error(duck, bad):
+    with pytest.raises(ConfigError, match="period"):
+        list_alerts(duck, period=bad)
+
+
+def test_a_day_inside_a_month_on_the_command_line_exits_2_with_the_month_to_use(duck, params_dir, capsys):
+    code, _, err = run(capsys, "alerts", "check", "--period", "2024-05-17")
+    assert code == ConfigError.exit_code == 2
+    assert "use 2024-05" in err and "Traceback" not in err

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from finlib.alerts import check, parse_period
+from finlib.alerts import check
 from finlib.alerts.config import load_config
 from finlib.alerts.store import canonical_entity
+from finlib.periods import parse_period
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,8 +29,8 @@ def test_planted_breaches_fire_and_near_misses_do_not(duckdb_url):
     demo = pytest.importorskip("finlib.demo")
     if not hasattr(demo, "generate") or not hasattr(demo, "load_truth"):
         pytest.skip("finlib.demo.generate is not written yet")
+    from finlib.warehouse.create import init_db
     from finlib.warehouse.db import get_warehouse
-    from finlib.warehouse.init import init_db
 
     wh = get_warehouse()
     demo.generate(wh, "small", 42)

@@ -7,8 +7,8 @@ import json
 from finlib.audit.access import read, record_access, unusual_access
 from finlib.audit.verify import verify
 from finlib.cli import main
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 
 
 def test_access_records_chain_and_tampering_is_named(any_db_url, capsys):

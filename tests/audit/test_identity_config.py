@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from finlib.audit.identity import acting_as, current_actor, os_user
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 
 

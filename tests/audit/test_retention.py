@@ -11,8 +11,8 @@ import pytest
 from finlib.audit.retention import load_policy, plan, read_archive
 from finlib.audit.verify import verify
 from finlib.cli import main
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 
 

@@ -13,8 +13,8 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from finlib.audit.verify import checkpoint, verify
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import Warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 
 

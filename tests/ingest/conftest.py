@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 
 GL_HEADER = ("entry_id,posted_at,period,account_id,department_id,amount,currency,feature_id,"

@@ -77,7 +77,7 @@ def test_index_of_10000_runs_is_small_and_fast_to_rebuild(tmp_path):
 
 
 def test_notebook_alerts_already_raised_by_the_rules_are_listed_once():
-    from finlib.jobs.execute import merge_alerts
+    from finlib.jobs.papermill_run import merge_alerts
 
     rules = [{"rule": "cac", "entity": {}, "period": "2026-10-01", "source": "rules"},
              {"rule": "budget_variance", "entity": {"department_id": "D10", "account_id": "6100"},
@@ -138,7 +138,7 @@ def test_progress_lines_show_the_matrix_variant():
 
     from rich.console import Console
 
-    from finlib.jobs.runner import Display
+    from finlib.jobs.batch import Display
 
     out = io.StringIO()
     display = Display(console=Console(file=out, force_terminal=False, width=200))

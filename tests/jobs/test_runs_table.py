@@ -10,7 +10,7 @@ import sys
 import time
 
 from finlib.jobs import archive
-from finlib.jobs.execute import record_run_row
+from finlib.jobs.papermill_run import record_run_row
 from finlib.warehouse.db import Warehouse
 
 

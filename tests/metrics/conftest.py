@@ -18,8 +18,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 
 D = pd.Timestamp

@@ -1,4 +1,4 @@
-"""The SQL facts equal an independent pandas computation (finlib.metrics.reference) on the
+"""The SQL facts equal an independent pandas computation (tests.metrics.reference) on the
 tiny warehouse and, once the demo generator exists, on small demo data — on DuckDB and
 PostgreSQL — and the MRR identity holds every month."""
 
@@ -9,9 +9,10 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from finlib.metrics import facts, reference
-from finlib.metrics.periods import add_months, months_between, parse_period
+from finlib.metrics import facts
+from finlib.periods import add_months, month_of, months_between
 from finlib.warehouse.db import get_warehouse
+from tests.metrics import reference
 
 
 def _compare(wh, periods):
@@ -73,6 +74,6 @@ def test_sql_facts_equal_pandas_on_small_demo_data(any_db_url):
     wh = get_warehouse()
     demo.generate(wh, "small", 7)
     truth = demo.load_truth(wh)
-    first, last = parse_period(truth["first_period"]), parse_period(truth["last_closed_month"])
+    first, last = month_of(truth["first_period"]), month_of(truth["last_closed_month"])
     _identity_holds(wh, first, last)
     _compare(wh, [add_months(last, -13), add_months(last, -1), last])

@@ -51,8 +51,8 @@ def test_outside_tolerance_by_hand():
 def test_lines_flagged_equal_the_budget_variance_alerts_on_the_demo(duckdb_url):
     from finlib.alerts import evaluate, rule_settings
     from finlib.demo import generate
+    from finlib.warehouse.create import init_db
     from finlib.warehouse.db import get_warehouse
-    from finlib.warehouse.init import init_db
 
     wh = get_warehouse()
     generate(wh, "small", 42, end="2026-10")

@@ -19,8 +19,7 @@ from finlib.errors import ConfigError
 from finlib.metrics import facts
 from finlib.metrics.kpis import headline_kpis
 from finlib.warehouse.load import write_batch
-
-SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+from finlib.warehouse.schema import SEGMENTS
 
 
 def test_segment_figures_by_hand(tiny_wh):

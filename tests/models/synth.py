@@ -182,7 +182,7 @@ def build(seed: int = 7, n_customers: int = 1400) -> tuple[dict[str, pd.DataFram
 
 def load(wh, tables: dict[str, pd.DataFrame]) -> None:
     """init_db + one write_batch with every table (both backends)."""
-    from finlib.warehouse.init import init_db
+    from finlib.warehouse.create import init_db
     from finlib.warehouse.load import write_batch
     from finlib.warehouse.schema import LOAD_ORDER
 

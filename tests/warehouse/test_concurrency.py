@@ -11,8 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.status import fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]

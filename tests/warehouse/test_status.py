@@ -7,8 +7,8 @@ import json
 import pytest
 
 from finlib.errors import WarehouseError
+from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
-from finlib.warehouse.init import init_db
 from finlib.warehouse.load import write_batch
 from finlib.warehouse.status import fingerprint, warehouse_status
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from finlib.metrics.periods import add_months, month_end, parse_period
+from finlib.periods import add_months, month_end, month_of
 
 MONEY = {"gl_entries": ["amount"], "budgets": ["amount"], "subscriptions": ["mrr"],
          "revenue_recognized": ["amount"], "dev_costs": ["cost"], "marketing_campaigns": ["spend"],
@@ -61,7 +61,7 @@ def first_paid_month(subs: pd.DataFrame) -> pd.Series:
 
 def movements(subs: pd.DataFrame, period) -> dict:
     """Company MRR movements of one month, pandas-only."""
-    p = parse_period(period)
+    p = month_of(period)
     panel = mrr_panel(subs, [add_months(p, -1), p])
     wide = panel.pivot_table(index="customer_id", columns="period", values="mrr", aggfunc="sum").fillna(0.0)
     s = wide.get(pd.Timestamp(add_months(p, -1)), pd.Series(0.0, index=wide.index))
@@ -84,7 +84,7 @@ def period_figures(t: dict[str, pd.DataFrame], period) -> dict:
     (:func:`load_tables`): MRR and movements, recognised revenue, ledger by line, budget
     vs actual, dev cost by feature and milestone, CAC inputs, NRR/GRR (12 months) and
     campaign results."""
-    p = parse_period(period)
+    p = month_of(period)
     P = pd.Timestamp(p)
     subs = t["subscriptions"]
     out: dict = {"period": p}

@@ -1,6 +1,6 @@
 """Execute one run and archive it: the function every executor ships to a worker.
 
-:func:`run_one` takes a plain, picklable request dict (see :func:`finlib.jobs.runner.plan`)
+:func:`run_one` takes a plain, picklable request dict (see :func:`finlib.jobs.batch.plan`)
 and returns the run's manifest. It never raises for a notebook problem: a failing cell
 (``PapermillExecutionError``), a cell timeout (nbclient ``CellTimeoutError``), a dead
 kernel (``DeadKernelError``, retried with back-off) or a kernel that would not start
@@ -19,6 +19,7 @@ report. A request without it (a run started on its own) evaluates the rules itse
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -31,7 +32,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import lazy_loader as lazy
+
+from finlib.alerts import check
 from finlib.jobs import archive
+from finlib.jobs.kernel import IPCKernelManager
+from finlib.jobs.report import notebook_to_html
+from finlib.periods import parse_period
+from finlib.warehouse.db import Warehouse
+from finlib.warehouse.load import write_batch
+from finlib.warehouse.status import fingerprint
+
+# papermill, nbclient, nbformat and scrapbook take seconds to import: loaded on first use.
+nbclient = lazy.load("nbclient")
+nbformat = lazy.load("nbformat")
+pm = lazy.load("papermill")
+sb = lazy.load("scrapbook")
 
 log = logging.getLogger("finlib.jobs")
 
@@ -68,25 +84,17 @@ class _Tracker:
 def warehouse_fingerprint(db_url: str | None) -> dict[str, Any]:
     """``{"value": ..., "reason": None}`` or ``{"value": None, "reason": why}``.
 
-    Uses ``finlib.warehouse.status.fingerprint(wh)`` when that module exists; never
-    creates a warehouse file as a side effect.
+    Uses :func:`finlib.warehouse.status.fingerprint`; never creates a warehouse file as a
+    side effect.
     """
     try:
-        from finlib.warehouse.status import fingerprint  # type: ignore[import-not-found]
-    except ImportError as exc:
-        return {"value": None, "reason": f"finlib.warehouse.status.fingerprint unavailable ({exc})"}
-    try:
-        from finlib.warehouse.db import Warehouse
-
         wh = Warehouse.from_url(db_url)
-        if wh.backend == "duckdb" and wh.path is not None and str(wh.path) != ":memory:" and not wh.path.exists():
+        if not wh.exists():
             return {"value": None, "reason": f"no warehouse at {wh.path}"}
         value = fingerprint(wh)
         if hasattr(value, "_asdict"):
             value = value._asdict()
         elif hasattr(value, "__dataclass_fields__"):
-            import dataclasses
-
             value = dataclasses.asdict(value)
         return {"value": json.loads(json.dumps(value, default=str)), "reason": None}
     except Exception as exc:  # noqa: BLE001 - a fingerprint must never fail a run
@@ -94,17 +102,8 @@ def warehouse_fingerprint(db_url: str | None) -> dict[str, Any]:
 
 
 def evaluate_alerts(db_url: str | None, period: str) -> tuple[list[dict], dict[str, Any]]:
-    """Run ``finlib.alerts.check(wh, period)`` if the module provides it."""
+    """Run :func:`finlib.alerts.check` for ``period``; never raises (a failure is noted)."""
     try:
-        from finlib.alerts import check  # type: ignore[attr-defined]
-    except ImportError as exc:
-        note = f"alert rules not evaluated: finlib.alerts.check unavailable ({exc})"
-        log.info(note)
-        return [], {"status": "skipped", "note": note}
-    try:
-        from finlib.periods import parse_period
-        from finlib.warehouse.db import Warehouse
-
         wh = Warehouse.from_url(db_url)
         found = check(wh, parse_period(period)) or []
         items = [dict(a) if not isinstance(a, dict) else a for a in found]
@@ -121,13 +120,6 @@ def evaluate_alerts(db_url: str | None, period: str) -> tuple[list[dict], dict[s
 def _execute_attempt(req: dict, out_nb: Path, emit: Callable[..., None]) -> dict[str, Any]:
     """One papermill execution. Returns timings and the error (or ``None``)."""
     t_setup = time.perf_counter()
-    import nbformat
-    import papermill as pm
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    from finlib.jobs.kernel import IPCKernelManager
-
     nb_in = nbformat.read(req["notebook"], as_version=4)
     tracker = _Tracker(emit, n_cells=len(nb_in.cells) + (1 if req["parameters"] else 0))
     t0 = time.perf_counter()
@@ -150,14 +142,14 @@ def _execute_attempt(req: dict, out_nb: Path, emit: Callable[..., None]) -> dict
             # process, which may run other tasks in threads, e.g. a dask worker)
             resources={"metadata": {"path": str(Path(req["notebook"]).parent)}},
         )
-    except PapermillExecutionError as exc:
+    except pm.PapermillExecutionError as exc:
         error = {"type": "PapermillExecutionError", "ename": exc.ename, "message": f"{exc.ename}: {exc.evalue}",
                  "cell_index": None, "retryable": False}
-    except CellTimeoutError as exc:
+    except nbclient.exceptions.CellTimeoutError as exc:
         error = {"type": "CellTimeoutError", "ename": "CellTimeoutError",
                  "message": f"a cell ran longer than the job's timeout of {req['timeout']:g} s ({exc})".strip(),
                  "cell_index": tracker.cell_index, "retryable": False}
-    except DeadKernelError as exc:
+    except nbclient.exceptions.DeadKernelError as exc:
         error = {"type": "DeadKernelError", "ename": "DeadKernelError",
                  "message": f"the kernel died (often out of memory or killed): {exc}",
                  "cell_index": tracker.cell_index, "retryable": True}
@@ -180,8 +172,6 @@ def _execute_attempt(req: dict, out_nb: Path, emit: Callable[..., None]) -> dict
 
 def _mark_failure(out_nb: Path, req: dict, error: dict) -> None:
     """Make the failing cell visible in the executed notebook (and so in the HTML)."""
-    import nbformat
-
     if out_nb.exists():
         nb = nbformat.read(str(out_nb), as_version=4)
     else:  # papermill never wrote it (kernel did not start): archive the input
@@ -212,8 +202,6 @@ def _mark_failure(out_nb: Path, req: dict, error: dict) -> None:
 
 def read_scraps(nb_path: Path) -> dict[str, Any]:
     """Scraps glued in the executed notebook (name -> data), read with scrapbook."""
-    import scrapbook as sb
-
     try:
         nb = sb.read_notebook(str(nb_path))
         return {name: scrap.data for name, scrap in nb.scraps.items()}
@@ -260,12 +248,8 @@ def record_run_row(db_url: str | None, row: dict[str, Any], wait_s: float = 5.0)
     if not db_url:
         return {"written": False, "reason": "no warehouse configured"}
     try:
-        from finlib.periods import parse_period
-        from finlib.warehouse.db import Warehouse
-        from finlib.warehouse.load import write_batch
-
         wh = Warehouse.from_url(db_url)
-        if wh.backend == "duckdb" and wh.path is not None and str(wh.path) != ":memory:" and not wh.path.exists():
+        if not wh.exists():
             return {"written": False, "reason": f"no warehouse at {wh.path}"}
         values = {
             **row,
@@ -366,10 +350,6 @@ def run_one(req: dict, progress: Any = None) -> dict[str, Any]:
     emit("html")
     t = time.perf_counter()
     try:
-        import nbformat
-
-        from finlib.jobs.report import notebook_to_html
-
         nb = nbformat.read(str(out_nb), as_version=4)
         html = notebook_to_html(nb, {
             "title": req["title"], "job": req["job"], "period": req["period"],

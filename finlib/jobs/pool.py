@@ -1,7 +1,7 @@
 """Where runs execute: a small registry of executors.
 
 Every executor takes the same picklable request dicts and calls
-:func:`finlib.jobs.execute.run_one` somewhere, yielding ``(request, manifest)`` or
+:func:`finlib.jobs.papermill_run.run_one` somewhere, yielding ``(request, manifest)`` or
 ``(request, exception)`` as runs finish (an exception means the worker itself broke,
 not the notebook: notebook failures come back as manifests with ``status: failed``).
 
@@ -24,7 +24,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
+import lazy_loader as lazy
+
 from finlib.errors import JobError
+from finlib.jobs.papermill_run import run_one
+
+distributed = lazy.load("distributed")  # only for --executor dask
 
 EXECUTORS: dict[str, type] = {}
 
@@ -66,8 +71,6 @@ class LocalExecutor:
         self.workers = max(1, int(workers))
 
     def run(self, requests: list[dict], progress: Progress) -> Iterator[Outcome]:
-        from finlib.jobs.execute import run_one
-
         if self.workers == 1 or len(requests) <= 1:
             for req in requests:
                 try:
@@ -113,13 +116,8 @@ class DaskExecutor:
         self.address = address
 
     def run(self, requests: list[dict], progress: Progress) -> Iterator[Outcome]:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-
-        from finlib.jobs.execute import run_one
-
         try:
-            client = Client(self.address, timeout="20s")
+            client = distributed.Client(self.address, timeout="20s")
         except OSError as exc:
             raise JobError(f"cannot reach the dask scheduler at {self.address}: {exc}") from exc
         try:
@@ -129,7 +127,7 @@ class DaskExecutor:
                 futures.append(fut)
                 by_key[fut.key] = req
                 progress({"key": req["key"], "state": "submitted"})
-            for fut in dask_completed(futures):
+            for fut in distributed.as_completed(futures):
                 req = by_key[fut.key]
                 try:
                     yield req, fut.result()

@@ -25,9 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
 from finlib import __version__, config
 from finlib.jobs import archive
-from finlib.jobs.spec import Job, resolve_parameters, variant_label, variant_slug
+from finlib.jobs.index import rebuild_index
+from finlib.jobs.kernel import choose_kernel
+from finlib.jobs.papermill_run import evaluate_alerts
+from finlib.jobs.pool import get_executor
+from finlib.jobs.schedule import DueRun, is_still_due
+from finlib.jobs.spec import Job, resolve_parameters, variant_label, variant_slug, waves
+from finlib.periods import last_closed_month
+from finlib.warehouse.db import Warehouse
 
 
 @dataclass
@@ -72,17 +86,12 @@ def code_provenance(root: Path | None = None) -> dict[str, Any]:
 
 def plan(jobs: list[Job], period: dt.date | None = None, now: dt.datetime | None = None) -> list[Planned]:
     """Every variant of every job for ``period`` (default: the last closed month)."""
-    from finlib.periods import last_closed_month
-
     today = (now or dt.datetime.now(dt.UTC)).date()
     p = period or last_closed_month(today)
     return [Planned(job=j, variant=v, period=p) for j in jobs for v in j.variants()]
 
 
 def make_request(item: Planned, reports: Path, code: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-    from finlib.jobs.kernel import choose_kernel
-    from finlib.warehouse.db import Warehouse
-
     job, spec = item.job, item.job.spec
     run_id = run_id or archive.new_run_id()
     period = f"{item.period:%Y-%m}"
@@ -134,8 +143,6 @@ class Display:
     """One line per run (rich), redrawn in place on a terminal; plain lines otherwise."""
 
     def __init__(self, console=None, quiet: bool = False):
-        from rich.console import Console
-
         self.console = console or Console(stderr=True)
         self.quiet = quiet
         self.state: dict[str, dict[str, Any]] = {}
@@ -144,8 +151,6 @@ class Display:
 
     def __enter__(self):
         if self.console.is_terminal and not self.quiet:
-            from rich.live import Live
-
             self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         return self
@@ -180,8 +185,6 @@ class Display:
             self.console.print(self._line(ev["key"], self.state[ev["key"]]))
 
     def _line(self, key: str, s: dict[str, Any]) -> str:
-        from rich.markup import escape
-
         colour = {"succeeded": "green", "failed": "red", "skipped": "yellow", "error": "red"}.get(s["state"], "cyan")
         t = (s.get("t1") or time.monotonic()) - s["t0"] if s["t0"] else 0.0
         # keys look like department[department=Sales]@2024-03: escaped, or rich reads the
@@ -189,8 +192,6 @@ class Display:
         return f"[{colour}]{s['state']:>10}[/] {escape(key)}  {t:6.1f}s  {escape(s['info'])}"
 
     def _render(self):
-        from rich.text import Text
-
         with self.lock:
             return Text.from_markup("\n".join(self._line(k, s) for k, s in self.state.items()) or "no runs")
 
@@ -218,12 +219,6 @@ def execute(
     same batch finish first (the executive summary reads the domain runs). The index is
     rebuilt after each run.
     """
-    from filelock import FileLock, Timeout
-
-    from finlib.jobs.executors import get_executor
-    from finlib.jobs.index import rebuild_index
-    from finlib.jobs.schedule import DueRun, is_still_due
-
     reports = (reports or config.reports_dir()).resolve()
     reports.mkdir(parents=True, exist_ok=True)
     archive.sweep_stale_temp(reports)
@@ -265,7 +260,6 @@ def execute(
                 display.event({"key": req["key"], "state": "alerts"})
                 evaluated[req["period"]] = evaluate_batch_alerts(req["db_url"], req["period"])
             req["alerts_shared"] = evaluated[req["period"]]
-    from finlib.jobs.spec import waves
 
     after = {item.job.name: list(item.job.spec.after) for item in items}
     groups = waves([r["job"] for r in requests], after)
@@ -300,8 +294,6 @@ def execute(
 
 def evaluate_batch_alerts(db_url: str | None, period: str) -> dict[str, Any]:
     """Evaluate (and deliver) the alert rules for ``period`` once for a batch of runs."""
-    from finlib.jobs.execute import evaluate_alerts
-
     t = time.perf_counter()
     alerts, check = evaluate_alerts(db_url, period)
     check = {**check, "scope": "batch", "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -310,8 +302,6 @@ def evaluate_batch_alerts(db_url: str | None, period: str) -> dict[str, Any]:
 
 
 def summary_table(outcomes: list[Outcome], reports: Path):
-    from rich.table import Table
-
     t = Table(title=f"{len(outcomes)} run(s) · archive {reports / 'index.html'}", title_justify="left")
     for col, kw in (("job", {}), ("variant", {}), ("period", {}), ("status", {}), ("attempts", {"justify": "right"}),
                     ("seconds", {"justify": "right"}), ("alerts", {"justify": "right"}), ("run id / problem", {})):
