@@ -1,7 +1,8 @@
 """Writing the trail: one hash-chained ``audit_log`` entry per write batch.
 
-Installed by :func:`finlib.warehouse.load.write_batch` (it imports this module), so every
-batch is audited, whoever opened it. Three hooks, all inside the batch's transaction:
+Called by :func:`finlib.warehouse.load.write_batch` itself (not registered as a hook a process
+could forget to install), so every batch is audited, whoever opened it. Three calls, all
+inside the batch's transaction:
 
 * **begin** — reserves the entry's ``seq`` (``max(seq) + 1``). On PostgreSQL it first takes
   ``LOCK TABLE audit_log IN EXCLUSIVE MODE`` (readers are not blocked), held until commit:
@@ -132,6 +133,8 @@ def _ensure_support(conn: Connection) -> None:
     for name, ddl in SUPPORT_DDL.items():
         if not conn.table_exists(name):
             conn.execute(ddl)
+            if name == "audit_added" and conn.backend == "postgresql":  # looked up row by row
+                conn.execute("CREATE INDEX audit_added_hash ON audit_added (table_name, row_hash)")
 
 
 def _ensure_history(conn: Connection, table: str) -> str:
@@ -203,13 +206,16 @@ def _touched(conn: Connection, batch: Batch) -> list[str]:
         rows = conn.query("SELECT relname FROM pg_stat_xact_user_tables WHERE schemaname = current_schema() "
                           "AND n_tup_ins + n_tup_upd + n_tup_del > 0")
         names |= {r[0] for r in rows}
-    else:
+    existing = {r[0] for r in conn.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+        + ("'main'" if conn.backend == "duckdb" else "current_schema()"))}
+    if conn.backend == "duckdb":  # one statement probes every other table for rows of this transaction
         pred = written_predicate(conn)
-        for t in CANONICAL_TABLES:
-            if t not in names and conn.table_exists(t) and conn.scalar(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {t} AS t WHERE {pred} LIMIT 1)"):
-                names.add(t)
-    return [t for t in CANONICAL_TABLES if t in names and conn.table_exists(t)]
+        probe = [t for t in CANONICAL_TABLES if t in existing and t not in names]
+        if probe:
+            names |= {r[0] for r in conn.query(" UNION ALL ".join(
+                f"SELECT * FROM (SELECT '{t}' FROM {t} AS t WHERE {pred} LIMIT 1)" for t in probe))}
+    return [t for t in CANONICAL_TABLES if t in names and t in existing]
 
 
 def on_write(conn: Connection, batch: Batch) -> None:

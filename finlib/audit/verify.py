@@ -181,10 +181,18 @@ def _sign(payload: dict) -> str:
 
 
 def checkpoint(wh: Warehouse, path: Path | None = None) -> dict:
-    """Write the newest seq and hash, signed, to the anchor file (atomically); return it."""
+    """Write the newest seq and hash, signed, to the anchor file (atomically); return it.
+
+    Refused (:class:`AuditError`) when the chain is broken or the log no longer contains the
+    previous checkpoint's entry: a checkpoint never blesses a tampered or truncated log."""
     path = path or anchor_path(wh)
     with wh.connect(read_only=True) as conn:
-        seq, h = head(conn)
+        entries = read_entries(conn)
+    problems = check_chain(entries) + check_anchor(entries, path)[0]
+    if problems:  # never sign a broken log, never move the anchor back over a truncation
+        raise AuditError(f"{problems[0].message}; the checkpoint {path} was not written. "
+                         "Investigate with `finlib audit verify`.")
+    seq, h = (entries[-1]["seq"], entries[-1]["entry_hash"]) if entries else (0, GENESIS)
     payload = {"seq": seq, "entry_hash": h, "warehouse": wh.display_url,
                "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     doc = {**payload, "hmac_sha256": _sign(payload)}

@@ -198,3 +198,28 @@ def test_as_of_reproduces_kpis_after_the_data_changed(demo, tmp_path, capsys):
         else:
             assert past[k] == v, k
     assert verify(demo).ok
+
+
+def test_concurrent_writers_on_postgresql_get_gapless_seqs(postgres_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pandas as pd
+
+    from finlib.warehouse.create import init_db
+    from finlib.warehouse.load import write_batch
+
+    wh = get_warehouse()
+    init_db(wh)
+
+    def write(i):
+        with write_batch(wh, action="test", target="departments") as b:
+            b.append("departments", pd.DataFrame({"department_id": [f"d{i}"], "name": ["Sales"]}))
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(write, range(24)))
+    with wh.connect(read_only=True) as conn:
+        seqs = [r[0] for r in conn.query("SELECT seq FROM audit_log ORDER BY seq")]
+        n = conn.scalar("SELECT count(*) FROM audit_log WHERE action = 'test'")
+    assert seqs == list(range(1, len(seqs) + 1)) and n == 24
+    rep = verify(wh)
+    assert rep.ok, rep.problems

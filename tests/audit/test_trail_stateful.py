@@ -9,10 +9,11 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pandas as pd
+import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from finlib.audit.verify import checkpoint, verify
+from finlib.audit.verify import AuditError, checkpoint, verify
 from finlib.warehouse.create import init_db
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import write_batch
@@ -54,6 +55,10 @@ class TrailMachine(RuleBasedStateMachine):
 
     @rule()
     def take_checkpoint(self):
+        if self.first_bad is not None or self.truncated:
+            with pytest.raises(AuditError):  # a checkpoint never blesses a tampered log
+                checkpoint(self.wh, self.anchor)
+            return
         checkpoint(self.wh, self.anchor)
         self.checkpoint_seq = self.n
 
