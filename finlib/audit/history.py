@@ -2,7 +2,8 @@
 
 A live row was written by entry ``added_seq`` (its latest ``audit_added`` record, else its
 table's baseline); a row that a replace or delete removed lives on in ``<table>_history``
-with ``added_seq`` and ``removed_seq``. So the table as of entry ``S`` is::
+with ``removed_seq``, and was written by the latest ``audit_added`` record of its row hash
+before ``removed_seq`` (else the baseline). So the table as of entry ``S`` is::
 
     live rows with added_seq <= S
     UNION ALL history rows with added_seq <= S < removed_seq
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import lazy_loader as lazy
 
-from finlib.audit.trail import history_table, row_hash_sql
+from finlib.audit.trail import added_seq_sql, history_table, row_hash_sql
 from finlib.errors import FinlibError
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.schema import CANONICAL_TABLES, TABLES, create_table_sql
@@ -40,7 +41,7 @@ def _baseline(conn: Connection, table: str) -> int | None:
 
 def _added_join(conn: Connection, table: str) -> str:
     return (f"LEFT JOIN (SELECT row_hash, max(added_seq) AS m FROM audit_added WHERE table_name = '{table}' "
-            f"GROUP BY row_hash) a ON a.row_hash = CAST({row_hash_sql(conn, table, 't')} AS VARCHAR)")
+            f"GROUP BY row_hash) a ON a.row_hash = {row_hash_sql(conn, table, 't')}")
 
 
 def as_of_sql(conn: Connection, table: str, seq: int) -> str:
@@ -54,8 +55,9 @@ def as_of_sql(conn: Connection, table: str, seq: int) -> str:
     hist = history_table(table)
     if not conn.table_exists(hist):
         return live
+    added = added_seq_sql(conn, table, "t", base, before="t.removed_seq")
     return (f"{live} UNION ALL SELECT {sel} FROM {hist} AS t "
-            f"WHERE t.added_seq <= {int(seq)} AND t.removed_seq > {int(seq)}")
+            f"WHERE t.removed_seq > {int(seq)} AND {added} <= {int(seq)}")
 
 
 def _check_seq(conn: Connection, seq: int) -> None:
@@ -121,12 +123,13 @@ def row_history(wh: Warehouse, table: str, key: str) -> list[dict]:
     with wh.connect(read_only=True) as conn:
         entries = _entries(conn)
         hist = history_table(table)
+        base = _baseline(conn, table)
         if conn.table_exists(hist):
-            rows = conn.query(f"SELECT {', '.join('t.' + c for c in cols)}, t.added_seq, t.removed_seq "
+            added = added_seq_sql(conn, table, "t", base, before="t.removed_seq")
+            rows = conn.query(f"SELECT {', '.join('t.' + c for c in cols)}, {added}, t.removed_seq "
                               f"FROM {hist} AS t WHERE {where} ORDER BY t.removed_seq", params)
             for r in rows:
                 versions.append(_version(cols, r[:-2], r[-2], r[-1], entries))
-        base = _baseline(conn, table)
         added = (f"COALESCE(a.m, {base})" if base is not None else "0")
         join = _added_join(conn, table) if base is not None else ""
         rows = conn.query(f"SELECT {', '.join('t.' + c for c in cols)}, {added} FROM {table} AS t {join} "

@@ -8,8 +8,9 @@ inside the batch's transaction:
   ``LOCK TABLE audit_log IN EXCLUSIVE MODE`` (readers are not blocked), held until commit:
   concurrent writers take turns, so seqs have no gaps and commit order is seq order.
 * **delete** — before :meth:`Batch.delete` removes rows of a canonical table, copies them to
-  ``<table>_history`` with ``removed_seq`` (this entry) and ``added_seq`` (the entry that
-  wrote them): a replace or delete never loses a row.
+  ``<table>_history`` with ``removed_seq`` (this entry): a replace or delete never loses a
+  row. (The entry that wrote a history row is found when it is read: the latest
+  ``audit_added`` record of its row hash before ``removed_seq``, else the baseline.)
 * **write** (at the end) — finds the canonical tables the batch touched, and for each:
 
   - ``written``: digest of the rows this transaction inserted, computed in SQL over those
@@ -53,6 +54,7 @@ from finlib.audit.access import record_integration
 from finlib.audit.chain import GENESIS, canonical, entry_body, entry_hash
 from finlib.audit.identity import current_actor, current_reason
 from finlib.audit.parameters import diff, git_info, parameters_state
+from finlib.errors import WarehouseError
 from finlib.warehouse.db import Connection
 from finlib.warehouse.schema import CANONICAL_TABLES, TABLES, create_table_sql
 
@@ -69,8 +71,9 @@ SUPPORT_DDL = {
                      "baseline_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, n BIGINT NOT NULL, "
                      "h VARCHAR NOT NULL)"),
     "audit_added": ("CREATE TABLE IF NOT EXISTS audit_added (table_name VARCHAR NOT NULL, "
-                    "added_seq BIGINT NOT NULL, row_hash VARCHAR NOT NULL)"),
+                    "added_seq BIGINT NOT NULL, row_hash {hash_type} NOT NULL)"),
 }
+HASH_TYPE = {"duckdb": "UBIGINT", "postgresql": "BIGINT"}  # the row hash as it is computed
 
 
 def history_table(table: str) -> str:
@@ -113,8 +116,8 @@ def duck_local_base() -> int:
             base = c.execute("SELECT rowid FROM p WHERE x = 1").fetchone()[0]
             c.execute("ROLLBACK")
         if base < 1 << 40:  # pragma: no cover - a DuckDB that numbers local rows like committed ones
-            raise RuntimeError(f"DuckDB {duckdb.__version__}: cannot tell rows of the open "
-                               "transaction apart (local row ids start at {base})")
+            raise WarehouseError(f"DuckDB {duckdb.__version__}: the audit trail cannot tell the rows "
+                                 f"of the open transaction apart (local row ids start at {base})")
         _DUCK_LOCAL_BASE = int(base)
     return _DUCK_LOCAL_BASE
 
@@ -132,7 +135,7 @@ def _ensure_support(conn: Connection) -> None:
         conn.execute(create_table_sql(TABLES["audit_log"], conn.backend))
     for name, ddl in SUPPORT_DDL.items():
         if not conn.table_exists(name):
-            conn.execute(ddl)
+            conn.execute(ddl.format(hash_type=HASH_TYPE[conn.backend]))
             if name == "audit_added" and conn.backend == "postgresql":  # looked up row by row
                 conn.execute("CREATE INDEX audit_added_hash ON audit_added (table_name, row_hash)")
 
@@ -141,7 +144,7 @@ def _ensure_history(conn: Connection, table: str) -> str:
     hist = history_table(table)
     if not conn.table_exists(hist):
         cols = ", ".join(TABLES[table].column_names)
-        conn.execute(f"CREATE TABLE {hist} AS SELECT {cols}, CAST(NULL AS BIGINT) AS added_seq, "
+        conn.execute(f"CREATE TABLE {hist} AS SELECT {cols}, "
                      f"CAST(NULL AS BIGINT) AS removed_seq FROM {table} WHERE FALSE")
     return hist
 
@@ -165,11 +168,15 @@ def _baseline(conn: Connection, table: str) -> int | None:
     return int(v) if v is not None else None
 
 
-def added_seq_sql(conn: Connection, table: str, alias: str, baseline: int) -> str:
-    """SQL for the seq of the entry that wrote row ``alias`` (its latest ``audit_added``
-    record, else the table's baseline)."""
+def added_seq_sql(conn: Connection, table: str, alias: str, baseline: int | None,
+                  before: str | None = None) -> str:
+    """SQL for the seq of the entry that wrote row ``alias``: its latest ``audit_added`` record
+    (before ``before``, an SQL expression, for a removed row), else the table's baseline."""
+    if baseline is None:
+        return "0"
+    limit = f" AND a.added_seq < {before}" if before else ""
     return (f"COALESCE((SELECT max(a.added_seq) FROM audit_added a WHERE a.table_name = '{table}' "
-            f"AND a.row_hash = CAST({row_hash_sql(conn, table, alias)} AS VARCHAR)), {int(baseline)})")
+            f"AND a.row_hash = {row_hash_sql(conn, table, alias)}{limit}), {int(baseline)})")
 
 
 # ------------------------------------------------------------------------------- hooks
@@ -192,11 +199,9 @@ def on_delete(batch: Batch, table: str, where: str, params: dict | None) -> None
         return
     hist = _ensure_history(conn, table)
     cols = TABLES[table].column_names
-    base = _baseline(conn, table)
     # ``where`` is the caller's predicate and may name the table: no alias here
-    added = added_seq_sql(conn, table, table, base) if base is not None else "0"
-    conn.execute(f"INSERT INTO {hist} ({', '.join(cols)}, added_seq, removed_seq) "
-                 f"SELECT {', '.join(f'{table}.{c}' for c in cols)}, {added}, {int(seq)} FROM {table} "
+    conn.execute(f"INSERT INTO {hist} ({', '.join(cols)}, removed_seq) "
+                 f"SELECT {', '.join(f'{table}.{c}' for c in cols)}, {int(seq)} FROM {table} "
                  f"WHERE {where}", params)
 
 
@@ -224,13 +229,22 @@ def on_write(conn: Connection, batch: Batch) -> None:
     for table in _touched(conn, batch):
         pred = written_predicate(conn)
         prev = conn.query("SELECT n, h FROM audit_tables WHERE table_name = :t", {"t": table})
-        if prev:
-            written = digest(conn, table, where=pred)
+        if prev:  # one pass: the written rows' hashes go to audit_added, their digest is summed there
+            conn.execute(f"INSERT INTO audit_added (table_name, added_seq, row_hash) "
+                         f"SELECT '{table}', {int(seq)}, {row_hash_sql(conn, table, 't')} "
+                         f"FROM {table} AS t WHERE {pred}")
+            n, hs = conn.query("SELECT count(*), CAST(COALESCE(sum(row_hash), 0) AS VARCHAR) "
+                               "FROM audit_added WHERE table_name = :t AND added_seq = :s",
+                               {"t": table, "s": seq})[0]
+            written = [int(n), int(hs)]
         else:  # first sight: the written rows and the whole table in one pass
             h = row_hash_sql(conn, table, "t")
             r = conn.query(f"SELECT count(*) FILTER (WHERE {pred}), CAST(COALESCE(sum({h}) FILTER (WHERE {pred}), 0) "
                            f"AS VARCHAR), count(*), CAST(COALESCE(sum({h}), 0) AS VARCHAR) FROM {table} AS t")[0]
             written, measured = [int(r[0]), int(r[1])], [int(r[2]), int(r[3])]
+        if written[0] < batch.rows_written.get(table, 0):  # never record a partial digest
+            raise WarehouseError(f"audit trail: found {written[0]} of the {batch.rows_written[table]} rows this "
+                                 f"batch wrote to {table}; nothing was written")
         hist = history_table(table)
         deleted = (digest(conn, table, source=hist, where=f"t.removed_seq = {int(seq)}")
                    if conn.table_exists(hist) else [0, 0])
@@ -239,10 +253,6 @@ def on_write(conn: Connection, batch: Batch) -> None:
             deleted = [deleted[0] + purged[0], deleted[1] + purged[1]]
         if prev:
             after = [int(prev[0][0]) + written[0] - deleted[0], int(prev[0][1]) + written[1] - deleted[1]]
-            if written[0]:
-                conn.execute(f"INSERT INTO audit_added (table_name, added_seq, row_hash) "
-                             f"SELECT '{table}', {int(seq)}, CAST({row_hash_sql(conn, table, 't')} AS VARCHAR) "
-                             f"FROM {table} AS t WHERE {pred}")
             conn.execute("UPDATE audit_tables SET last_seq = :s, n = :n, h = :h WHERE table_name = :t",
                          {"s": seq, "n": after[0], "h": str(after[1]), "t": table})
         else:  # first sight of the table: measured, this entry is its baseline
