@@ -1,12 +1,17 @@
-"""The alert rules: each one SQL over the canonical tables, registered by name.
+"""The alert rules, registered by name.
 
-A rule is evaluated for a period *P* (the month starting on ``P``, a first of month). It
-runs one query in the common SQL subset of DuckDB and PostgreSQL; the query's ``WHERE``
-clause *is* the rule, written without division and with exact DECIMAL arithmetic, so a
-figure exactly on a threshold never fires and a budget or spend of zero is never divided
-by. Every returned row is a :class:`Finding`: the entity it concerns (a dict of ids), the
-figure compared (``value``), the line it crossed (``threshold``) and the figures that made
-it fire (``details``).
+A rule is evaluated for a period *P* (a ``datetime.date``, the first day of the month; see
+:mod:`finlib.periods`). Each figure a rule compares is computed by the same code the
+dashboards and reports show: the monthly facts of :mod:`finlib.metrics.facts` (SQL on
+DuckDB and PostgreSQL, money converted to the reporting currency) and the metric
+functions of :mod:`finlib.metrics` (budget variance, campaign ROI, CAC, NRR). A rule only
+adds the comparison with its threshold, so an alert and a dashboard never disagree about
+a figure. Comparisons are exact: money is compared as decimals (cents for the budget
+lines), never divided, so a figure exactly on a threshold never fires and a budget,
+spend or customer count of zero is never divided by. Every returned item is a
+:class:`Finding`: the entity it concerns (a dict of ids), the figure compared
+(``value``), the line it crossed (``threshold``) and the figures that made it fire
+(``details``).
 
 New rules plug in with :func:`register_rule`::
 
@@ -14,18 +19,20 @@ New rules plug in with :func:`register_rule`::
                    title="...")
     def my_rule(conn, period, cfg) -> list[Finding]: ...
 
-The six defaults are those of docs/ALERTS.md, "The default rules"; a seventh, ``nrr_target``
-(retention below its target), is disabled unless ``parameters/alerts.yaml`` enables it; their thresholds, severities and
-links are configured in ``parameters/alerts.yaml`` (see :mod:`finlib.alerts.config`).
+The six default rules are those of docs/ALERTS.md; a seventh, ``nrr_target`` (retention
+below its target), is disabled unless ``parameters/alerts.yaml`` enables it. Thresholds,
+severities and links are configured in ``parameters/alerts.yaml`` (see
+:mod:`finlib.alerts.config`).
 
-Conventions: amounts are summed as stored (DECIMAL, reporting currency, costs positive as
-incurred, revenue positive as earned); ratios are plain fractions (0.10 = 10 %); ROI is
-(return − cost) / cost, never ROAS. Department names are found by name (``Sales``,
-``Marketing``), never by id.
+Conventions: money in the reporting currency (:func:`finlib.config.reporting_currency`;
+costs positive as incurred, revenue positive as earned); ratios are plain fractions
+(0.10 = 10 %); ROI is (return − cost) / cost, never ROAS. Department names are found by
+name (``Sales``, ``Marketing``), never by id.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,27 +41,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finlib.periods import add_months
+from finlib.errors import WarehouseError
+from finlib.metrics import departments, facts, monitoring, retention
+from finlib.periods import add_months, month_end
+from finlib.warehouse.db import translate_params
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
-
-
-# ---- periods -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Period:
-    """The month being evaluated: ``start`` (first day, inclusive), ``end`` (next month's
-    first day, exclusive)."""
-
-    start: date
-
-    @property
-    def end(self) -> date:
-        return add_months(self.start, 1)
-
-    def shift(self, months: int) -> date:
-        return add_months(self.start, months)
 
 
 # ---- configuration models (one per rule; extra keys are errors) ---------------------------
@@ -79,6 +72,9 @@ class RuleConfig(BaseModel):
 
 class BudgetVarianceConfig(RuleConfig):
     threshold: float = Field(0.10, ge=0, description="maximum |actual − budget| / budget")
+    min_amount: float = Field(1000.0, ge=0, allow_inf_nan=False,
+                              description="materiality floor for spend without a budget line "
+                                          "(reporting currency)")
 
 
 class RevenueTargetConfig(RuleConfig):
@@ -128,7 +124,7 @@ class Finding:
     data_issue: bool = False
 
 
-RuleFunc = Callable[[Any, Period, RuleConfig], list[Finding]]
+RuleFunc = Callable[[Any, date, RuleConfig], list[Finding]]
 
 
 @dataclass(frozen=True)
@@ -155,32 +151,34 @@ def register_rule(name: str, *, config: type[RuleConfig], entity_keys: tuple[str
 
 
 def evaluate(conn, period: date, rule_configs: dict[str, RuleConfig]) -> list[Finding]:
-    """Run every enabled rule of ``rule_configs`` for ``period`` on one open connection."""
-    p = Period(period)
+    """Run every enabled rule of ``rule_configs`` for ``period`` (the first day of the
+    month) on one open connection."""
     out: list[Finding] = []
     for name, cfg in rule_configs.items():
         if cfg.enabled:
-            out.extend(RULES[name].evaluate(conn, p, cfg))
+            out.extend(RULES[name].evaluate(conn, period, cfg))
     return out
 
 
 # ---- helpers -----------------------------------------------------------------------------
 
-def _dec(x: float) -> Decimal:
-    """A config number as an exact decimal (0.1 stays 0.1, not 0.1000000000000000055)."""
-    return Decimal(str(x))
+def exact(x) -> Decimal:
+    """A number as an exact decimal: a config value or a figure from the facts (floats
+    through their shortest repr, so 0.1 stays 0.1 and 949.99 stays 949.99)."""
+    return x if isinstance(x, Decimal) else Decimal(repr(float(x)) if isinstance(x, float) else str(x))
 
 
-def _f(x) -> float | None:
-    return None if x is None else float(x)
+def float_or_none(x) -> float | None:
+    """``x`` as a float; ``None`` for a missing value (None or NaN)."""
+    if x is None:
+        return None
+    f = float(x)
+    return None if math.isnan(f) else f
 
 
-def _rows(conn, sql: str, params: dict) -> list[dict]:
+def _query_rows(conn, sql: str, params: dict) -> list[dict]:
     """Run ``sql`` and return rows as dicts, DECIMAL kept exact (``Decimal``) on both
     backends (pandas would turn DuckDB's DECIMAL into float)."""
-    from finlib.errors import WarehouseError
-    from finlib.warehouse.db import translate_params
-
     try:
         if conn.backend == "duckdb":
             cur = conn.raw.execute(translate_params(sql, "duckdb"), params)
@@ -196,11 +194,6 @@ def _rows(conn, sql: str, params: dict) -> list[dict]:
     return [dict(zip(names, r, strict=True)) for r in rows]
 
 
-def _D(x) -> Decimal:
-    """Any number as a Decimal (floats through their shortest repr)."""
-    return x if isinstance(x, Decimal) else Decimal(str(x))
-
-
 def _money(x) -> str:
     return "n/a" if x is None else f"{float(x):,.2f}"
 
@@ -209,71 +202,81 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{float(x) * 100:.1f} %"
 
 
+def _target(conn, period: date, kpi: str, dimension: str | None = None) -> Decimal | None:
+    """The ``kpi_targets`` target of ``kpi`` for ``period`` and ``dimension`` (None = the
+    company-wide row), the largest if several rows exist; ``None`` when there is none."""
+    t = facts.kpi_targets(conn, period, kpi=kpi)
+    t = t[t["dimension"].isna()] if dimension is None else t[t["dimension"] == dimension]
+    return exact(float(t["target"].max())) if len(t) else None
+
+
 # ---- the six default rules ----------------------------------------------------------------
 
 @register_rule("budget_variance", config=BudgetVarianceConfig,
                entity_keys=("department_id", "account_id"), title="Budget variance")
-def budget_variance(conn, period: Period, cfg: BudgetVarianceConfig) -> list[Finding]:
-    r"""Budget lines whose actual strays from budget by more than the threshold.
+def budget_variance(conn, period: date, cfg: BudgetVarianceConfig) -> list[Finding]:
+    r"""Budget lines whose actual strays from budget by more than the threshold, and spend
+    without a budget line above a materiality floor.
 
-    For each budget line (department, account) of P:
+    For each department × account of P (:func:`finlib.metrics.facts.budget_vs_actual`,
+    :func:`finlib.metrics.monitoring.budget_variance`, the figures the budget views show):
 
     .. math:: \frac{|A - B|}{B} > t \quad (t = 0.10)
 
-    where :math:`A` = sum of ``gl_entries.amount`` for the line in P (0 when none) and
-    :math:`B` = ``budgets.amount``. Evaluated as :math:`|A - B| > t \cdot B` in exact
-    DECIMAL arithmetic. ``value`` is :math:`|A - B| / B` (a fraction), ``threshold`` is
-    :math:`t`. Details give actual, budget, variance = A − B (USD), variance_pct =
-    (A − B) / |B| and ``favourable`` (revenue above plan or cost below plan).
+    where :math:`A` = the line's ledger actual in P (reporting currency, each entry
+    converted at the rate of P; 0 when none) and :math:`B` = ``budgets.amount``. Evaluated
+    as :math:`|A - B| > t \cdot B` exactly in cents. ``value`` is :math:`|A - B| / B` (a
+    fraction), ``threshold`` is :math:`t`. Details give actual, budget, variance = A − B,
+    variance_pct = (A − B) / |B| and ``favourable`` (revenue above plan or cost below plan).
+
+    *Unbudgeted spend*: a cost line (``cogs``/``opex``) with no budget line fires when
+    :math:`A > m` (``min_amount``, default 1,000 in the reporting currency); ``value`` is
+    :math:`A`, ``threshold`` is :math:`m`, ``details.unbudgeted`` is true and the message
+    says "no budget".
 
     A budget of zero or less is a data issue, reported (``value`` None, ``details.issue``)
     and never divided by: a negative budget always, a zero budget when its line has a
-    non-zero actual. Reference: docs/METRICS.md, "Conventions" (variance).
+    non-zero actual. Reference: docs/METRICS.md, *Variance*.
     """
-    sql = """
-    WITH actual AS (
-        SELECT department_id, account_id, SUM(amount) AS actual
-        FROM gl_entries WHERE period = :p
-        GROUP BY department_id, account_id
-    )
-    SELECT b.department_id, b.account_id, d.name AS department, a.name AS account,
-           a.account_type, a.category, b.amount AS budget,
-           COALESCE(x.actual, 0) AS actual
-    FROM budgets b
-    LEFT JOIN actual x ON x.department_id = b.department_id AND x.account_id = b.account_id
-    LEFT JOIN departments d ON d.department_id = b.department_id
-    LEFT JOIN accounts a ON a.account_id = b.account_id
-    WHERE b.period = :p
-      AND (b.amount < 0
-           OR (b.amount = 0 AND COALESCE(x.actual, 0) <> 0)
-           OR (b.amount > 0 AND ABS(COALESCE(x.actual, 0) - b.amount) > :t * b.amount))
-    ORDER BY b.department_id, b.account_id
-    """
+    lines = monitoring.budget_variance(facts.budget_vs_actual(conn, period), cfg.threshold,
+                                       cfg.min_amount)
     out = []
-    for r in _rows(conn, sql, {"p": period.start, "t": _dec(cfg.threshold)}):
-        actual, budget = _D(r["actual"]), _D(r["budget"])
-        variance = actual - budget
-        is_revenue = r["account_type"] == "revenue"
+    for r in lines[lines["outside_tolerance"].astype(bool)].to_dict("records"):
+        actual, budget = exact(r["actual"]), float_or_none(r["budget"])
+        entity = {"department_id": str(r["department_id"]), "account_id": str(r["account_id"])}
+        label = f"{r['department'] or r['department_id']} / {r['account'] or r['account_id']}"
         details = {
             "department": r["department"], "account": r["account"],
             "account_type": r["account_type"], "category": r["category"],
-            "actual": float(actual), "budget": float(budget), "variance": float(variance),
-            "variance_pct": float(variance / abs(budget)) if budget != 0 else None,
-            "favourable": (variance > 0) if is_revenue else (variance < 0),
+            "actual": float(actual), "budget": budget,
+            "variance": float_or_none(r["variance"]),
+            "variance_pct": float_or_none(r["variance_pct"]),
+            "favourable": None,  # set below for a line with a budget
+            "unbudgeted": bool(r["unbudgeted"]),
         }
-        entity = {"department_id": str(r["department_id"]), "account_id": str(r["account_id"])}
-        label = f"{r['department'] or r['department_id']} / {r['account'] or r['account_id']}"
-        if budget <= 0:
+        if budget is None:
+            details["issue"] = "no budget"
+            out.append(Finding(
+                "budget_variance", period, entity, float(actual), cfg.min_amount, details,
+                f"{label}: actual {_money(actual)} with no budget (spend above the "
+                f"{_money(cfg.min_amount)} materiality floor)"))
+            continue
+        budget_d = exact(budget)
+        variance = actual - budget_d
+        is_revenue = r["account_type"] == "revenue"
+        details["favourable"] = (variance > 0) if is_revenue else (variance < 0)
+        if budget_d <= 0:
             details["issue"] = "budget is zero or negative: variance % is undefined"
-            out.append(Finding("budget_variance", period.start, entity, None, cfg.threshold,
+            details["variance_pct"] = None
+            out.append(Finding("budget_variance", period, entity, None, cfg.threshold,
                                details, f"{label}: budget {_money(budget)} with actual "
                                f"{_money(actual)} (data issue, not divided by)", data_issue=True))
             continue
-        ratio = abs(variance) / budget
+        ratio = abs(variance) / budget_d
         out.append(Finding(
-            "budget_variance", period.start, entity, float(ratio), cfg.threshold, details,
+            "budget_variance", period, entity, float(ratio), cfg.threshold, details,
             f"{label}: actual {_money(actual)} vs budget {_money(budget)} "
-            f"({'+' if variance >= 0 else ''}{_pct(variance / budget)}, "
+            f"({'+' if variance >= 0 else ''}{_pct(variance / budget_d)}, "
             f"{'favourable' if details['favourable'] else 'unfavourable'}; "
             f"limit ±{_pct(cfg.threshold)})",
         ))
@@ -282,288 +285,203 @@ def budget_variance(conn, period: Period, cfg: BudgetVarianceConfig) -> list[Fin
 
 @register_rule("revenue_target", config=RevenueTargetConfig, entity_keys=(),
                title="Revenue below target")
-def revenue_target(conn, period: Period, cfg: RevenueTargetConfig) -> list[Finding]:
+def revenue_target(conn, period: date, cfg: RevenueTargetConfig) -> list[Finding]:
     r"""Recognised revenue of P below its target by more than the tolerance.
 
     .. math:: R < T \cdot (1 - t) \quad (t = 0.05)
 
-    :math:`R` = sum of ``revenue_recognized.amount`` for P (USD; recognised revenue, not
-    MRR); :math:`T` = ``kpi_targets.target`` with kpi ``revenue``, no dimension, period P.
-    No target, no alert. ``value`` is :math:`R`, ``threshold`` is :math:`T (1 - t)`; details
+    :math:`R` = recognised revenue of P (:func:`finlib.metrics.facts.recognised_revenue`:
+    ``revenue_recognized`` in the reporting currency; recognised revenue, not MRR);
+    :math:`T` = ``kpi_targets.target`` with kpi ``revenue``, no dimension, period P. No
+    target, no alert. ``value`` is :math:`R`, ``threshold`` is :math:`T (1 - t)`; details
     give the target, the shortfall :math:`T - R` and attainment :math:`R / T`.
     """
-    sql = """
-    WITH rev AS (
-        SELECT COALESCE(SUM(amount), 0) AS revenue FROM revenue_recognized WHERE period = :p
-    ),
-    tgt AS (
-        SELECT MAX(CAST(target AS DECIMAL(18, 4))) AS target
-        FROM kpi_targets WHERE period = :p AND kpi = 'revenue' AND dimension IS NULL
-    )
-    SELECT rev.revenue, tgt.target
-    FROM rev CROSS JOIN tgt
-    WHERE tgt.target IS NOT NULL AND rev.revenue < tgt.target * :f
-    """
-    factor = Decimal(1) - _dec(cfg.threshold)
-    out = []
-    for r in _rows(conn, sql, {"p": period.start, "f": factor}):
-        revenue, target = _D(r["revenue"]), _D(r["target"])
-        line = target * factor
-        out.append(Finding(
-            "revenue_target", period.start, {}, float(revenue), float(line),
-            {"revenue": float(revenue), "target": float(target), "tolerance": cfg.threshold,
-             "shortfall": float(target - revenue),
-             "attainment": float(revenue / target) if target != 0 else None},
-            f"recognised revenue {_money(revenue)} vs target {_money(target)} "
-            f"(alert below {_money(line)})",
-        ))
-    return out
+    target = _target(conn, period, "revenue")
+    if target is None:
+        return []
+    revenue = exact(float(facts.recognised_revenue(conn, period)["revenue"].iloc[0]))
+    factor = Decimal(1) - exact(cfg.threshold)
+    line = target * factor
+    if not revenue < line:
+        return []
+    return [Finding(
+        "revenue_target", period, {}, float(revenue), float(line),
+        {"revenue": float(revenue), "target": float(target), "tolerance": cfg.threshold,
+         "shortfall": float(target - revenue),
+         "attainment": float(revenue / target) if target != 0 else None},
+        f"recognised revenue {_money(revenue)} vs target {_money(target)} "
+        f"(alert below {_money(line)})",
+    )]
 
 
 @register_rule("cost_control", config=CostControlConfig,
                entity_keys=("department_id", "account_id"), title="Cost control")
-def cost_control(conn, period: Period, cfg: CostControlConfig) -> list[Finding]:
+def cost_control(conn, period: date, cfg: CostControlConfig) -> list[Finding]:
     r"""Cost lines that jump above their trailing average *and* exceed their budget.
 
-    For each (department, account) with ``account_type`` cogs or opex:
+    For each (department, account) with ``account_type`` cogs or opex
+    (:func:`finlib.metrics.monitoring.cost_rise` over
+    :func:`finlib.metrics.facts.budget_vs_actual`):
 
     .. math:: A_P > (1 + g)\,\bar A_{P-3..P-1} \quad\text{and}\quad A_P > B_P \quad (g = 0.15)
 
-    :math:`A_m` = sum of ``gl_entries.amount`` for the line in month m (USD, 0 for a month
-    without entries), :math:`\bar A` = mean over the ``trailing_months`` (3) months before P,
-    :math:`B_P` = the line's budget in P (a line without a budget row counts as budget 0:
-    unbudgeted spend exceeds its budget). Evaluated as :math:`n A_P > (1 + g) \sum A_m` in
-    exact DECIMAL. The rule needs a full trailing window: when the ledger starts after
-    P − 3 months, it reports nothing for P. ``value`` is :math:`A_P`, ``threshold`` is
-    :math:`\max((1 + g)\bar A, B_P)`, the line both conditions put together.
+    :math:`A_m` = the line's ledger actual in month m (reporting currency at the rate of m,
+    0 for a month without entries), :math:`\bar A` = mean over the ``trailing_months`` (3)
+    months before P, :math:`B_P` = the line's budget in P (a line without a budget row
+    counts as budget 0: unbudgeted spend exceeds its budget). Evaluated as
+    :math:`n A_P > (1 + g) \sum A_m` exactly in cents. The rule needs a full trailing
+    window: when the ledger starts after P − 3 months, it reports nothing for P. ``value``
+    is :math:`A_P`, ``threshold`` is :math:`\max((1 + g)\bar A, B_P)`, the line both
+    conditions put together.
     """
     n = cfg.trailing_months
-    since = period.shift(-n)
+    since = add_months(period, -n)
     first = conn.scalar("SELECT MIN(period) FROM gl_entries")
     if first is None or first > since:
         return []
-    sql = """
-    WITH lines AS (
-        SELECT g.department_id, g.account_id,
-               SUM(CASE WHEN g.period = :p THEN g.amount ELSE 0 END) AS actual,
-               SUM(CASE WHEN g.period < :p THEN g.amount ELSE 0 END) AS history
-        FROM gl_entries g
-        JOIN accounts a ON a.account_id = g.account_id
-        WHERE a.account_type IN ('cogs', 'opex') AND g.period >= :h AND g.period <= :p
-        GROUP BY g.department_id, g.account_id
-    )
-    SELECT l.department_id, l.account_id, d.name AS department, a.name AS account,
-           a.account_type, a.category, l.actual, l.history, b.amount AS budget
-    FROM lines l
-    LEFT JOIN budgets b ON b.period = :p AND b.department_id = l.department_id
-                       AND b.account_id = l.account_id
-    LEFT JOIN departments d ON d.department_id = l.department_id
-    LEFT JOIN accounts a ON a.account_id = l.account_id
-    WHERE l.actual * :n > :g * l.history
-      AND l.actual > COALESCE(b.amount, 0)
-    ORDER BY l.department_id, l.account_id
-    """
-    growth = Decimal(1) + _dec(cfg.threshold)
+    lines = monitoring.cost_rise(facts.budget_vs_actual(conn, since, period), period,
+                                 cfg.threshold, n)
+    growth = Decimal(1) + exact(cfg.threshold)
     out = []
-    for r in _rows(conn, sql, {"p": period.start, "h": since, "n": n, "g": growth}):
-        actual = _D(r["actual"])
-        mean = _D(r["history"]) / n
-        budget = _D(r["budget"]) if r["budget"] is not None else None
-        line = max(growth * mean, budget if budget is not None else Decimal(0))
+    for r in lines[lines["fires"]].to_dict("records"):
+        actual, mean = exact(r["actual"]), exact(r["trailing_mean"])
+        budget = float_or_none(r["budget"])
+        line = max(growth * mean, exact(budget) if budget is not None else Decimal(0))
+        rise = float_or_none(r["rise_pct"])
         label = f"{r['department'] or r['department_id']} / {r['account'] or r['account_id']}"
         out.append(Finding(
-            "cost_control", period.start,
+            "cost_control", period,
             {"department_id": str(r["department_id"]), "account_id": str(r["account_id"])},
             float(actual), float(line),
             {"department": r["department"], "account": r["account"],
              "account_type": r["account_type"], "category": r["category"],
              "actual": float(actual), "trailing_mean": float(mean), "trailing_months": n,
-             "rise_pct": float(actual / mean - 1) if mean > 0 else None,
-             "budget": _f(budget), "budget_missing": budget is None,
-             "over_budget": float(actual - (budget or 0))},
+             "rise_pct": rise, "budget": budget, "budget_missing": budget is None,
+             "over_budget": float(actual - exact(budget or 0))},
             f"{label}: {_money(actual)} vs trailing {n}-month mean {_money(mean)} "
-            f"(+{_pct(actual / mean - 1) if mean > 0 else 'n/a'}) and budget {_money(budget)}",
+            f"(+{_pct(rise) if rise is not None else 'n/a'}) and budget {_money(budget)}",
         ))
     return out
 
 
 @register_rule("campaign_roi", config=CampaignRoiConfig, entity_keys=("campaign_id",),
                title="Campaign ROI")
-def campaign_roi(conn, period: Period, cfg: CampaignRoiConfig) -> list[Finding]:
+def campaign_roi(conn, period: date, cfg: CampaignRoiConfig) -> list[Finding]:
     r"""Marketing campaigns that ended recently and returned too little.
 
     For each marketing campaign whose ``ended_on`` lies within the ``lookback_months`` (12)
-    months up to the end of P (from the first day of P − 11 months to the last day of P):
+    months up to the end of P (from the first day of P − 11 months to the last day of P),
+    with the figures of the campaign ROI dashboard
+    (:func:`finlib.metrics.facts.campaign_results`,
+    :func:`finlib.metrics.departments.campaign_roi`):
 
     .. math:: ROI = \frac{ARR_{new} - S}{S} < r \quad (r = 2.0 = 200\,\%)
 
     :math:`S` = ``marketing_campaigns.spend``; :math:`ARR_{new}` = 12 × the MRR, at the end
-    of their signup month, of the customers whose ``acquisition_campaign_id`` is the
-    campaign (subscriptions active on that month's last day: ``start_date <= M`` and
-    ``end_date`` NULL or ``> M``). Evaluated as :math:`ARR_{new} - S < r S`. A campaign
-    without spend has no ROI and is skipped. ``value`` is the ROI, ``threshold`` is
-    :math:`r`; details give spend, new ARR, customers and ROAS = ARR_new / S for reference
-    (ROAS is not ROI). Reference: docs/METRICS.md, "Conventions" (ROI).
+    of their signup month (reporting currency at that day's rate), of the customers whose
+    ``acquisition_campaign_id`` is the campaign. Evaluated as :math:`ARR_{new} - S < r S`
+    in exact decimals. A campaign without spend has no ROI and is skipped. ``value`` is the
+    ROI, ``threshold`` is :math:`r`; details give spend, new ARR, customers and ROAS =
+    ARR_new / S for reference (ROAS is not ROI). Reference: docs/METRICS.md, *ROI*.
     """
-    sql = """
-    WITH camp AS (
-        SELECT campaign_id, name, channel, ended_on, spend
-        FROM marketing_campaigns
-        WHERE ended_on IS NOT NULL AND ended_on >= :since AND ended_on < :e
-    ),
-    acq AS (
-        SELECT c.customer_id, c.acquisition_campaign_id AS campaign_id,
-               CAST(CAST(date_trunc('month', c.signup_date) AS DATE) + INTERVAL '1 month'
-                    AS DATE) AS next_start
-        FROM customers c
-        JOIN camp ON camp.campaign_id = c.acquisition_campaign_id
-    ),
-    mrr AS (
-        SELECT acq.campaign_id, COUNT(DISTINCT acq.customer_id) AS customers,
-               COALESCE(SUM(s.mrr), 0) AS mrr
-        FROM acq
-        LEFT JOIN subscriptions s
-               ON s.customer_id = acq.customer_id
-              AND s.start_date < acq.next_start
-              AND (s.end_date IS NULL OR s.end_date >= acq.next_start)
-        GROUP BY acq.campaign_id
-    )
-    SELECT camp.campaign_id, camp.name, camp.channel, camp.ended_on, camp.spend,
-           COALESCE(m.customers, 0) AS customers, COALESCE(m.mrr, 0) AS mrr
-    FROM camp
-    LEFT JOIN mrr m ON m.campaign_id = camp.campaign_id
-    WHERE camp.spend > 0
-      AND 12 * COALESCE(m.mrr, 0) - camp.spend < :r * camp.spend
-    ORDER BY camp.campaign_id
-    """
-    params = {"since": period.shift(-(cfg.lookback_months - 1)), "e": period.end,
-              "r": _dec(cfg.threshold)}
+    since = add_months(period, -(cfg.lookback_months - 1))
+    camps = departments.campaign_roi(facts.campaign_results(conn, since, month_end(period)))
+    r_min = exact(cfg.threshold)
     out = []
-    for r in _rows(conn, sql, params):
-        spend, arr = _D(r["spend"]), 12 * _D(r["mrr"])
-        roi = (arr - spend) / spend
+    for r in camps.to_dict("records"):
+        spend, arr = exact(r["spend"]), 12 * exact(r["new_mrr"])
+        if not spend > 0 or not arr - spend < r_min * spend:
+            continue
         out.append(Finding(
-            "campaign_roi", period.start, {"campaign_id": str(r["campaign_id"])},
-            float(roi), cfg.threshold,
+            "campaign_roi", period, {"campaign_id": str(r["campaign_id"])},
+            float(r["roi"]), cfg.threshold,
             {"campaign": r["name"], "channel": r["channel"],
-             "ended_on": str(r["ended_on"])[:10], "spend": float(spend),
-             "new_arr": float(arr), "customers": int(r["customers"]),
-             "roas": float(arr / spend)},
-            f"campaign {r['name'] or r['campaign_id']}: ROI {_pct(roi)} "
-            f"(new ARR {_money(arr)} on spend {_money(spend)}; minimum {_pct(cfg.threshold)})",
+             "ended_on": str(r["ended_on"])[:10], "spend": float(r["spend"]),
+             "new_arr": float(r["new_arr"]), "customers": int(r["customers"]),
+             "roas": float(r["roas"])},
+            f"campaign {r['name'] or r['campaign_id']}: ROI {_pct(r['roi'])} "
+            f"(new ARR {_money(r['new_arr'])} on spend {_money(spend)}; minimum "
+            f"{_pct(cfg.threshold)})",
         ))
     return out
 
 
 @register_rule("cac", config=CacConfig, entity_keys=(), title="Customer acquisition cost")
-def cac(conn, period: Period, cfg: CacConfig) -> list[Finding]:
+def cac(conn, period: date, cfg: CacConfig) -> list[Finding]:
     r"""Customer acquisition cost above target by more than the tolerance.
 
-    Blended (entity ``{}``), when a ``kpi_targets`` row kpi ``cac`` without dimension exists:
+    Blended (entity ``{}``), when a ``kpi_targets`` row kpi ``cac`` without dimension
+    exists, with the figures of the headline CAC (:func:`finlib.metrics.facts.acquisition`,
+    :func:`finlib.metrics.departments.cac`):
 
     .. math:: CAC = \frac{C_{S+M}}{N} > T (1 + t) \quad (t = 0.20)
 
-    :math:`C_{S+M}` = ``gl_entries`` of P on ``opex`` accounts in the departments named
-    ``Sales`` and ``Marketing`` (USD); :math:`N` = customers whose ``signup_date`` is in P.
+    :math:`C_{S+M}` = ledger of P on ``opex`` accounts in the departments named ``Sales``
+    and ``Marketing`` (reporting currency); :math:`N` = new *paying* customers of P (a
+    ``new`` MRR movement in P; a signup that never pays does not count).
 
     Per channel (entity ``{"channel": …}``), for each channel with a ``cac`` target whose
-    dimension is that channel: :math:`C` = ``gl_entries`` of P whose ``campaign_id`` is a
-    campaign of that channel, :math:`N` = customers with ``signup_date`` in P whose
-    ``acquisition_campaign_id`` is a campaign of that channel.
+    dimension is that channel (:func:`finlib.metrics.facts.acquisition_by_channel`,
+    :func:`finlib.metrics.departments.cac_by_channel`): :math:`C` = ledger of P whose
+    ``campaign_id`` is a campaign of that channel, :math:`N` = new paying customers of P
+    whose ``acquisition_campaign_id`` is a campaign of that channel.
 
-    Evaluated as :math:`C > T (1 + t) N`. Cost with no new customer (:math:`N = 0`,
-    :math:`C > 0`) is a data issue, reported and never divided by. ``value`` is CAC (USD
-    per customer), ``threshold`` is :math:`T (1 + t)`.
+    Evaluated as :math:`C > T (1 + t) N` in exact decimals. Cost with no new customer
+    (:math:`N = 0`, :math:`C > 0`) is a data issue, reported and never divided by.
+    ``value`` is CAC (reporting currency per new customer), ``threshold`` is
+    :math:`T (1 + t)`. Reference: docs/METRICS.md, *CAC*.
     """
-    f = Decimal(1) + _dec(cfg.threshold)
-    condition = "(n = 0 AND cost > 0) OR (n > 0 AND cost > target * :f * n)"
-    blended = f"""
-    WITH cost AS (
-        SELECT COALESCE(SUM(g.amount), 0) AS cost
-        FROM gl_entries g
-        JOIN accounts a ON a.account_id = g.account_id
-        JOIN departments d ON d.department_id = g.department_id
-        WHERE g.period = :p AND a.account_type = 'opex' AND d.name IN ('Sales', 'Marketing')
-    ),
-    new_customers AS (
-        SELECT COUNT(*) AS n FROM customers WHERE signup_date >= :p AND signup_date < :e
-    ),
-    tgt AS (
-        SELECT MAX(CAST(target AS DECIMAL(18, 4))) AS target
-        FROM kpi_targets WHERE period = :p AND kpi = 'cac' AND dimension IS NULL
-    ),
-    x AS (SELECT cost.cost, new_customers.n, tgt.target
-          FROM cost CROSS JOIN new_customers CROSS JOIN tgt)
-    SELECT CAST(NULL AS VARCHAR) AS channel, cost, n, target FROM x
-    WHERE target IS NOT NULL AND ({condition})
-    """
-    by_channel = f"""
-    WITH tgt AS (
-        SELECT dimension AS channel, MAX(CAST(target AS DECIMAL(18, 4))) AS target
-        FROM kpi_targets WHERE period = :p AND kpi = 'cac' AND dimension IS NOT NULL
-        GROUP BY dimension
-    ),
-    camp AS (
-        SELECT campaign_id, channel FROM marketing_campaigns
-        WHERE channel IN (SELECT channel FROM tgt)
-    ),
-    spend AS (
-        SELECT camp.channel, SUM(g.amount) AS cost
-        FROM gl_entries g JOIN camp ON camp.campaign_id = g.campaign_id
-        WHERE g.period = :p
-        GROUP BY camp.channel
-    ),
-    acq AS (
-        SELECT camp.channel, COUNT(*) AS n
-        FROM customers c JOIN camp ON camp.campaign_id = c.acquisition_campaign_id
-        WHERE c.signup_date >= :p AND c.signup_date < :e
-        GROUP BY camp.channel
-    ),
-    x AS (
-        SELECT tgt.channel, COALESCE(spend.cost, 0) AS cost, COALESCE(acq.n, 0) AS n, tgt.target
-        FROM tgt
-        LEFT JOIN spend ON spend.channel = tgt.channel
-        LEFT JOIN acq ON acq.channel = tgt.channel
-    )
-    SELECT channel, cost, n, target FROM x WHERE {condition}
-    ORDER BY channel
-    """
-    params = {"p": period.start, "e": period.end, "f": f}
-    rows = _rows(conn, blended, params)
+    f = Decimal(1) + exact(cfg.threshold)
+    checks = []  # (channel or None, cost, new customers, CAC as the metrics compute it, target)
+    target = _target(conn, period, "cac")
+    if target is not None:
+        a = facts.acquisition(conn, period).iloc[0]
+        cost = float(a["sales_cost"]) + float(a["marketing_cost"])
+        n = int(a["new_customers"])
+        checks.append((None, cost, n, departments.cac(cost, n), target))
     if cfg.by_channel:
-        rows += _rows(conn, by_channel, params)
+        t = facts.kpi_targets(conn, period, kpi="cac")
+        channels = sorted(str(c) for c in t["dimension"].dropna().unique())
+        if channels:
+            by = departments.cac_by_channel(facts.acquisition_by_channel(conn, period)).set_index("channel")
+            for ch in channels:
+                cost = float(by.loc[ch, "spend"]) if ch in by.index else 0.0
+                n = int(by.loc[ch, "new_customers"]) if ch in by.index else 0
+                value = float(by.loc[ch, "cac"]) if ch in by.index else math.nan
+                checks.append((ch, cost, n, value, _target(conn, period, "cac", ch)))
     out = []
-    for r in rows:
-        cost, n, target = _D(r["cost"]), int(r["n"]), _D(r["target"])
-        entity = {} if r["channel"] is None else {"channel": str(r["channel"])}
-        scope = "blended" if not entity else f"channel {entity['channel']}"
-        line = target * f
-        details = {"scope": scope, "cost": float(cost), "new_customers": n,
-                   "target": float(target), "tolerance": cfg.threshold}
+    for channel, cost, n, value, tgt in checks:
+        cost_d = exact(cost)
+        if not ((n == 0 and cost_d > 0) or (n > 0 and cost_d > tgt * f * n)):
+            continue
+        entity = {} if channel is None else {"channel": channel}
+        scope = "blended" if channel is None else f"channel {channel}"
+        line = tgt * f
+        details = {"scope": scope, "cost": cost, "new_customers": n,
+                   "target": float(tgt), "tolerance": cfg.threshold}
         if n == 0:
-            details["issue"] = "cost but no new customers: CAC is undefined"
-            out.append(Finding("cac", period.start, entity, None, float(line), details,
-                               f"{scope} CAC: cost {_money(cost)} with no new customers "
+            details["issue"] = "cost but no new paying customers: CAC is undefined"
+            out.append(Finding("cac", period, entity, None, float(line), details,
+                               f"{scope} CAC: cost {_money(cost)} with no new paying customers "
                                "(data issue, not divided by)", data_issue=True))
             continue
-        value = cost / n
-        details["cac"] = float(value)
+        details["cac"] = value
         out.append(Finding(
-            "cac", period.start, entity, float(value), float(line), details,
-            f"{scope} CAC {_money(value)} ({_money(cost)} / {n} new customers) vs target "
-            f"{_money(target)} (alert above {_money(line)})",
+            "cac", period, entity, value, float(line), details,
+            f"{scope} CAC {_money(value)} ({_money(cost)} / {n} new paying customers) vs target "
+            f"{_money(tgt)} (alert above {_money(line)})",
         ))
     return out
 
 
 @register_rule("product_development", config=ProductDevelopmentConfig,
                entity_keys=("feature_id",), title="Feature over budget")
-def product_development(conn, period: Period, cfg: ProductDevelopmentConfig) -> list[Finding]:
+def product_development(conn, period: date, cfg: ProductDevelopmentConfig) -> list[Finding]:
     r"""Features whose development cost to date overruns their budget.
 
     .. math:: \sum_{m \le P} D_m > (1 + o)\,B \quad (o = 0.25)
 
-    :math:`D_m` = sum of ``dev_costs.cost`` of the feature in month m (USD), summed up to
+    :math:`D_m` = sum of ``dev_costs.cost`` of the feature in month m (reporting currency), summed up to
     and including P; :math:`B` = ``features.budget``. No division: a feature with a zero
     budget fires as soon as it costs anything. ``value`` is the cost to date, ``threshold``
     is :math:`(1 + o) B`; details give the budget, overrun = cost − budget and overrun_pct
@@ -582,12 +500,12 @@ def product_development(conn, period: Period, cfg: ProductDevelopmentConfig) -> 
     WHERE c.cost_to_date > :f * f.budget
     ORDER BY f.feature_id
     """
-    f = Decimal(1) + _dec(cfg.threshold)
+    f = Decimal(1) + exact(cfg.threshold)
     out = []
-    for r in _rows(conn, sql, {"p": period.start, "f": f}):
-        cost, budget = _D(r["cost_to_date"]), _D(r["budget"])
+    for r in _query_rows(conn, sql, {"p": period, "f": f}):
+        cost, budget = exact(r["cost_to_date"]), exact(r["budget"])
         out.append(Finding(
-            "product_development", period.start, {"feature_id": str(r["feature_id"])},
+            "product_development", period, {"feature_id": str(r["feature_id"])},
             float(cost), float(budget * f),
             {"feature": r["name"], "team": r["team"], "product_id": str(r["product_id"]),
              "budget": float(budget), "cost_to_date": float(cost),
@@ -602,61 +520,40 @@ def product_development(conn, period: Period, cfg: ProductDevelopmentConfig) -> 
 
 @register_rule("nrr_target", config=NrrTargetConfig, entity_keys=(),
                title="Net revenue retention below target")
-def nrr_target(conn, period: Period, cfg: NrrTargetConfig) -> list[Finding]:
+def nrr_target(conn, period: date, cfg: NrrTargetConfig) -> list[Finding]:
     r"""Net revenue retention of P below its target by more than the tolerance.
 
     .. math:: NRR = \frac{\sum_c MRR_c(P)}{\sum_c MRR_c(P - 12)} < T (1 - t) \quad (t = 0.05)
 
     over the customers :math:`c` paying at the end of month P − 12 (``months``, default
-    12): MRR summed from ``subscriptions`` active on each month's last day
-    (``start_date <= M`` and ``end_date`` NULL or ``> M``; ``end_date`` exclusive); new and
+    12), with the figures of the retention dashboard
+    (:func:`finlib.metrics.facts.retention_cohort`,
+    :func:`finlib.metrics.retention.revenue_retention`): MRR of the subscriptions active
+    on each month's last day (``end_date`` exclusive), in the reporting currency; new and
     reactivated customers are not in the cohort (docs/METRICS.md, *NRR*). :math:`T` =
     ``kpi_targets.target`` with kpi ``nrr``, no dimension, period P (a ratio: 1.05 =
-    105 %). Evaluated as :math:`\sum MRR(P) < T (1 - t) \sum MRR(P-12)` in exact DECIMAL,
+    105 %). Evaluated as :math:`\sum MRR(P) < T (1 - t) \sum MRR(P-12)` in exact decimals,
     so nothing is divided. No target, or no customer paying 12 months earlier: no alert.
     ``value`` is NRR (ratio), ``threshold`` is :math:`T (1 - t)`; details give the target,
-    both MRR sums (USD/month) and the cohort size. Disabled by default.
+    both MRR sums (reporting currency per month) and the cohort size. Disabled by default.
     """
-    from finlib.periods import month_end
-
-    sql = """
-    WITH cm AS (
-        SELECT customer_id,
-               SUM(CASE WHEN start_date <= :then_end AND (end_date IS NULL OR end_date > :then_end)
-                        THEN mrr ELSE 0 END) AS mrr_then,
-               SUM(CASE WHEN start_date <= :now_end AND (end_date IS NULL OR end_date > :now_end)
-                        THEN mrr ELSE 0 END) AS mrr_now
-        FROM subscriptions
-        WHERE start_date <= :now_end AND (end_date IS NULL OR end_date > :then_end)
-        GROUP BY customer_id
-    ),
-    cohort AS (
-        SELECT COALESCE(SUM(mrr_then), 0) AS mrr_then, COALESCE(SUM(mrr_now), 0) AS mrr_now,
-               COUNT(*) AS customers
-        FROM cm WHERE mrr_then > 0
-    ),
-    tgt AS (
-        SELECT MAX(CAST(target AS DECIMAL(18, 6))) AS target
-        FROM kpi_targets WHERE period = :p AND kpi = 'nrr' AND dimension IS NULL
-    )
-    SELECT cohort.mrr_then, cohort.mrr_now, cohort.customers, tgt.target
-    FROM cohort CROSS JOIN tgt
-    WHERE tgt.target IS NOT NULL AND cohort.mrr_then > 0
-      AND cohort.mrr_now < tgt.target * :f * cohort.mrr_then
-    """
-    factor = Decimal(1) - _dec(cfg.threshold)
-    params = {"p": period.start, "f": factor, "now_end": month_end(period.start),
-              "then_end": month_end(period.shift(-cfg.months))}
-    out = []
-    for r in _rows(conn, sql, params):
-        then, now, target = _D(r["mrr_then"]), _D(r["mrr_now"]), _D(r["target"])
-        nrr, line = now / then, target * factor
-        out.append(Finding(
-            "nrr_target", period.start, {}, float(nrr), float(line),
-            {"nrr": float(nrr), "target": float(target), "tolerance": cfg.threshold,
-             "months": cfg.months, "mrr_then": float(then), "mrr_now": float(now),
-             "customers": int(r["customers"])},
-            f"NRR ({cfg.months} months) {_pct(nrr)} vs target {_pct(target)} "
-            f"(alert below {_pct(line)})",
-        ))
-    return out
+    target = _target(conn, period, "nrr")
+    if target is None:
+        return []
+    cohort = facts.retention_cohort(conn, period, months=cfg.months)
+    if cohort.empty:
+        return []
+    rr = retention.revenue_retention(cohort)
+    then, now = exact(rr.mrr_then), exact(rr.mrr_now)
+    factor = Decimal(1) - exact(cfg.threshold)
+    line = target * factor
+    if not (then > 0 and now < line * then):
+        return []
+    return [Finding(
+        "nrr_target", period, {}, rr.nrr, float(line),
+        {"nrr": rr.nrr, "target": float(target), "tolerance": cfg.threshold,
+         "months": cfg.months, "mrr_then": rr.mrr_then, "mrr_now": rr.mrr_now,
+         "customers": int(rr.customers)},
+        f"NRR ({cfg.months} months) {_pct(rr.nrr)} vs target {_pct(target)} "
+        f"(alert below {_pct(line)})",
+    )]

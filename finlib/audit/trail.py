@@ -206,7 +206,7 @@ def on_delete(batch: Batch, table: str, where: str, params: dict | None) -> None
 
 
 def _touched(conn: Connection, batch: Batch) -> list[str]:
-    names = set(batch.rows_written) | set(batch.rows_deleted)
+    names = set(batch.rows_written) | set(batch.rows_deleted) | set(getattr(batch, "changed_by_sql", ()))
     if conn.backend == "postgresql":
         rows = conn.query("SELECT relname FROM pg_stat_xact_user_tables WHERE schemaname = current_schema() "
                           "AND n_tup_ins + n_tup_upd + n_tup_del > 0")

@@ -12,7 +12,7 @@ For a block of customers this module derives, with numpy only:
 * ``invoices``: monthly plans are invoiced per calendar month (the first month pro rata by
   days, the last month in full: no refunds); annual plans are invoiced 12 x MRR per term
   from the row's start, and a row ending inside a term gets a credit note (negative
-  invoice) for the unused days. A few monthly invoices have a ``void`` duplicate;
+  invoice, ``kind = credit_note``) for the unused days. A few monthly invoices have a ``void`` duplicate;
 * ``revenue_recognized``: every non-void invoice is recognised ratably by days over its
   service period (cumulative rounding to the cent, so each invoice recognises exactly its
   amount), summed per subscription and period; periods after the window stay deferred;
@@ -278,6 +278,7 @@ def build_block(ctx: Context, lo: int, hi: int, block_no: int) -> tuple[dict, np
         subscription_id=sub_ids.take(A.pa.array(i_sub)), issued_on=A.dates(i_issued),
         service_start=A.dates(i_ss), service_end=A.dates(i_se), amount=A.money(i_amt),
         currency=A.const("USD", len(i_sub)), status=A.pick(("open", "paid", "void"), status),
+        kind=A.pick(("invoice", "credit_note"), i_credit.astype(np.int64)),
     )
 
     # ---- revenue recognition: ratable by days, cumulative rounding per invoice ----------

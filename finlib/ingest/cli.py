@@ -11,7 +11,7 @@ from finlib.errors import ValidationError
 
 REPLACE_HELP = (
     "Load again a file already accepted into TABLE, saying what it replaces: "
-    "'keys' deletes the rows whose primary key is in the file (an upsert); "
+    "'keys' deletes the rows whose key (primary or natural) is in the file (an upsert); "
     "'all' empties the table first (a full refresh); "
     "'period=2024-01' (or 'period=2024-01..2024-03') deletes those months and requires every "
     "row of the file to fall in them. Without --replace a file already loaded (same sha256) "
@@ -86,9 +86,12 @@ def ingest(table, file, mapping, encoding, replace, max_errors, as_json):
     """Validate FILE (CSV or Parquet) and load it into TABLE, all or nothing.
 
     Every rule of the canonical schema is checked first (required columns, types, allowed
-    values, ranges, first-of-month periods, keys unique and new, foreign keys present);
-    every problem is listed with its line, and nothing is written unless the whole file is
-    valid. Each attempt is recorded in ingest_batches.
+    values, ranges, first-of-month periods, keys unique and new, foreign keys present,
+    plausible dates, amounts to the cent, currencies with fx rates, row rules such as an
+    end after its start; docs/INGEST.md); ids and text are trimmed of surrounding spaces.
+    Every problem is listed with its line, and nothing is written unless the whole file is
+    valid. Each attempt is recorded in ingest_batches; warnings (e.g. one-day gaps between
+    a customer's subscriptions) are printed and recorded with the batch.
 
     \b
     Examples:
@@ -119,10 +122,13 @@ def ingest(table, file, mapping, encoding, replace, max_errors, as_json):
         raise
     finally:
         progress.close()
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
     if as_json:
         click.echo(json.dumps({"batch_id": result.batch_id, "table": result.table, "file": result.file,
                                "sha256": result.sha256, "rows": result.rows, "deleted": result.deleted,
-                               "replace": result.replace, "seconds": round(result.seconds, 3)}))
+                               "replace": result.replace, "seconds": round(result.seconds, 3),
+                               "warnings": result.warnings}))
         return
     extra = f", {result.deleted:,} replaced ({result.replace})" if result.replace else ""
     rate = f" ({result.rows_per_second:,.0f} rows/s)" if result.seconds >= 1 else ""  # noise for small files

@@ -4,17 +4,20 @@ How a load runs
 ---------------
 1. The file is checked (exists, not empty, decodes) and its header is compared with the
    target table's columns through the mapping (missing columns get a "did you mean").
-2. DuckDB reads the file *streaming* (``read_csv(..., all_varchar=true)``): every value is
-   parsed with ``TRY_CAST``/``try_strptime`` and every rule derived from
-   :mod:`finlib.warehouse.schema` (not-null, types, allowed values, ranges, first-of-month
-   periods, primary keys unique in the file and new to the warehouse, foreign keys present)
-   is counted in **one aggregate pass**. Only when something fails is the file read again
+2. DuckDB reads the file *streaming* (``read_csv(..., all_varchar=true)``): ids and text
+   are trimmed, every value is parsed with ``TRY_CAST``/``try_strptime`` and every rule
+   derived from :mod:`finlib.warehouse.schema` and :mod:`finlib.ingest.rules` (not-null,
+   types, allowed values, ranges, first-of-month periods, plausible dates, amounts to the
+   cent, ISO currencies with an fx rate on or before the row's date, row rules, primary
+   and natural keys unique in the file and new to the warehouse (NULL a value in natural
+   keys), foreign keys present) is counted in **one aggregate pass**. Only when something fails is the file read again
    with row numbers to report the first ``max_errors`` problems with their real line.
 3. With no problem, the rows are inserted in the same transaction (one
    :func:`~finlib.warehouse.load.write_batch`): ``INSERT INTO t SELECT ... FROM read_csv``
    on DuckDB, a streamed ``COPY`` on PostgreSQL. On any error nothing is written.
 4. Every batch, accepted or rejected, is recorded in ``ingest_batches`` (a rejected batch in
-   its own small transaction).
+   its own small transaction). Warnings about an accepted load (one-day gaps between a
+   customer's subscriptions) are read in its transaction and recorded in its message.
 
 Re-loading a file already accepted into the same table (same sha256) is refused unless a
 ``replace`` scope is given (see :func:`parse_replace`).
@@ -39,11 +42,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from finlib.errors import IngestError, ValidationError
+import lazy_loader as lazy
+
+from finlib import config
+from finlib.errors import ConfigError, IngestError, ValidationError
 from finlib.ingest.mapping import ColumnSpec, Mapping
+from finlib.ingest.rules import POSTING_LAG, IngestRules, iso_currencies, load_rules
 from finlib.warehouse.db import Warehouse
 from finlib.warehouse.load import current_user, write_batch
 from finlib.warehouse.schema import TABLES, Column, Table
+
+duckdb = lazy.load("duckdb")  # the database drivers load on first use
+pa = lazy.load("pyarrow")
+pg_copy = lazy.load("finlib.warehouse.pg_copy", suppress_warning=True)
 
 Progress = Callable[[str, float | None], None]
 
@@ -88,7 +99,8 @@ class Replace:
     """What a re-load replaces.
 
     ``all``                delete every row of the table, then load the file (full refresh)
-    ``keys``               delete the rows whose primary key is in the file, then load (upsert)
+    ``keys``               delete the rows whose key (primary or natural) is in the file, then
+                           load (upsert)
     ``period=2024-01``     delete the table's rows of that month (or ``2024-01..2024-03``, a
                            range); every row of the file must fall in it
     """
@@ -118,14 +130,14 @@ def parse_replace(text: str | None, table: Table) -> Replace | None:
     if t == "all":
         return Replace("all")
     if t == "keys":
-        if not table.primary_key:
-            raise IngestError(f"--replace keys needs a primary key; {table.name} has none. "
+        if not table.natural_key:
+            raise IngestError(f"--replace keys needs a key; {table.name} has none. "
                               "Use --replace all or --replace period=YYYY-MM.")
         return Replace("keys")
     if t.startswith("period="):
         if "period" not in table.column_names:
             raise IngestError(f"--replace {text}: {table.name} has no period column. "
-                              "Use --replace all" + (" or --replace keys." if table.primary_key else "."))
+                              "Use --replace all" + (" or --replace keys." if table.natural_key else "."))
         lo, _, hi = t[len("period="):].partition("..")
         lo_d = _month(lo)
         hi_d = _month(hi) if hi else lo_d
@@ -161,6 +173,8 @@ class _Check:
     sql: str  # condition over the stage (alias s); TRUE means a problem
     message: str
     value_col: str | None = None  # stage column holding the value to report
+    extra: tuple[str, ...] = ()  # SQL over the stage, evaluated for reported rows only
+    fmt: Callable[..., str] | None = None  # fmt(value, *extra) -> message (else `message`)
 
 
 @dataclass
@@ -297,10 +311,13 @@ class _Source:
 class _Ingest:
     def __init__(self, wh: Warehouse, table: str, path: Path, mapping: Mapping | None,
                  encoding: str | None, replace: Replace | None, max_errors: int,
-                 user: str, progress: Progress | None):
+                 user: str, progress: Progress | None, rules: IngestRules | None = None):
         self.wh, self.table, self.path, self.mapping = wh, TABLES[table], path, mapping
         self.encoding, self.replace, self.max_errors = encoding, replace, max(1, max_errors)
         self.user, self.progress = user, progress
+        self.rules = rules or load_rules()
+        self.reporting = config.reporting_currency()
+        self.fx_first: dict[str, date] = {}  # currency -> its first fx_rates.rate_date
         self.fname = path.name
         self.cols: list[_Col] = []
         self.checks: list[_Check] = []
@@ -321,8 +338,6 @@ class _Ingest:
         specs = dict(self.mapping.columns) if self.mapping else {}
         for target in specs:
             if target not in self.table.column_names:
-                from finlib.errors import ConfigError
-
                 raise ConfigError(f"mapping {self.mapping.name}: {target!r} is not a column of "
                                   f"{self.table.name}{did_you_mean(target, self.table.column_names)}")
         used: set[str] = set()
@@ -350,8 +365,12 @@ class _Ingest:
                     problems.append(_problem(self.fname, 1, other, None, "missing_column",
                                              f"mapping uses column {other!r} (null_when of {col.name}), "
                                              f"which the file does not have{did_you_mean(other, headers)}"))
-            self.cols.append(_Col(col, spec, source, self._raw_sql(src, source, spec),
+            self.cols.append(_Col(col, spec, source, self._raw_sql(src, source, spec, col),
                                   lookup=spec.lookup if spec else None))
+        if (self.mapping is not None and self.mapping.end_date == "inclusive"
+                and self.table.name != "subscriptions"):
+            raise ConfigError(f"mapping {self.mapping.name}: end_date: inclusive applies to "
+                              f"subscriptions only, not {self.table.name}")
         if self.mapping is None:
             known = set(self.table.column_names)
             for h in headers:
@@ -368,8 +387,10 @@ class _Ingest:
             return set()
         return {s.source for s in self.mapping.columns.values() if s.source}
 
-    def _raw_sql(self, src: _Source, source: str, spec: ColumnSpec | None) -> str:
+    def _raw_sql(self, src: _Source, source: str, spec: ColumnSpec | None, col: Column) -> str:
         x = src.raw_ref(source) if src.kind == 'csv' else f"NULLIF({src.raw_ref(source)}, '')"
+        if col.type in ("id", "text"):  # ' C000001' is C000001: trimmed, and blank is empty
+            x = f"NULLIF(trim({x}), '')"
         if spec is None:
             return x
         if spec.extract:
@@ -408,6 +429,8 @@ class _Ingest:
                 return f"CAST({x} AS TIMESTAMP)"
             if spec is not None and spec.truncate == "month":
                 return f"CAST(date_trunc('month', {x}) AS DATE)"
+            if self._end_inclusive(c):  # the last day of service -> the first day without
+                return f"CAST(CAST({x} AS DATE) + INTERVAL 1 DAY AS DATE)"
             return f"CAST({x} AS DATE)"
         if t in ("money", "rate"):
             st = c.col.sql_type
@@ -415,8 +438,7 @@ class _Ingest:
             if style == "cents":
                 return f"CAST(CAST(TRY_CAST({r} AS BIGINT) AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS {st})"
             if style == "accounting":
-                stripped = (f"regexp_replace(regexp_replace({r}, '^[A-Za-z]{{3}}\\s+', ''), "
-                            f"'[\\s$€£,()]', '', 'g')")
+                stripped = _accounting_digits(r)
                 sign = f"CASE WHEN regexp_matches({r}, '^\\s*-?\\s*[A-Za-z$€£ ]*\\(.*\\)\\s*$') THEN -1 ELSE 1 END"
                 return f"CAST({sign} * TRY_CAST({stripped} AS {st}) AS {st})"
             return f"TRY_CAST({r} AS {st})"
@@ -433,6 +455,18 @@ class _Ingest:
                     f"WHEN lower(trim({r})) IN ({', '.join(lit(v) for v in tv)}) THEN TRUE "
                     f"WHEN lower(trim({r})) IN ({', '.join(lit(v) for v in fv)}) THEN FALSE END")
         return r  # id, text, json
+
+    def _end_inclusive(self, c: _Col) -> bool:
+        return (self.table.name == "subscriptions" and c.name == "end_date"
+                and self.mapping is not None and self.mapping.end_date == "inclusive")
+
+    def read_reference(self, query: Callable[[str], list]) -> None:
+        """Small facts the rules need from the warehouse (``query(sql) -> rows``): the first
+        ``fx_rates`` date of each currency."""
+        if self.table.fx_date:
+            self.fx_first = {cur: (d if isinstance(d, date) else date.fromisoformat(str(d)[:10]))
+                             for cur, d in query("SELECT currency, min(rate_date) FROM fx_rates "
+                                                 "GROUP BY currency")}
 
     def build_checks(self, pg_keys_checked_elsewhere: bool) -> None:
         tbl = self.table
@@ -480,6 +514,7 @@ class _Ingest:
                                           f"{typed} IS NOT NULL AND {typed} NOT IN (SELECT v FROM {rel})",
                                           f"{n} not found in {rt}.{rc}: load {rt} first or fix the id",
                                           n))
+        self._plausibility_checks()
         if self.replace and self.replace.kind == "period":
             lo, hi = self.replace.lo, self.replace.hi
             self.checks.append(_Check("replace_scope", "period",
@@ -487,7 +522,7 @@ class _Ingest:
                                       f"period is outside --replace {self.replace}", "__raw_period"))
         key = self.key_columns()
         if key and not pg_keys_checked_elsewhere and not (self.replace and self.replace.kind in ("all", "keys")):
-            on = " AND ".join(f"w.{ident(k)} = s.{ident(k)}" for k in key)
+            on = self.key_match("w", "s")
             scope = self._replace_pred("w")
             self.checks.append(_Check(
                 "primary_key_exists", ", ".join(key),
@@ -495,9 +530,130 @@ class _Ingest:
                 f"{', '.join(key)} already in the warehouse: use --replace keys to overwrite", None))
 
     def key_columns(self) -> tuple[str, ...]:
-        if self.table.primary_key:
-            return self.table.primary_key
-        return self.table.unique[0] if self.table.unique else ()
+        return self.table.natural_key
+
+    def key_match(self, a: str, b: str) -> str:
+        """SQL: rows ``a`` and ``b`` have the same key; NULL in a nullable key column is a
+        value (``IS NOT DISTINCT FROM``), so two company-wide targets of a month collide."""
+        return " AND ".join(
+            f"{a}.{ident(k)} {'IS NOT DISTINCT FROM' if self.table.column(k).nullable else '='} {b}.{ident(k)}"
+            for k in self.key_columns())
+
+    def key_not_null(self) -> str:
+        """SQL: the row's required key columns are present (rows without are reported as
+        not_null; a nullable key column may be NULL)."""
+        req = [k for k in self.key_columns() if not self.table.column(k).nullable]
+        return " AND ".join(f"{ident(k)} IS NOT NULL" for k in req) or "TRUE"
+
+    def warnings(self, conn, keys_rel: str) -> list[str]:
+        """Warnings about an accepted load, read inside its transaction on the warehouse
+        connection ``conn`` (DuckDB or PostgreSQL); ``keys_rel`` holds the file's keys.
+
+        Subscriptions: consecutive rows of a customer with exactly one day between the end
+        of one and the start of the next, the signature of last-day-of-service dates
+        loaded as exclusive ends.
+        """
+        if self.table.name != "subscriptions":
+            return []
+        mine = f"SELECT {ident(self.key_columns()[0])} FROM {keys_rel} AS kr"
+        rows = conn.query(
+            "SELECT a.customer_id, a.subscription_id, CAST(a.end_date AS VARCHAR), b.subscription_id, "
+            "CAST(b.start_date AS VARCHAR), count(*) OVER () FROM subscriptions a JOIN subscriptions b "
+            "ON b.customer_id = a.customer_id AND b.start_date = a.end_date + 1 "
+            f"WHERE a.subscription_id IN ({mine}) OR b.subscription_id IN ({mine}) "
+            "ORDER BY a.customer_id, a.end_date, a.subscription_id LIMIT 3")
+        if not rows:
+            return []
+        n = rows[0][5]
+        eg = "; ".join(f"customer {c}: {s1} ends {e}, {s2} starts {st}" for c, s1, e, s2, st, _ in rows)
+        fix = ("" if self.mapping is not None and self.mapping.end_date == "inclusive" else
+               " If the export gives the last day of service, declare 'end_date: inclusive' in the "
+               "mapping and load the file again with --replace keys.")
+        return [f"{n} subscription{'s' if n != 1 else ''} of {self.fname} leave{'s' if n == 1 else ''} "
+                f"exactly one day between a customer's subscription and the next (e.g. {eg}). "
+                "end_date is the first day without service, so that day has no subscription and "
+                "a month-end price change shows as churn and reactivation." + fix]
+
+    # -- plausibility: dates, amounts, currencies, row rules ---------------------------
+    def _plausibility_checks(self) -> None:
+        tbl, rules = self.table, self.rules
+        lo, hi = rules.earliest, rules.latest()
+        where = f" ({rules.source})" if rules.source != "defaults" else ""
+        cols = {c.name: c for c in self.cols}
+        for c in self.cols:
+            n, typed, raw = c.name, f"s.{ident(c.name)}", f"s.{ident('__raw_' + c.name)}"
+            t = c.col.type
+            if t in ("date", "period"):
+                sql = f"{typed} < DATE '{lo}' OR {typed} > DATE '{hi}'"
+            elif t == "timestamp":
+                sql = f"{typed} < TIMESTAMP '{lo}' OR {typed} >= TIMESTAMP '{hi}' + INTERVAL 1 DAY"
+            else:
+                sql = ""
+            if sql:
+                shown = "__raw_" + n if c.source else n
+                self.checks.append(_Check("date_window", n, sql,
+                                          f"{n} is outside the plausible dates {rules.window()}{where}",
+                                          shown))
+            style = c.spec.amount if c.spec else "plain"
+            if t == "money" and c.source and style in ("plain", "accounting"):
+                self.checks.append(_Check(
+                    "decimals", n,
+                    f"regexp_matches({raw}, '\\.\\d\\d\\d*[1-9]') AND {typed} IS NOT NULL",  # 100.005, not 100.000
+                    f"{c.label} has more than two decimals; amounts are stored to the cent and are "
+                    "never rounded on load: round them in the source", "__raw_" + n))
+                if style == "accounting" and "currency" in cols:
+                    prefix = (f"CASE WHEN contains({raw}, '€') THEN 'EUR' WHEN contains({raw}, '£') THEN 'GBP' "
+                              f"ELSE upper(NULLIF(regexp_extract({raw}, '^\\s*-?\\s*([A-Za-z]{{3}})\\s', 1), '')) END")
+                    self.checks.append(_Check(
+                        "currency_prefix", n, f"{prefix} <> s.currency", "", "__raw_" + n,
+                        extra=(prefix, "s.currency"),
+                        fmt=lambda v, pre, cur, label=c.label: (
+                            f"{label} is written in {pre} but the row's currency is {cur}: map the "
+                            "currency column (or its constant) to the amount's currency")))
+        if "currency" in cols:
+            self._currency_checks()
+        names = set(tbl.column_names)
+        for rc in tbl.checks:
+            self.checks.append(_Check(rc.name, rc.column, f"NOT ({_qualify(rc.condition, names)})",
+                                      rc.message, "__raw_" + rc.column if cols[rc.column].source else rc.column))
+        if tbl.name in POSTING_LAG:
+            ts, per = POSTING_LAG[tbl.name]
+            d = rules.posted_at_max_days
+            self.checks.append(_Check(
+                "posting_lag", ts,
+                f"s.{ts} < s.{per} - INTERVAL {d} DAY OR s.{ts} >= s.{per} + INTERVAL 1 MONTH + INTERVAL {d} DAY",
+                "", "__raw_" + ts if cols[ts].source else ts, extra=(f"CAST(s.{per} AS VARCHAR)",),
+                fmt=lambda v, per_v: (f"{ts} is more than {d} days away from its {per} {per_v[:7]} "
+                                      f"(posted_at_max_days{where or ' in parameters/ingest.yaml'})")))
+
+    def _currency_checks(self) -> None:
+        tbl, rep = self.table, self.reporting
+        iso = iso_currencies()
+        value = "__raw_currency" if next(c for c in self.cols if c.name == "currency").source else "currency"
+        if not tbl.fx_date:  # fx_rates: the codes themselves
+            self.checks.append(_Check("currency", "currency", f"s.currency NOT IN ({', '.join(lit(x) for x in sorted(iso))})",
+                                      "", value, fmt=lambda v: _not_iso(v, iso)))
+            return
+        known = sorted({rep} | {c for c in self.fx_first if c in iso})
+
+        def unknown(v):
+            if v is None or str(v) not in iso:
+                return _not_iso(v, iso)
+            return (f"no fx_rates rate for {v}: load its rates into fx_rates first (or use the "
+                    f"reporting currency {rep})")
+
+        self.checks.append(_Check("currency", "currency", f"s.currency NOT IN ({', '.join(lit(x) for x in known)})",
+                                  "", value, fmt=unknown))
+        fxd = tbl.fx_date
+        whens = " ".join(f"WHEN {lit(cur)} THEN s.{fxd} < DATE '{first}'"
+                         for cur, first in sorted(self.fx_first.items()) if cur != rep and cur in known)
+        if whens:
+            first = dict(self.fx_first)
+            self.checks.append(_Check(
+                "fx_rate", "currency", f"CASE s.currency {whens} ELSE FALSE END", "", value,
+                extra=(f"CAST(s.{fxd} AS VARCHAR)",),
+                fmt=lambda v, d: (f"no fx_rates rate for {v} on or before {d} ({fxd}): its first rate is "
+                                  f"dated {first.get(str(v))}; load earlier rates into fx_rates first")))
 
     def _replace_pred(self, alias: str) -> str:
         r = self.replace
@@ -524,7 +680,7 @@ class _Ingest:
         aggs = ["count(*)"] + [f"count(*) FILTER (WHERE {ch.sql})" for ch in self.checks]
         if key:
             kexpr = ident(key[0]) if len(key) == 1 else "row(" + ", ".join(ident(k) for k in key) + ")"
-            notnull = " AND ".join(f"{ident(k)} IS NOT NULL" for k in key)
+            notnull = self.key_not_null()
             aggs += [f"count(*) FILTER (WHERE {notnull})", f"count(DISTINCT {kexpr}) FILTER (WHERE {notnull})"]
         sql = f"SELECT {', '.join(aggs)} FROM ({self.stage_sql(src, False)}) AS s"
         row = _run(duck, sql, self.progress, "validating").fetchall()[0]
@@ -540,6 +696,7 @@ class _Ingest:
         stage = self.stage_sql(src, True)
         if active:
             flags = ", ".join(f"({ch.sql}) AS __f{i}" for i, ch in enumerate(active))
+            flags += "".join(f", {x} AS __x{i}_{j}" for i, ch in enumerate(active) for j, x in enumerate(ch.extra))
             anyf = " OR ".join(f"({ch.sql})" for ch in active)
             rows = _run(duck, f"SELECT s.*, {flags} FROM ({stage}) AS s WHERE {anyf} "
                               f"ORDER BY __rn LIMIT {self.max_errors}", self.progress, "reporting")
@@ -551,19 +708,20 @@ class _Ingest:
                         if ch.value_col:
                             val = r[ch.value_col]
                         else:
-                            val = ", ".join(str(r[k]) for k in self.key_columns())
+                            val = ", ".join(_key_text(r[k]) for k in self.key_columns())
                         col = self._source_label(ch.column)
-                        found.append((r["__rn"], _problem(self.fname, None, col, val, ch.rule,
-                                                           self._message(ch, val))))
+                        msg = (ch.fmt(val, *(r[f"__x{i}_{j}"] for j in range(len(ch.extra))))
+                               if ch.fmt else self._message(ch, val))
+                        found.append((r["__rn"], _problem(self.fname, None, col, val, ch.rule, msg)))
         if dups:
             key = self.key_columns()
             kcols = ", ".join(ident(k) for k in key)
-            notnull = " AND ".join(f"{ident(k)} IS NOT NULL" for k in key)
+            notnull = self.key_not_null()
             rows = _run(duck, f"SELECT {kcols}, list(__rn ORDER BY __rn) AS rns FROM ({stage}) AS s "
                               f"WHERE {notnull} GROUP BY {kcols} HAVING count(*) > 1 "
                               f"ORDER BY min(__rn) LIMIT {self.max_errors}", self.progress, "reporting")
             for rec in rows.fetchall():
-                val = ", ".join(str(v) for v in rec[:-1])
+                val = ", ".join(_key_text(v) for v in rec[:-1])
                 first = rec[-1][0]
                 for rn in rec[-1][1:]:
                     found.append((rn, _problem(self.fname, None, self._source_label(", ".join(key)), val,
@@ -597,6 +755,33 @@ class _Ingest:
         return ch.message
 
 
+def _accounting_digits(r: str) -> str:
+    """SQL: an accounting amount's digits (currency code, symbols, separators and parentheses
+    removed), as :meth:`_Ingest._typed_sql` parses it."""
+    return (f"regexp_replace(regexp_replace({r}, '^[A-Za-z]{{3}}\\s+', ''), "
+            f"'[\\s$€£,()]', '', 'g')")
+
+
+def _qualify(condition: str, names: set[str]) -> str:
+    """Prefix the column names of a schema row rule with the stage alias ``s.`` (outside
+    string literals)."""
+    parts = condition.split("'")
+    for i in range(0, len(parts), 2):
+        parts[i] = re.sub(r"\b([a-z_][a-z0-9_]*)\b",
+                          lambda m: f"s.{ident(m.group(1))}" if m.group(1) in names else m.group(1), parts[i])
+    return "'".join(parts)
+
+
+def _key_text(v) -> str:
+    """A key value as a problem shows it (NULL is a value of a natural key)."""
+    return "NULL" if v is None else str(v)
+
+
+def _not_iso(v, iso) -> str:
+    hint = f" (did you mean {str(v).upper()!r}?)" if v is not None and str(v).upper() in iso else ""
+    return f"currency must be an upper-case ISO 4217 code such as USD or EUR{hint}"
+
+
 def _run(duck, sql: str, progress: Progress | None, phase: str):
     """Execute on a DuckDB connection, reporting ``query_progress`` to ``progress``."""
     if progress is None:
@@ -625,7 +810,8 @@ def _run(duck, sql: str, progress: Progress | None, phase: str):
 # ---------------------------------------------------------------------------- public API
 def ingest_file(wh: Warehouse, table: str, path: str | os.PathLike, *, mapping: Mapping | None = None,
                 encoding: str | None = None, replace: str | None = None, max_errors: int = 50,
-                user: str | None = None, progress: Progress | None = None) -> IngestResult:
+                user: str | None = None, progress: Progress | None = None,
+                rules: IngestRules | None = None) -> IngestResult:
     """Validate ``path`` against ``table`` and load it all-or-nothing.
 
     Parameters
@@ -649,10 +835,13 @@ def ingest_file(wh: Warehouse, table: str, path: str | os.PathLike, *, mapping: 
         Recorded in ``ingest_batches`` (default: the login name).
     progress : callable, optional
         ``progress(phase, fraction_or_None)`` during long steps.
+    rules : IngestRules, optional
+        The plausible-date window and posting lag (default: ``parameters/ingest.yaml``).
 
     Returns
     -------
     IngestResult
+        ``warnings`` lists what was loaded but looks wrong (also in the batch's message).
 
     Raises
     ------
@@ -680,7 +869,7 @@ def ingest_file(wh: Warehouse, table: str, path: str | os.PathLike, *, mapping: 
     _check_initialised(wh)
     pool = ThreadPoolExecutor(max_workers=1)
     sha_future = pool.submit(file_sha256, p)
-    job = _Ingest(wh, table, p, mapping, encoding, rep, max_errors, user, progress)
+    job = _Ingest(wh, table, p, mapping, encoding, rep, max_errors, user, progress, rules)
     record = {"batch_id": uuid.uuid4().hex, "table_name": table, "file_name": p.name, "rows": 0,
               "started_at": started, "user_name": user,
               "mode": f"replace {rep}" if rep else "append"}
@@ -735,7 +924,6 @@ def _insert_record(b, record: dict) -> None:
 
 
 def _ingest(job: _Ingest, p: Path, tmpdir: Path, sha_future, record: dict) -> IngestResult:
-    import duckdb
 
     if p.stat().st_size == 0 or (p.suffix.lower() not in _PARQUET_SUFFIXES and not _head(p).strip()):
         raise ValidationError(f"{p.name} is empty: nothing was loaded",
@@ -778,7 +966,6 @@ def _prepare_duck(duck) -> None:
 
 def _validate(job: _Ingest, duck, src: _Source, sha_future, conn, extra=None) -> tuple[int, str]:
     """Run the rule pass; raise on problems or a duplicate file. Returns (rows, sha256)."""
-    import duckdb
 
     try:
         n, fails, dups = job.count_problems(duck, src)
@@ -824,18 +1011,21 @@ def _duplicate_of(conn, table: str, sha: str):
     return rows[0] if rows else None
 
 
-def _accept(b, job: _Ingest, record: dict, sha: str, rows: int, deleted: int) -> IngestResult:
+def _accept(b, job: _Ingest, record: dict, sha: str, rows: int, deleted: int,
+            warnings: list[str] | None = None) -> IngestResult:
     if job.replace is not None:
         b.execute("UPDATE ingest_batches SET outcome = 'replaced' WHERE table_name = :t AND "
                   "sha256 = :s AND outcome = 'accepted'", {"t": job.table.name, "s": sha})
+    warnings = list(warnings or [])
     record.update(sha256=sha, rows=rows, outcome="accepted", errors=0,
                   finished_at=datetime.now(),
-                  message=f"{rows} rows loaded" + (f", {deleted} replaced" if deleted else ""))
+                  message=f"{rows} rows loaded" + (f", {deleted} replaced" if deleted else "")
+                  + "".join(f"; warning: {w}" for w in warnings))
     b.details.update({k: (str(v) if isinstance(v, datetime) else v) for k, v in record.items()})
     _insert_record(b, record)
     return IngestResult(batch_id=record["batch_id"], table=job.table.name, file=str(job.path),
                         sha256=sha, rows=rows, deleted=deleted,
-                        replace=str(job.replace) if job.replace else None)
+                        replace=str(job.replace) if job.replace else None, warnings=warnings)
 
 
 def _delete_scope(b, job: _Ingest, keys_rel: str | None) -> int:
@@ -847,9 +1037,7 @@ def _delete_scope(b, job: _Ingest, keys_rel: str | None) -> int:
         return b.delete(name)
     if r.kind == "period":
         return b.delete(name, job._replace_pred(name))
-    key = job.key_columns()
-    on = " AND ".join(f"k.{ident(c)} = {name}.{ident(c)}" for c in key)
-    return b.delete(name, f"EXISTS (SELECT 1 FROM {keys_rel} k WHERE {on})")
+    return b.delete(name, f"EXISTS (SELECT 1 FROM {keys_rel} k WHERE {job.key_match('k', name)})")
 
 
 def _orphans(b, job: _Ingest) -> None:
@@ -894,6 +1082,7 @@ def _setup_duck(job: _Ingest, duck, pk_checked_by_insert: bool) -> None:
         if col.references:
             rt, rc = col.references.split(".")
             job.refs[(rt, rc)] = f"(SELECT {ident(rc)} AS v FROM {rt})"
+    job.read_reference(lambda sql: duck.execute(sql).fetchall())
     job.checks = []
     job.build_checks(pg_keys_checked_elsewhere=pk_checked_by_insert)
 
@@ -931,7 +1120,6 @@ def _ingest_duckdb(job: _Ingest, src: _Source, sha_future, record: dict) -> Inge
 
 
 def _ingest_duckdb_one_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
-    import duckdb
 
     name = job.table.name
     with write_batch(job.wh, action="ingest", target=name, actor=job.user,
@@ -960,7 +1148,8 @@ def _ingest_duckdb_one_pass(job: _Ingest, src: _Source, sha_future, record: dict
         _refuse_reload(job, src, b.conn, sha)
         if deleted:
             _orphans(b, job)
-        return _accept(b, job, record, sha, rows, deleted)
+        warnings = job.warnings(b.conn, f"(SELECT {ident(job.key_columns()[0])} FROM ({stage}) AS s)")
+        return _accept(b, job, record, sha, rows, deleted, warnings)
 
 
 def _report_duckdb(job: _Ingest, src: _Source, sha_future, cause: Exception) -> None:
@@ -985,12 +1174,18 @@ def _ingest_duckdb_two_pass(job: _Ingest, src: _Source, sha_future, record: dict
         _prepare_duck(duck)
         _setup_duck(job, duck, pk_checked_by_insert=False)
         rows, sha = _validate(job, duck, src, sha_future, b.conn)
-        deleted = _delete_scope(b, job, None)
+        stage = job.stage_sql(src, False)
+        keys_rel = None
+        if job.replace is not None and job.replace.kind == "keys":
+            kc = ", ".join(ident(k) for k in job.key_columns())
+            duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
+            keys_rel = "_finlib_keys"
+        deleted = _delete_scope(b, job, keys_rel)
         cols = [c.name for c in job.cols]
         duck.execute("SET preserve_insertion_order = false")
         try:
             written = _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
-                                 f"FROM ({job.stage_sql(src, False)})", job.progress, "loading").fetchone()[0]
+                                 f"FROM ({stage})", job.progress, "loading").fetchone()[0]
         except Exception as exc:
             raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
                               f"{str(exc).splitlines()[0]}") from exc
@@ -1002,8 +1197,6 @@ def _ingest_duckdb_two_pass(job: _Ingest, src: _Source, sha_future, record: dict
 
 def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
     """PostgreSQL target: validate in an in-memory DuckDB, stream the rows with COPY."""
-    import duckdb
-    import pyarrow as pa
 
     name = job.table.name
     with write_batch(job.wh, action="ingest", target=name, actor=job.user,
@@ -1032,6 +1225,7 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
                 duck.execute(f"CREATE TEMP TABLE _ref_{rt}_{rc} AS SELECT * FROM _tmp")
                 duck.unregister("_tmp")
                 job.refs[(rt, rc)] = f"_ref_{rt}_{rc}"
+        job.read_reference(pg.query)
         job.build_checks(pg_keys_checked_elsewhere=True)
         key = job.key_columns()
         stage = job.stage_sql(src, False)
@@ -1045,11 +1239,11 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
                 return 0, []
             kc = ", ".join(ident(k) for k in key)
             reader = duck.sql(f"SELECT DISTINCT {kc} FROM ({stage}) WHERE "
-                                  + " AND ".join(f"{ident(k)} IS NOT NULL" for k in key)).to_arrow_reader(200_000)
+                              + job.key_not_null()).to_arrow_reader(200_000)
             _copy_batches(pg.raw, "_finlib_keys", list(key), reader)
             if not check_keys:
                 return 0, []
-            on = " AND ".join(f"w.{k} = k.{k}" for k in key)
+            on = job.key_match("w", "k")
             scope = job._replace_pred("w")
             where = f" AND NOT ({scope})" if scope else ""
             cnt = pg.scalar(f"SELECT count(*) FROM _finlib_keys k JOIN {name} w ON {on}{where}")
@@ -1057,13 +1251,14 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
                 return 0, []
             hits = pg.query(f"SELECT {', '.join('k.' + k for k in key)} FROM _finlib_keys k JOIN {name} w "
                             f"ON {on}{where} LIMIT {job.max_errors}")
-            conds = " OR ".join("(" + " AND ".join(f"{ident(k)} = {lit(v)}" for k, v in zip(key, h, strict=True)) + ")"
+            conds = " OR ".join("(" + " AND ".join(f"{ident(k)} IS NULL" if v is None else f"{ident(k)} = {lit(v)}"
+                                                   for k, v in zip(key, h, strict=True)) + ")"
                                 for h in hits)
             found = duck.execute(f"SELECT __rn, {kc} FROM ({job.stage_sql(src, True)}) WHERE {conds} "
                                  f"ORDER BY __rn LIMIT {job.max_errors}").fetchall()
             lines = src.lines_of({r[0] for r in found})
             msg = f"{', '.join(key)} already in the warehouse: use --replace keys to overwrite"
-            return cnt, [_problem(job.fname, lines[r[0]], ", ".join(key), ", ".join(str(v) for v in r[1:]),
+            return cnt, [_problem(job.fname, lines[r[0]], ", ".join(key), ", ".join(_key_text(v) for v in r[1:]),
                                   "primary_key_exists", msg) for r in found]
 
         rows, sha = _validate(job, duck, src, sha_future, pg, extra=pg_checks)
@@ -1079,10 +1274,8 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
                               f"{str(exc).splitlines()[0]}") from exc
         if deleted:
             _orphans(b, job)
-        return _accept(b, job, record, sha, rows, deleted)
+        return _accept(b, job, record, sha, rows, deleted, job.warnings(pg, "_finlib_keys"))
 
 
 def _copy_batches(raw, table: str, cols: list[str], reader) -> int:
-    from finlib.warehouse.pg_copy import copy_arrow_batches
-
-    return copy_arrow_batches(raw, table, cols, reader)
+    return pg_copy.copy_arrow_batches(raw, table, cols, reader)

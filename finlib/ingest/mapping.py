@@ -26,7 +26,9 @@ Options of a column entry
                tried in order), e.g. ``"%m/%d/%Y"``. Default: ISO 8601.
 ``amount``     how money is written: ``plain`` (default, ``-1234.50``), ``accounting``
                (``$1,234.50``, ``(12.00)`` is negative, ``USD 1,234.50``), ``cents``
-               (integer minor units: ``123450`` is 1,234.50)
+               (integer minor units: ``123450`` is 1,234.50). A currency written in an
+               accounting amount (``EUR``, ``€``, ``£``) must agree with the row's
+               ``currency``; more than two decimals are refused, never rounded
 ``values``     a dict replacing source values (``Closed Won: won``); ``otherwise`` gives the
                value for anything not listed (default: keep it, validation then checks it)
 ``case``       ``lower`` or ``upper`` applied before ``values``
@@ -39,7 +41,14 @@ Options of a column entry
 
 Target columns not in the mapping are read from a source column of the same name if there
 is one; nullable columns missing from both become NULL; constants fill a column for every
-row.
+row. Ids and text are trimmed of leading and trailing spaces before any option applies.
+
+Conventions
+-----------
+``end_date: inclusive|exclusive`` (top level, ``subscriptions`` only; default ``exclusive``):
+the canonical ``subscriptions.end_date`` is the first day without service. Many billing
+exports give the last day of service instead; ``inclusive`` says so, and the loader adds
+one day.
 """
 
 from __future__ import annotations
@@ -48,9 +57,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from finlib import config
 from finlib.errors import ConfigError
 
 AMOUNT_STYLES = ("plain", "accounting", "cents")
+END_DATE_CONVENTIONS = ("exclusive", "inclusive")
 _KNOWN_KEYS = {"from", "format", "amount", "values", "otherwise", "case", "extract", "lookup",
                "null_when", "truncate", "true", "false"}
 
@@ -105,6 +118,7 @@ class Mapping:
     delimiter: str = ","
     quote: str = '"'
     path: Path | None = None
+    end_date: str = "exclusive"
 
 
 def _tuple(v) -> tuple[str, ...]:
@@ -121,9 +135,16 @@ def parse_mapping(data: dict, name: str = "mapping", path: Path | None = None) -
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a YAML mapping with 'columns'")
     csv_opts = data.get("csv") or {}
+    end_date = str(data.get("end_date", "exclusive")).strip().lower()
+    if end_date not in END_DATE_CONVENTIONS:
+        raise ConfigError(f"{where}: end_date must be 'inclusive' (the export gives the last day of "
+                          "service) or 'exclusive' (the first day without service)")
+    if "end_date" in data and data.get("table") not in (None, "subscriptions"):
+        raise ConfigError(f"{where}: end_date: {end_date} applies to subscriptions only, "
+                          f"not {data.get('table')}")
     m = Mapping(name=name, table=data.get("table"), description=str(data.get("description") or ""),
                 delimiter=str(csv_opts.get("delimiter", ",")), quote=str(csv_opts.get("quote", '"')),
-                path=path)
+                path=path, end_date=end_date)
     for target, spec in (data.get("columns") or {}).items():
         if isinstance(spec, str):
             m.columns[target] = ColumnSpec(target=target, source=spec)
@@ -169,10 +190,6 @@ def parse_mapping(data: dict, name: str = "mapping", path: Path | None = None) -
 
 def load_mapping(ref: str | Path) -> Mapping:
     """Read a mapping by path or by name (``stripe_invoices`` -> ``parameters/mappings/stripe_invoices.yaml``)."""
-    import yaml
-
-    from finlib import config
-
     p = Path(ref)
     candidates = [p]
     if not p.suffix:

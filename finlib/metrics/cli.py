@@ -39,7 +39,7 @@ def _fmt(key: str, value, unit: str) -> str:
 def kpis(period: str | None, segment: str | None, as_json: bool, as_of: int | None = None) -> None:
     """Print headline KPIs for a month: MRR, ARR, MRR movements, recognised revenue vs
     target, NRR, GRR, logo churn and CAC (optionally for one customer segment)."""
-    from finlib.metrics.kpis import KPI_LABELS, headline_kpis
+    from finlib.metrics.kpis import headline_kpis, kpi_labels
 
     p = month_of(period) if period else last_closed_month()
     if as_of is not None:
@@ -58,6 +58,6 @@ def kpis(period: str | None, segment: str | None, as_json: bool, as_of: int | No
     table.add_column("KPI")
     table.add_column("value", justify="right")
     table.add_column("unit")
-    for key, (label, unit) in KPI_LABELS.items():
+    for key, (label, unit) in kpi_labels().items():
         table.add_row(label, _fmt(key, figures.get(key), unit), "" if unit in ("flag", "count") else unit)
     Console().print(table)

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from finlib.errors import ModelError, UndefinedMetricError
+from finlib.metrics import facts
 from finlib.metrics.facts import customer_mrr_cte, months_cte  # MRR per customer at month end
 
 scipy = lazy.load("scipy")  # scipy.special and scipy.optimize load on first use
@@ -405,7 +406,8 @@ def _customer_months(wh, start, end):
 
     A customer is active at month end M when a subscription has ``start_date <= M`` and
     ``end_date IS NULL OR end_date > M`` (end_date exclusive, docs/CONTRACTS.md) and the
-    summed MRR is positive. MRR is taken as stored (reporting currency assumed)."""
+    summed MRR is positive. MRR is in the reporting currency at the rate of each month's
+    last day (:func:`finlib.metrics.facts.customer_mrr_cte`)."""
     with wh.connect(read_only=True) as conn:
         df = conn.query_df(_CUSTOMER_MONTHS_SQL, {"start": str(start), "end": str(end)})
     df["period"] = pd.to_datetime(df["period"])
@@ -552,17 +554,12 @@ def _tenure_months(sub, period) -> dict:
 
 
 def _gross_margin(wh, start, end) -> float:
-    sql = """
-    SELECT a.account_type, SUM(CAST(g.amount AS DOUBLE PRECISION)) AS amount
-    FROM gl_entries g JOIN accounts a ON a.account_id = g.account_id
-    WHERE g.period BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-      AND a.account_type IN ('revenue', 'cogs')
-    GROUP BY a.account_type
-    """
-    with wh.connect(read_only=True) as conn:
-        rows = dict(conn.query(sql, {"start": str(start), "end": str(end)}))
-    rev = float(rows.get("revenue") or 0.0)
-    cogs = float(rows.get("cogs") or 0.0)
+    """(revenue - cogs) / revenue from the ledger over ``start .. end`` in the reporting
+    currency (:func:`finlib.metrics.facts.ledger_by_line`); 1.0 without revenue."""
+    led = facts.ledger_by_line(wh, start, end)
+    by_type = led.groupby("account_type")["amount"].sum() if len(led) else {}
+    rev = float(by_type.get("revenue", 0.0) or 0.0)
+    cogs = float(by_type.get("cogs", 0.0) or 0.0)
     return 1.0 if rev <= 0 else (rev - cogs) / rev
 
 

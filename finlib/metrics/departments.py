@@ -86,14 +86,14 @@ def campaign_roi(campaigns):
     ----------
     campaigns : DataFrame
         :func:`finlib.metrics.facts.campaign_results` (``spend``, ``new_mrr``: MRR at the end
-        of their signup month of the customers the campaign acquired).
+        of their signup month of the customers the campaign acquired; reporting currency).
 
-    Formula: ``new_arr = 12 × new_mrr`` (the campaign's return, USD/year);
-    ``roi = (new_arr − spend) / spend``; ``roas = new_arr / spend`` (so ``roas = roi + 1``).
-    Both NaN when spend <= 0, with ``data_issue`` saying so (never divided by). Matches the
-    ``campaign_roi`` alert rule.
+    Formula: ``new_arr = 12 × new_mrr`` (the campaign's return, reporting currency per
+    year); ``roi = (new_arr − spend) / spend``; ``roas = new_arr / spend`` (so ``roas = roi
+    + 1``). Both NaN when spend <= 0, with ``data_issue`` saying so (never divided by). The
+    ``campaign_roi`` alert rule calls this function, so its ROI is the dashboard's.
 
-    Reference: docs/ALERTS.md, rule ``campaign_roi``; docs/METRICS.md *ROI* and *ROAS* conventions.
+    Reference: docs/METRICS.md, *ROI* and *ROAS* conventions; docs/ALERTS.md, ``campaign_roi``.
     """
     out = campaigns.copy()
     out["new_arr"] = 12.0 * out["new_mrr"]
@@ -106,24 +106,31 @@ def campaign_roi(campaigns):
 def cac(sales_marketing_cost: float, new_customers: int) -> float:
     """Customer acquisition cost (blended).
 
-    Formula: ``(Sales + Marketing opex of the period) / new customers of the period``
-    (customers whose ``signup_date`` falls in the period, as the alert rule counts them).
-    Units: USD per customer. NaN when there are no new customers. Reference: docs/METRICS.md, Departments.
+    Formula: ``(Sales + Marketing opex of the period) / new paying customers of the period``
+    (customers with a ``new`` MRR movement in the period,
+    :func:`finlib.metrics.facts.acquisition`; a signup that never pays, such as a trial, is
+    not one). Units: reporting currency per customer. NaN when there are no new paying
+    customers. The ``cac`` alert rule calls this function.
 
     >>> cac(1500.0, 3)
     500.0
+
+    Reference: docs/METRICS.md, *CAC*.
     """
     return float(sales_marketing_cost) / new_customers if new_customers > 0 else math.nan
 
 
 def cac_by_channel(channels):
-    """CAC per acquisition channel: ``spend / new_customers`` (USD per customer).
+    """CAC per acquisition channel: ``spend / new_customers`` (reporting currency per customer).
 
     ``channels``: :func:`finlib.metrics.facts.acquisition_by_channel` (``channel``, ``spend``,
-    ``new_customers``, ``new_mrr``), possibly several months (summed per channel).
-    Adds ``cac`` (NaN with no customers) and ``new_mrr_per_customer``.
+    ``new_customers``: new paying customers acquired through the channel's campaigns,
+    ``new_mrr``: their new MRR), possibly several months (summed per channel). Adds ``cac``
+    (NaN with no new paying customer) and ``new_mrr_per_customer`` (for CAC payback). The
+    ``cac`` alert rule calls this function for its channel checks.
 
-    Reference: docs/METRICS.md, Departments (CAC by channel); docs/ALERTS.md, rule ``cac`` (per channel). Sign: >= 0.
+    Reference: docs/METRICS.md, *CAC* (blended and by channel); docs/ALERTS.md, ``cac``.
+    Sign: >= 0.
     """
     g = channels.groupby("channel", as_index=False)[["spend", "new_customers", "new_mrr"]].sum()
     n = g["new_customers"].astype(float)
@@ -143,8 +150,10 @@ def gross_margin(revenue: float, cogs: float) -> float:
 def cac_payback_months(cac_value: float, new_mrr_per_customer: float, gross_margin_ratio: float) -> float:
     """CAC payback period in months.
 
-    Formula: ``CAC / (new MRR per new customer × gross margin)``. Units: months. NaN when
-    the monthly gross profit per new customer is <= 0 (never pays back).
+    Formula: ``CAC / (new MRR per new customer × gross margin)``, where the new customers
+    are the new *paying* customers CAC divides by and their new MRR is their ``new`` MRR
+    movement (:func:`finlib.metrics.facts.acquisition` ``new_mrr / new_customers``). Units:
+    months. NaN when the monthly gross profit per new customer is <= 0 (never pays back).
 
     >>> cac_payback_months(1200.0, 100.0, 0.8)
     15.0

@@ -21,6 +21,12 @@ Conventions
   ``mrr_end = mrr_start + new + expansion + reactivation - contraction - churn`` holds
   exactly in the warehouse; in the returned floats up to rounding (< 1e-6).
 * A customer *pays* in a month when their summed MRR is > 0.
+* Every money figure is in the reporting currency (:func:`finlib.config.reporting_currency`,
+  USD unless configured). Ledger, subscription, invoice and recognised-revenue amounts are
+  converted in SQL by one set of fragments below (:func:`in_reporting_currency` and its
+  helpers; docs/CURRENCY.md): income and expense at the rate of their period, MRR at the
+  rate of the month whose end it measures. A missing rate is an error
+  (:class:`MissingRateError`), never a rate of 1.
 
 Every function accepts either a :class:`~finlib.warehouse.db.Warehouse` (a short read-only
 connection is opened) or an open :class:`~finlib.warehouse.db.Connection`.
@@ -29,12 +35,25 @@ connection is opened) or an open :class:`~finlib.warehouse.db.Connection`.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from contextlib import contextmanager
+from decimal import Decimal
 
+import pandas as pd
+
+from finlib import config
+from finlib.errors import ConfigError, FinlibError, WarehouseError
 from finlib.periods import add_months, month_end
 from finlib.periods import month_of as parse_period
+from finlib.warehouse.db import _PARAM_RE
+from finlib.warehouse.schema import SEGMENTS, TABLES
 
 FAR_FUTURE = "9999-12-01"
+
+
+class MissingRateError(FinlibError):
+    """A money row is in a currency that ``fx_rates`` has no rate for on the date its
+    conversion needs (ingestion normally refuses such rows; this guards the figures)."""
 
 # -- plumbing ------------------------------------------------------------------------
 
@@ -43,10 +62,33 @@ def _used(sql: str, params: dict | None) -> dict | None:
     """Only the parameters the statement names (DuckDB rejects extra ones)."""
     if not params:
         return params
-    from finlib.warehouse.db import _PARAM_RE
-
     names = set(_PARAM_RE.findall(sql))
     return {k: v for k, v in params.items() if k in names}
+
+
+_MISSING_RATE_RE = re.compile(r"no exchange rate for (\S+) on or before (\d{4}-\d{2}-\d{2})")
+
+
+@contextmanager
+def _rates_checked():
+    """Turn the SQL error raised by :func:`in_reporting_currency` for a row without a rate
+    into a :class:`MissingRateError` that names the currency and the date."""
+    try:
+        yield
+    except WarehouseError as exc:
+        m = _MISSING_RATE_RE.search(str(exc))
+        if not m:
+            raise
+        raise MissingRateError(
+            f"No exchange rate for {m.group(1)} on or before {m.group(2)} in fx_rates: money in "
+            f"{m.group(1)} cannot be converted to the reporting currency "
+            f"{config.reporting_currency()}. Load the rate (finlib ingest fx_rates ...) and "
+            "try again.") from None
+
+
+def _scalar(src, sql: str, params: dict | None = None):
+    with _connection(src) as conn, _rates_checked():
+        return conn.scalar(sql, _used(sql, params))
 
 
 @contextmanager
@@ -59,9 +101,7 @@ def _connection(src):
 
 
 def _df(src, sql: str, params: dict | None = None, dates: tuple[str, ...] = ("period",)):
-    import pandas as pd
-
-    with _connection(src) as conn:
+    with _connection(src) as conn, _rates_checked():
         df = conn.query_df(sql, _used(sql, params))
     for c in dates:
         if c in df.columns:
@@ -73,8 +113,6 @@ def _df(src, sql: str, params: dict | None = None, dates: tuple[str, ...] = ("pe
 
 
 def _is_decimal(s) -> bool:
-    from decimal import Decimal
-
     first = s.dropna()
     return len(first) > 0 and isinstance(first.iloc[0], Decimal)
 
@@ -83,8 +121,6 @@ def _range(start, end=None) -> dict:
     s = parse_period(start)
     e = parse_period(end if end is not None else start)
     if e < s:
-        from finlib.errors import ConfigError
-
         raise ConfigError(f"end period {e:%Y-%m} is before start period {s:%Y-%m}")
     return {"start": s, "end": e, "prev": add_months(s, -1), "start_next": add_months(s, 1),
             "end_next": add_months(e, 1), "end_last_day": month_end(e)}
@@ -111,6 +147,131 @@ def months_cte(first: str = ":start", last: str = ":end") -> str:
     )
 
 
+# -- money in the reporting currency -------------------------------------------------------
+
+
+def reporting_currency_sql() -> str:
+    """SQL: the reporting currency (:func:`finlib.config.reporting_currency`, a validated
+    three-letter code) as a string literal, e.g. ``'USD'``. A literal, not a bound
+    parameter, so that the fragments below work in any statement, including SQL that
+    other modules build once at import."""
+    code = config.reporting_currency()
+    if not (len(code) == 3 and code.isalpha() and code.isupper()):  # pragma: no cover - config checks
+        raise ValueError(f"not an ISO 4217 code: {code!r}")
+    return f"'{code}'"
+
+
+def month_last_day(expr: str) -> str:
+    """SQL: the last day of the month that starts on the DATE ``expr`` (both backends)."""
+    return f"CAST(CAST({expr} AS DATE) + INTERVAL '1 month' - INTERVAL '1 day' AS DATE)"
+
+
+def fx_cte(name: str = "fx") -> str:
+    """SQL: ``<name>(currency, valid_from, valid_to, rate)``, ``fx_rates`` as validity spans.
+
+    Each ``fx_rates`` row of a currency other than the reporting currency holds from its
+    ``rate_date`` (inclusive) to the next ``rate_date`` of that currency (exclusive; NULL
+    for the latest), so "the row with the latest ``rate_date`` on or before day *d*" is the
+    one span with ``valid_from <= d < valid_to``. ``rate`` is ``rate_to_reporting``
+    (reporting-currency units per unit of ``currency``). One comma-separated CTE for a
+    ``WITH`` list; join it with :func:`fx_join`. Both backends.
+    """
+    return (
+        f"{name} AS (\n"
+        "  SELECT currency, rate_date AS valid_from,\n"
+        "         LEAD(rate_date) OVER (PARTITION BY currency ORDER BY rate_date) AS valid_to,\n"
+        "         rate_to_reporting AS rate\n"
+        f"  FROM fx_rates WHERE currency <> {reporting_currency_sql()}\n"
+        ")"
+    )
+
+
+def fx_join(alias: str, currency: str, on: str, fx: str = "fx") -> str:
+    """SQL: ``LEFT JOIN`` the :func:`fx_cte` span ``alias`` that holds for ``currency`` on
+    the DATE ``on`` (SQL expressions). ``alias.rate`` is NULL when there is none."""
+    return (f"LEFT JOIN {fx} {alias} ON {alias}.currency = {currency} AND {alias}.valid_from <= {on}"
+            f" AND ({alias}.valid_to IS NULL OR {alias}.valid_to > {on})")
+
+
+#: SQL type of a converted amount: the product of an amount (2 decimals) and a rate (8
+#: decimals) is exact with 10 decimals. Every branch of the conversion has this one type, so
+#: no backend rounds a branch to the amount's 2 decimals (DuckDB would, for mixed widths),
+#: and the amount is widened before it is multiplied (DuckDB multiplies two DECIMAL(18)
+#: values in 64 bits and overflows above 10^8).
+CONVERTED = "DECIMAL(38, 10)"
+
+
+def in_reporting_currency(amount: str, currency: str, rate: str, on: str) -> str:
+    """SQL: ``amount`` (in ``currency``) converted to the reporting currency.
+
+    The one conversion every money sum in finlib goes through (ledger, subscription MRR,
+    invoices, recognised revenue; in SQL on DuckDB and PostgreSQL).
+
+    Formula: ``amount × rate`` where ``rate`` is ``fx_rates.rate_to_reporting`` of
+    ``currency`` on the row with the latest ``rate_date`` on or before the DATE ``on``
+    (:func:`fx_join` finds it). The caller chooses ``on``, by the convention of
+    docs/CURRENCY.md:
+
+    * income and expense lines (``gl_entries``, ``revenue_recognized``, invoices) at the
+      rate of their period: ``on`` = the period's first day (IAS 21 allows a period or
+      average rate for income and expenses);
+    * MRR at the rate of the month whose end it measures: ``on`` = that month's last day
+      (:func:`month_last_day`).
+
+    Units: reporting currency (:func:`finlib.config.reporting_currency`, written into the
+    SQL by :func:`reporting_currency_sql`). Sign: unchanged (rates are positive). Rows already in the reporting currency convert at exactly 1 and need no
+    rate; a NULL amount (an outer join that found no row) stays NULL. The product is exact
+    (:data:`CONVERTED`: the amount's 2 decimals plus the rate's 8) and sums are never
+    rounded before the final projection, so a figure does not depend on how a query groups
+    before it sums.
+
+    A row in another currency without a rate for ``on`` makes the statement fail with
+    ``no exchange rate for <CUR> on or before <date>``, which :func:`_df` turns into
+    :class:`MissingRateError`: a missing rate is never treated as 1 and the row is never
+    dropped silently. (Ingestion refuses such rows; this is the guard behind it.)
+    """
+    return (
+        f"CASE WHEN {amount} IS NULL THEN NULL"
+        f" WHEN {currency} = {reporting_currency_sql()} THEN CAST({amount} AS {CONVERTED})"
+        f" WHEN {rate} IS NOT NULL THEN CAST(CAST({amount} AS {CONVERTED}) * {rate} AS {CONVERTED})"
+        f" ELSE CAST('no exchange rate for ' || COALESCE({currency}, 'NULL') || ' on or before '"
+        f" || CAST({on} AS VARCHAR) AS {CONVERTED}) END"
+    )
+
+
+def ledger_cte(name: str = "ledger", keys: tuple[str, ...] = ("period", "department_id", "account_id"),
+               where: str = "period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)") -> str:
+    """SQL: ``<name>(<keys>, amount, entries)``, ``gl_entries`` summed per ``keys`` in the
+    reporting currency.
+
+    One pass over the ledger: rows matching ``where`` (a condition on ``gl_entries``
+    columns) are summed per ``keys`` *and currency* in their own currency, then each small
+    per-currency sum is converted at the rate of its period (:func:`in_reporting_currency`;
+    exact, the rate is constant within a period and currency) and the currencies added up.
+    ``keys`` must include ``period``. ``amount`` is DECIMAL in the reporting currency,
+    positive in the account's normal direction; ``entries`` counts ledger lines. Returns
+    three comma-separated CTEs (``<name>_fx``, ``<name>_native``, ``<name>``) for a
+    ``WITH`` list. Both backends.
+    """
+    if "period" not in keys:
+        raise ValueError("ledger_cte keys must include 'period' (the rate is the period's)")
+    k = ", ".join(keys)
+    nk = ", ".join(f"n.{x}" for x in keys)
+    conv = in_reporting_currency("n.amount", "n.currency", "r.rate", "n.period")
+    return (
+        fx_cte(f"{name}_fx") + ",\n"
+        f"{name}_native AS (\n"
+        f"  SELECT {k}, currency, SUM(amount) AS amount, COUNT(*) AS entries\n"
+        f"  FROM gl_entries WHERE {where}\n"
+        f"  GROUP BY {k}, currency\n"
+        "),\n"
+        f"{name} AS (\n"
+        f"  SELECT {nk}, SUM({conv}) AS amount, SUM(n.entries) AS entries\n"
+        f"  FROM {name}_native n {fx_join('r', 'n.currency', 'n.period', f'{name}_fx')}\n"
+        f"  GROUP BY {nk}\n"
+        ")"
+    )
+
 
 def _segment_filter(column: str = "customer_id") -> str:
     """SQL: ``AND <column>`` belongs to a customer of segment ``:segment``."""
@@ -121,10 +282,11 @@ def _segment_filter(column: str = "customer_id") -> str:
 def _subs_cte(name: str = "subs", active_from: str = ":start", active_to_next: str = ":end_next",
               segment: bool = False) -> str:
     """SQL: subscriptions as month ranges ``[m0, m1)`` that touch ``active_from .. active_to``
-    (only customers of segment ``:segment`` when ``segment``)."""
+    (only customers of segment ``:segment`` when ``segment``), with ``mrr`` in the
+    subscription's ``currency`` (convert with :func:`_mrr_in_reporting`)."""
     return (
         f"{name} AS (\n"
-        f"  SELECT customer_id, product_id, mrr, {_month('start_date')} AS m0,\n"
+        f"  SELECT customer_id, product_id, mrr, currency, {_month('start_date')} AS m0,\n"
         f"         COALESCE({_month('end_date')}, DATE '{FAR_FUTURE}') AS m1\n"
         "  FROM subscriptions\n"
         f"  WHERE start_date < CAST({active_to_next} AS DATE)\n"
@@ -134,17 +296,31 @@ def _subs_cte(name: str = "subs", active_from: str = ":start", active_to_next: s
     )
 
 
+def _mrr_in_reporting(month: str, s: str = "s", r: str = "r") -> str:
+    """SQL: subscription ``s``'s MRR in the reporting currency at the end of the month
+    starting on ``month``: at the rate of that month's last day (:func:`in_reporting_currency`
+    with the :func:`fx_join` alias ``r``)."""
+    return in_reporting_currency(f"{s}.mrr", f"{s}.currency", f"{r}.rate", month_last_day(month))
+
+
+def _mrr_fx_join(month: str, fx: str, s: str = "s", r: str = "r") -> str:
+    """SQL: the rate span ``r`` for subscription ``s`` at the end of the month ``month``."""
+    return fx_join(r, f"{s}.currency", month_last_day(month), fx)
+
+
 def customer_mrr_cte(name: str = "customer_mrr", first: str = ":start", last: str = ":end") -> str:
     """SQL: ``<name>(period, customer_id, mrr)``, MRR per paying customer at each month end.
 
     The one definition of "MRR per customer at month end" (ChartMogul): a subscription is
     active at the end of month ``M`` when ``start_date <= last_day(M) AND (end_date IS NULL
     OR end_date > last_day(M))`` (``end_date`` exclusive, CONTRACTS.md); ``mrr`` is the sum
-    of ``subscriptions.mrr`` over the customer's active subscriptions, as exact DECIMAL
-    (cast to DOUBLE PRECISION where it is projected). Only customers with ``mrr > 0`` appear.
+    of ``subscriptions.mrr`` over the customer's active subscriptions, each converted to the
+    reporting currency at the rate of ``M``'s last day (:func:`in_reporting_currency`), as
+    exact DECIMAL (cast to DOUBLE PRECISION where it is projected). Only customers with
+    ``mrr > 0`` appear.
     ``period`` is the first day of ``M``, for every ``M`` in the ``months`` CTE.
 
-    Returns two comma-separated CTEs (``<name>_subs``, then ``<name>``) for a ``WITH
+    Returns three comma-separated CTEs (``<name>_fx``, ``<name>_subs``, ``<name>``) for a ``WITH
     RECURSIVE`` list that already holds :func:`months_cte` ``(first, last)`` with the same
     ``first``/``last`` SQL expressions (they also prune ``subscriptions``). Both backends.
     """
@@ -161,10 +337,12 @@ def customer_product_mrr_cte(name: str = "customer_product_mrr", first: str = ":
 def _paying_mrr_cte(name: str, first: str, last: str, keys: tuple[str, ...]) -> str:
     cols = ", ".join(f"s.{k}" for k in keys)
     return (
-        _subs_cte(f"{name}_subs", first, f"CAST({last} AS DATE) + INTERVAL '1 month'") + ",\n"
+        fx_cte(f"{name}_fx") + ",\n"
+        + _subs_cte(f"{name}_subs", first, f"CAST({last} AS DATE) + INTERVAL '1 month'") + ",\n"
         f"{name} AS (\n"
-        f"  SELECT months.m AS period, {cols}, SUM(s.mrr) AS mrr\n"
+        f"  SELECT months.m AS period, {cols}, SUM({_mrr_in_reporting('months.m')}) AS mrr\n"
         f"  FROM {name}_subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m\n"
+        f"  {_mrr_fx_join('months.m', f'{name}_fx')}\n"
         f"  GROUP BY months.m, {cols} HAVING SUM(s.mrr) > 0\n"
         ")"
     )
@@ -174,11 +352,7 @@ def check_segment(segment):
     """``None`` or one of the schema's segments (SMB, Mid-Market, Enterprise); else ConfigError."""
     if segment is None:
         return None
-    from finlib.warehouse.schema import SEGMENTS
-
     if segment not in SEGMENTS:
-        from finlib.errors import ConfigError
-
         raise ConfigError(f"Unknown segment {segment!r}: choose one of {', '.join(SEGMENTS)}.")
     return segment
 
@@ -190,29 +364,35 @@ def mrr_by_customer_product(src, start, end=None):
     """MRR per customer and product at each month end from ``start`` to ``end``.
 
     Columns: ``period`` (datetime, first of month), ``customer_id``, ``product_id``,
-    ``mrr`` (USD per month, float). Only rows with an active subscription appear.
-    Formula: ``mrr(c, p, M) = Σ subscriptions.mrr`` active at the last day of ``M``.
+    ``mrr`` (reporting currency per month, float). Only rows with an active subscription
+    appear. Formula: ``mrr(c, p, M) = Σ subscriptions.mrr × rate`` over the subscriptions
+    active at the last day of ``M``, at the rate of that day (:func:`in_reporting_currency`).
     Reference: ChartMogul, "MRR" (subscriptions active at month end, normalised monthly).
     """
     sql = f"""
 WITH RECURSIVE {months_cte()},
+{fx_cte()},
 {_subs_cte()}
 SELECT months.m AS period, s.customer_id, s.product_id,
-       CAST(SUM(s.mrr) AS DOUBLE PRECISION) AS mrr
+       CAST(SUM({_mrr_in_reporting('months.m')}) AS DOUBLE PRECISION) AS mrr
 FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
+{_mrr_fx_join('months.m', 'fx')}
 GROUP BY months.m, s.customer_id, s.product_id
 ORDER BY 1, 2, 3"""
     return _df(src, sql, _range(start, end))
 
 
 def mrr_by_customer(src, period):
-    """MRR per paying customer at the end of ``period`` (``customer_id``, ``mrr`` > 0)."""
+    """MRR per paying customer at the end of ``period`` (``customer_id``, ``mrr`` > 0, in the
+    reporting currency at the rate of the month's last day)."""
     sql = f"""
-WITH {_subs_cte()}
-SELECT customer_id, CAST(SUM(mrr) AS DOUBLE PRECISION) AS mrr
-FROM subs WHERE m0 <= CAST(:start AS DATE) AND m1 > CAST(:start AS DATE)
-GROUP BY customer_id HAVING SUM(mrr) > 0
-ORDER BY customer_id"""
+WITH {fx_cte()},
+{_subs_cte()}
+SELECT s.customer_id, CAST(SUM({_mrr_in_reporting(':start')}) AS DOUBLE PRECISION) AS mrr
+FROM subs s {_mrr_fx_join(':start', 'fx')}
+WHERE s.m0 <= CAST(:start AS DATE) AND s.m1 > CAST(:start AS DATE)
+GROUP BY s.customer_id HAVING SUM(s.mrr) > 0
+ORDER BY s.customer_id"""
     return _df(src, sql, _range(period))
 
 
@@ -229,23 +409,62 @@ GROUP BY months.m ORDER BY 1"""
     return _df(src, sql, _range(start, end))
 
 
+def _firsts_cte(name: str = "firsts", before: str = ":end_next") -> str:
+    """SQL: ``<name>(customer_id, first_month)``: the first month at whose end each customer
+    paid (a subscription with ``mrr > 0`` active on that month's last day), among
+    subscriptions starting before ``before``. A customer's ``new`` MRR movement is in that
+    month (ChartMogul: new = first paid MRR)."""
+    return (
+        f"{name} AS (\n"
+        f"  SELECT customer_id, MIN({_month('start_date')}) AS first_month\n"
+        "  FROM subscriptions\n"
+        f"  WHERE mrr > 0 AND (end_date IS NULL OR {_month('end_date')} > {_month('start_date')})\n"
+        f"    AND start_date < CAST({before} AS DATE)\n"
+        "  GROUP BY customer_id\n"
+        ")"
+    )
+
+
+def new_customers_cte(name: str = "new_paying", first: str = ":start", last: str = ":end") -> str:
+    """SQL: ``<name>(period, customer_id, new_mrr)``: the customers with a ``new`` MRR
+    movement in a month ``first .. last`` (SQL expressions for first-of-month dates), and
+    that movement.
+
+    A customer is *new* in month ``M`` when ``M`` is the first month at whose end they pay
+    (:func:`_firsts_cte`); ``new_mrr`` is their MRR at the end of ``M`` in the reporting
+    currency (subscriptions active on ``M``'s last day, at that day's rate:
+    :func:`in_reporting_currency`), exactly the ``new`` movement of :func:`mrr_movements`.
+    These are the new *paying* customers CAC divides by: a signup that never pays (a trial)
+    is not one. Returns comma-separated CTEs for a ``WITH`` list. Both backends.
+    """
+    return (
+        fx_cte(f"{name}_fx") + ",\n"
+        + _firsts_cte(f"{name}_firsts", f"CAST({last} AS DATE) + INTERVAL '1 month'") + ",\n"
+        + _subs_cte(f"{name}_subs", first, f"CAST({last} AS DATE) + INTERVAL '1 month'") + ",\n"
+        f"{name} AS (\n"
+        f"  SELECT f.first_month AS period, f.customer_id, SUM({_mrr_in_reporting('f.first_month')}) AS new_mrr\n"
+        f"  FROM {name}_firsts f JOIN {name}_subs s ON s.customer_id = f.customer_id\n"
+        "    AND s.m0 <= f.first_month AND s.m1 > f.first_month\n"
+        f"  {_mrr_fx_join('f.first_month', f'{name}_fx')}\n"
+        f"  WHERE f.first_month >= CAST({first} AS DATE) AND f.first_month <= CAST({last} AS DATE)\n"
+        "  GROUP BY f.first_month, f.customer_id HAVING SUM(s.mrr) > 0\n"
+        ")"
+    )
+
+
 def _movements_sql(detail: bool, segment: bool = False) -> str:
     """Per customer and month: MRR at the start (previous month end) and end, classified."""
     base = f"""
 WITH RECURSIVE {months_cte(':prev', ':end')},
+{fx_cte()},
 {_subs_cte('subs', ':prev', ':end_next', segment=segment)},
 cm AS (
-  SELECT months.m AS period, s.customer_id, SUM(s.mrr) AS mrr
+  SELECT months.m AS period, s.customer_id, SUM({_mrr_in_reporting('months.m')}) AS mrr
   FROM subs s JOIN months ON s.m0 <= months.m AND s.m1 > months.m
+  {_mrr_fx_join('months.m', 'fx')}
   GROUP BY months.m, s.customer_id HAVING SUM(s.mrr) > 0
 ),
-firsts AS (
-  SELECT customer_id, MIN({_month('start_date')}) AS first_month
-  FROM subscriptions
-  WHERE mrr > 0 AND (end_date IS NULL OR {_month('end_date')} > {_month('start_date')})
-    AND start_date < CAST(:end_next AS DATE)
-  GROUP BY customer_id
-),
+{_firsts_cte()},
 pairs AS (
   SELECT COALESCE(c.period, p.next_period) AS period,
          COALESCE(c.customer_id, p.customer_id) AS customer_id,
@@ -311,11 +530,16 @@ def mrr_movements(src, start, end=None, segment: str | None = None):
     """MRR movements per month (ChartMogul's five movements), company totals.
 
     Columns: ``period``, ``mrr_start`` (MRR at the end of the previous month), ``new``,
-    ``expansion``, ``contraction``, ``churn``, ``reactivation``, ``mrr_end`` (USD per month,
-    all movements >= 0), counts ``customers_start``, ``customers_end``, ``new_customers``,
-    ``churned_customers``, ``reactivated_customers``, and ``identity_residual`` (the exact
-    DECIMAL value of ``mrr_end - mrr_start - new - expansion - reactivation + contraction +
-    churn``, as text: always ``"0"``/``"0.00"``).
+    ``expansion``, ``contraction``, ``churn``, ``reactivation``, ``mrr_end`` (reporting
+    currency per month, all movements >= 0), counts ``customers_start``, ``customers_end``,
+    ``new_customers``, ``churned_customers``, ``reactivated_customers``, and
+    ``identity_residual`` (the exact DECIMAL value of ``mrr_end - mrr_start - new -
+    expansion - reactivation + contraction + churn``, as text: always zero).
+
+    Each month's MRR is converted at the rate of that month's last day
+    (:func:`in_reporting_currency`), so a customer paying an unchanged price in another
+    currency shows expansion or contraction when the rate moves (docs/CURRENCY.md); the
+    identity holds exactly either way.
 
     Per customer ``c`` and month ``M`` with ``s = MRR(c, M-1)`` and ``e = MRR(c, M)``:
     new = ``e`` if ``s = 0`` and ``M`` is ``c``'s first paid month; reactivation = ``e`` if
@@ -374,7 +598,7 @@ FROM agg WHERE s > 0 AND e > s ORDER BY 1, 2"""
 def product_new_mrr(src, start, end=None):
     """New MRR per product and month: MRR of (customer, product) pairs that start paying.
 
-    Columns ``period``, ``product_id``, ``new_mrr`` (USD/month), ``new_customers`` (pairs).
+    Columns ``period``, ``product_id``, ``new_mrr`` (reporting currency per month), ``new_customers`` (pairs).
     Counts a product's first paid month for a customer, whether or not the customer is new
     to the company (so a cross-sell counts for the product). Used by launch ROI.
     """
@@ -395,17 +619,24 @@ def retention_cohort(src, period, months: int = 12, segment: str | None = None):
 
     Columns ``customer_id``, ``mrr_then``, ``mrr_now`` (0 if churned), ``segment``,
     ``cs_tier``, ``csm_owner``. Feeds NRR, GRR and CS investment ROI. ``segment`` keeps
-    only the customers of that segment.
+    only the customers of that segment. Each MRR is in the reporting currency at the rate
+    of its own month's last day (:func:`in_reporting_currency`).
     """
     p = parse_period(period)
     then = add_months(p, -months)
     sql = f"""
-WITH {_subs_cte('subs', ':then', ':now_next', segment=segment is not None)},
+WITH {fx_cte()},
+{_subs_cte('subs', ':then', ':now_next', segment=segment is not None)},
 cm AS (
-  SELECT customer_id,
-    SUM(CASE WHEN m0 <= CAST(:then AS DATE) AND m1 > CAST(:then AS DATE) THEN mrr ELSE 0 END) AS mrr_then,
-    SUM(CASE WHEN m0 <= CAST(:now AS DATE) AND m1 > CAST(:now AS DATE) THEN mrr ELSE 0 END) AS mrr_now
-  FROM subs GROUP BY customer_id
+  SELECT s.customer_id,
+    SUM(CASE WHEN s.m0 <= CAST(:then AS DATE) AND s.m1 > CAST(:then AS DATE)
+             THEN {_mrr_in_reporting(':then', r='rt')} ELSE 0 END) AS mrr_then,
+    SUM(CASE WHEN s.m0 <= CAST(:now AS DATE) AND s.m1 > CAST(:now AS DATE)
+             THEN {_mrr_in_reporting(':now', r='rn')} ELSE 0 END) AS mrr_now
+  FROM subs s
+  {_mrr_fx_join(':then', 'fx', r='rt')}
+  {_mrr_fx_join(':now', 'fx', r='rn')}
+  GROUP BY s.customer_id
 )
 SELECT cm.customer_id, CAST(mrr_then AS DOUBLE PRECISION) AS mrr_then,
        CAST(mrr_now AS DOUBLE PRECISION) AS mrr_now, c.segment, c.cs_tier, c.csm_owner
@@ -425,11 +656,13 @@ def customer_snapshot(src, period, health_lookback_months: int = 3):
     """
     p = parse_period(period)
     sql = f"""
-WITH {_subs_cte()},
+WITH {fx_cte()},
+{_subs_cte()},
 cm AS (
-  SELECT customer_id, SUM(mrr) AS mrr FROM subs
-  WHERE m0 <= CAST(:start AS DATE) AND m1 > CAST(:start AS DATE)
-  GROUP BY customer_id HAVING SUM(mrr) > 0
+  SELECT s.customer_id, SUM({_mrr_in_reporting(':start')}) AS mrr
+  FROM subs s {_mrr_fx_join(':start', 'fx')}
+  WHERE s.m0 <= CAST(:start AS DATE) AND s.m1 > CAST(:start AS DATE)
+  GROUP BY s.customer_id HAVING SUM(s.mrr) > 0
 ),
 h AS (
   SELECT customer_id, score, usage_score, support_score, sentiment_score, payment_score,
@@ -451,40 +684,94 @@ ORDER BY 1"""
 # -- revenue, costs, budgets -------------------------------------------------------------
 
 
+def recognised_currency_sql(subscription: str = "s") -> str:
+    """SQL: the currency of a ``revenue_recognized`` row joined to its ``subscription``
+    (``LEFT JOIN subscriptions``): the subscription's currency, or the reporting currency
+    for a row without a subscription (``revenue_recognized`` has no currency column)."""
+    return f"COALESCE({subscription}.currency, {reporting_currency_sql()})"
+
+
 def recognised_revenue(src, start, end=None, segment: str | None = None):
-    """Recognised revenue per month from ``revenue_recognized`` (USD): ``period``, ``revenue``.
+    """Recognised revenue per month from ``revenue_recognized``: ``period``, ``revenue``
+    (reporting currency), ``rows``.
+
+    ``revenue_recognized`` has no currency column: a row is in the currency of its
+    subscription (``subscriptions.currency``), and a row without a subscription in the
+    reporting currency (:func:`recognised_currency_sql`). It converts at the rate of its period
+    (:func:`in_reporting_currency`).
 
     Months without rows appear with 0. This, not MRR, is what revenue targets compare with.
     ``segment`` keeps only the rows of customers of that segment (rows without a customer
     belong to no segment).
     """
-    seg = ("\n  AND r.customer_id IN (SELECT customer_id FROM customers "
+    seg = ("\n    AND r.customer_id IN (SELECT customer_id FROM customers "
            "WHERE segment = CAST(:segment AS VARCHAR))") if segment is not None else ""
+    conv = in_reporting_currency("n.amount", "n.currency", "x.rate", "n.period")
     sql = f"""
-WITH RECURSIVE {months_cte()}
-SELECT months.m AS period, CAST(COALESCE(SUM(r.amount), 0) AS DOUBLE PRECISION) AS revenue,
-       COUNT(r.period) AS rows
-FROM months LEFT JOIN revenue_recognized r ON r.period = months.m{seg}
-GROUP BY months.m ORDER BY 1"""
+WITH RECURSIVE {months_cte()},
+{fx_cte()},
+native AS (
+  SELECT r.period, {recognised_currency_sql()} AS currency, SUM(r.amount) AS amount, COUNT(*) AS rows
+  FROM revenue_recognized r LEFT JOIN subscriptions s ON s.subscription_id = r.subscription_id
+  WHERE r.period >= CAST(:start AS DATE) AND r.period <= CAST(:end AS DATE){seg}
+  GROUP BY r.period, {recognised_currency_sql()}
+),
+rev AS (
+  SELECT n.period, SUM({conv}) AS revenue, SUM(n.rows) AS rows
+  FROM native n {fx_join('x', 'n.currency', 'n.period')}
+  GROUP BY n.period
+)
+SELECT months.m AS period, CAST(COALESCE(rev.revenue, 0) AS DOUBLE PRECISION) AS revenue,
+       CAST(COALESCE(rev.rows, 0) AS BIGINT) AS rows
+FROM months LEFT JOIN rev ON rev.period = months.m
+ORDER BY 1"""
     return _df(src, sql, _range(start, end) | {"segment": check_segment(segment)})
+
+
+def invoiced(src, start, end=None):
+    """Invoiced amounts per month of issue (billings): ``period``, ``invoiced`` (reporting
+    currency), ``invoices`` (count).
+
+    ``invoices`` issued in the month (``issued_on``), ``void`` ones excluded (credit notes,
+    negative amounts, included), each converted at the rate of its issue month
+    (:func:`in_reporting_currency`, income at the period rate). Months without invoices
+    appear with 0. The billings term of a deferred-revenue roll-forward.
+    """
+    conv = in_reporting_currency("n.amount", "n.currency", "x.rate", "n.period")
+    sql = f"""
+WITH RECURSIVE {months_cte()},
+{fx_cte()},
+native AS (
+  SELECT {_month('issued_on')} AS period, currency, SUM(amount) AS amount, COUNT(*) AS invoices
+  FROM invoices
+  WHERE status <> 'void' AND issued_on >= CAST(:start AS DATE) AND issued_on < CAST(:end_next AS DATE)
+  GROUP BY 1, 2
+),
+inv AS (
+  SELECT n.period, SUM({conv}) AS invoiced, SUM(n.invoices) AS invoices
+  FROM native n {fx_join('x', 'n.currency', 'n.period')}
+  GROUP BY n.period
+)
+SELECT months.m AS period, CAST(COALESCE(inv.invoiced, 0) AS DOUBLE PRECISION) AS invoiced,
+       CAST(COALESCE(inv.invoices, 0) AS BIGINT) AS invoices
+FROM months LEFT JOIN inv ON inv.period = months.m
+ORDER BY 1"""
+    return _df(src, sql, _range(start, end))
 
 
 def ledger_by_line(src, start, end=None):
     """General-ledger actuals per month, department, account (and its type and category).
 
     Columns ``period``, ``department_id``, ``department``, ``account_id``, ``account``,
-    ``account_type`` (revenue, cogs, opex), ``category``, ``amount`` (USD, positive in the
-    account's normal direction), ``entries``. The 10-million-row table is aggregated here.
+    ``account_type`` (revenue, cogs, opex), ``category``, ``amount`` (reporting currency,
+    converted at the rate of the period by :func:`ledger_cte`; positive in the account's
+    normal direction), ``entries``. The 10-million-row table is aggregated here.
     """
-    sql = """
-WITH g AS (
-  SELECT period, department_id, account_id, SUM(amount) AS amount, COUNT(*) AS entries
-  FROM gl_entries
-  WHERE period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)
-  GROUP BY period, department_id, account_id
-)
+    sql = f"""
+WITH {ledger_cte('g')}
 SELECT g.period, g.department_id, d.name AS department, g.account_id, a.name AS account,
-       a.account_type, a.category, CAST(g.amount AS DOUBLE PRECISION) AS amount, g.entries
+       a.account_type, a.category, CAST(g.amount AS DOUBLE PRECISION) AS amount,
+       CAST(g.entries AS BIGINT) AS entries
 FROM g JOIN departments d ON d.department_id = g.department_id
 JOIN accounts a ON a.account_id = g.account_id
 ORDER BY 1, 2, 4"""
@@ -494,16 +781,14 @@ ORDER BY 1, 2, 4"""
 def budget_vs_actual(src, start, end=None):
     """Budget and actual per month, department and account (full outer join of the two).
 
-    Columns as :func:`ledger_by_line` plus ``budget``; ``actual`` (0 where nothing was
-    posted) and ``budget`` (NaN where no budget line exists).
+    Columns as :func:`ledger_by_line` plus ``budget``; ``actual`` (reporting currency,
+    :func:`ledger_cte`; 0 where nothing was posted) and ``budget`` (``budgets.amount``, in
+    the reporting currency; NaN where no budget line exists). The input of every budget
+    variance figure: :func:`finlib.metrics.monitoring.budget_variance` (the alert rule and
+    the budget views) and :func:`finlib.metrics.monitoring.cost_variance`.
     """
-    sql = """
-WITH g AS (
-  SELECT period, department_id, account_id, SUM(amount) AS amount
-  FROM gl_entries
-  WHERE period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)
-  GROUP BY period, department_id, account_id
-),
+    sql = f"""
+WITH {ledger_cte('g')},
 b AS (
   SELECT period, department_id, account_id, SUM(amount) AS amount FROM budgets
   WHERE period >= CAST(:start AS DATE) AND period <= CAST(:end AS DATE)
@@ -529,15 +814,15 @@ ORDER BY 1, 2, 4"""
 def department_costs(src, start, end=None):
     """Cost (``cogs`` + ``opex`` ledger lines) per month and department name.
 
-    Columns ``period``, ``department``, ``cost`` (USD). Months and departments without
-    entries are absent.
+    Columns ``period``, ``department``, ``cost`` (reporting currency, :func:`ledger_cte`).
+    Months and departments without entries are absent.
     """
-    sql = """
+    sql = f"""
+WITH {ledger_cte('g')}
 SELECT g.period, d.name AS department, CAST(SUM(g.amount) AS DOUBLE PRECISION) AS cost
-FROM gl_entries g JOIN accounts a ON a.account_id = g.account_id
+FROM g JOIN accounts a ON a.account_id = g.account_id
 JOIN departments d ON d.department_id = g.department_id
 WHERE a.account_type IN ('cogs', 'opex')
-  AND g.period >= CAST(:start AS DATE) AND g.period <= CAST(:end AS DATE)
 GROUP BY g.period, d.name ORDER BY 1, 2"""
     return _df(src, sql, _range(start, end))
 
@@ -553,19 +838,20 @@ ORDER BY 1, 2, 3"""
 
 
 def revenue_to_date(src, period, as_of: _dt.date):
-    """Revenue posted to the ledger (revenue accounts) in ``period`` up to ``as_of`` (USD).
+    """Revenue posted to the ledger (revenue accounts) in ``period`` up to ``as_of``
+    (reporting currency, at the rate of the period: :func:`ledger_cte`).
 
     Month-to-date actual for run-rates: ``gl_entries`` with ``account_type = 'revenue'``,
     ``period`` = the month and ``posted_at < as_of + 1 day``.
     """
     p = parse_period(period)
-    sql = """
+    where = "period = CAST(:p AS DATE) AND posted_at < CAST(:upto AS TIMESTAMP)"
+    sql = f"""
+WITH {ledger_cte('g', ('period', 'account_id'), where)}
 SELECT CAST(COALESCE(SUM(g.amount), 0) AS DOUBLE PRECISION)
-FROM gl_entries g JOIN accounts a ON a.account_id = g.account_id
-WHERE a.account_type = 'revenue' AND g.period = CAST(:p AS DATE)
-  AND g.posted_at < CAST(:upto AS TIMESTAMP)"""
-    with _connection(src) as conn:
-        return float(conn.scalar(sql, {"p": p, "upto": as_of + _dt.timedelta(days=1)}) or 0.0)
+FROM g JOIN accounts a ON a.account_id = g.account_id
+WHERE a.account_type = 'revenue'"""
+    return float(_scalar(src, sql, {"p": p, "upto": as_of + _dt.timedelta(days=1)}) or 0.0)
 
 
 # -- product development ------------------------------------------------------------------
@@ -575,7 +861,7 @@ def dev_costs(src, end, start=None):
     """Development cost per feature, milestone and month up to ``end``.
 
     Columns ``period``, ``feature_id``, ``milestone_id`` (None = not tied to a milestone),
-    ``product_id``, ``team``, ``cost`` (USD), ``hours``.
+    ``product_id``, ``team``, ``cost`` (reporting currency), ``hours``.
     """
     p = _range(start if start is not None else "1900-01", end)
     sql = """
@@ -602,8 +888,6 @@ GROUP BY customer_id, feature_id ORDER BY 1, 2"""
 
 def table(src, name: str, columns: str = "*", dates: tuple[str, ...] = ()):
     """A small dimension table as a DataFrame (``features``, ``milestones``, ``products`` ...)."""
-    from finlib.warehouse.schema import TABLES
-
     if name not in TABLES:
         raise KeyError(f"unknown table {name!r}")
     return _df(src, f"SELECT {columns} FROM {name}", None, dates=dates)
@@ -613,75 +897,76 @@ def table(src, name: str, columns: str = "*", dates: tuple[str, ...] = ()):
 
 
 def acquisition(src, start, end=None):
-    """CAC inputs per month: Sales and Marketing opex, new customers, new MRR.
+    """CAC inputs per month: Sales and Marketing opex, new paying customers, their new MRR.
 
-    Columns ``period``, ``sales_cost``, ``marketing_cost`` (USD, ``gl_entries`` on opex
-    accounts of the departments named ``Sales`` and ``Marketing``), ``new_customers``
-    (customers whose ``signup_date`` is in the month, as the alert rules count them),
-    ``new_mrr_signups`` (their MRR at the end of their signup month, USD/month),
-    ``revenue``, ``cogs`` (ledger, for gross margin).
+    Columns ``period``; ``sales_cost``, ``marketing_cost`` (reporting currency,
+    ``gl_entries`` on opex accounts of the departments named ``Sales`` and ``Marketing``,
+    :func:`ledger_cte`); ``new_customers`` (new *paying* customers: those with a ``new``
+    MRR movement in the month, :func:`new_customers_cte`); ``new_mrr`` (their MRR at the
+    end of the month, reporting currency per month: the ``new`` movement); ``signups``
+    (customers whose ``signup_date`` is in the month, paying or not: for information, not a
+    CAC denominator); ``revenue``, ``cogs`` (ledger, for gross margin).
     """
     sql = f"""
 WITH RECURSIVE {months_cte()},
-{_subs_cte()},
+{ledger_cte('led')},
 gl AS (
   SELECT g.period,
     SUM(CASE WHEN a.account_type = 'opex' AND d.name = 'Sales' THEN g.amount ELSE 0 END) AS sales_cost,
     SUM(CASE WHEN a.account_type = 'opex' AND d.name = 'Marketing' THEN g.amount ELSE 0 END) AS marketing_cost,
     SUM(CASE WHEN a.account_type = 'revenue' THEN g.amount ELSE 0 END) AS revenue,
     SUM(CASE WHEN a.account_type = 'cogs' THEN g.amount ELSE 0 END) AS cogs
-  FROM gl_entries g JOIN accounts a ON a.account_id = g.account_id
+  FROM led g JOIN accounts a ON a.account_id = g.account_id
   JOIN departments d ON d.department_id = g.department_id
-  WHERE g.period >= CAST(:start AS DATE) AND g.period <= CAST(:end AS DATE)
   GROUP BY g.period
 ),
-nc AS (
-  SELECT c.customer_id, {_month('c.signup_date')} AS period FROM customers c
-  WHERE c.signup_date >= CAST(:start AS DATE) AND c.signup_date < CAST(:end_next AS DATE)
-),
+{new_customers_cte('np')},
 ncm AS (
-  SELECT nc.period, COUNT(DISTINCT nc.customer_id) AS new_customers,
-         COALESCE(SUM(s.mrr), 0) AS new_mrr
-  FROM nc LEFT JOIN subs s ON s.customer_id = nc.customer_id AND s.m0 <= nc.period AND s.m1 > nc.period
-  GROUP BY nc.period
+  SELECT period, COUNT(*) AS new_customers, SUM(new_mrr) AS new_mrr FROM np GROUP BY period
+),
+su AS (
+  SELECT {_month('signup_date')} AS period, COUNT(*) AS signups FROM customers
+  WHERE signup_date >= CAST(:start AS DATE) AND signup_date < CAST(:end_next AS DATE)
+  GROUP BY 1
 )
 SELECT months.m AS period,
   CAST(COALESCE(gl.sales_cost, 0) AS DOUBLE PRECISION) AS sales_cost,
   CAST(COALESCE(gl.marketing_cost, 0) AS DOUBLE PRECISION) AS marketing_cost,
   CAST(COALESCE(ncm.new_customers, 0) AS BIGINT) AS new_customers,
-  CAST(COALESCE(ncm.new_mrr, 0) AS DOUBLE PRECISION) AS new_mrr_signups,
+  CAST(COALESCE(ncm.new_mrr, 0) AS DOUBLE PRECISION) AS new_mrr,
+  CAST(COALESCE(su.signups, 0) AS BIGINT) AS signups,
   CAST(COALESCE(gl.revenue, 0) AS DOUBLE PRECISION) AS revenue,
   CAST(COALESCE(gl.cogs, 0) AS DOUBLE PRECISION) AS cogs
 FROM months LEFT JOIN gl ON gl.period = months.m LEFT JOIN ncm ON ncm.period = months.m
+LEFT JOIN su ON su.period = months.m
 ORDER BY 1"""
     return _df(src, sql, _range(start, end))
 
 
 def acquisition_by_channel(src, start, end=None):
-    """Per month and channel: campaign spend and customers acquired through campaigns.
+    """Per month and channel: campaign spend and the new paying customers campaigns acquired.
 
     Columns ``period``, ``channel``, ``spend`` (``gl_entries`` with ``campaign_id`` of the
-    channel's campaigns, USD), ``new_customers`` (signup in the month, acquired through a
-    campaign of the channel), ``new_mrr`` (their MRR at the end of the signup month).
+    channel's campaigns, reporting currency, :func:`ledger_cte`), ``new_customers`` (new
+    paying customers of the month, :func:`new_customers_cte`, whose
+    ``acquisition_campaign_id`` is a campaign of the channel), ``new_mrr`` (their new MRR,
+    reporting currency per month).
     """
+    where = ("campaign_id IS NOT NULL AND period >= CAST(:start AS DATE) "
+             "AND period <= CAST(:end AS DATE)")
     sql = f"""
-WITH {_subs_cte()},
+WITH {ledger_cte('led', ('period', 'campaign_id'), where)},
 sp AS (
   SELECT g.period, mc.channel, SUM(g.amount) AS spend
-  FROM gl_entries g JOIN marketing_campaigns mc ON mc.campaign_id = g.campaign_id
-  WHERE g.campaign_id IS NOT NULL AND g.period >= CAST(:start AS DATE) AND g.period <= CAST(:end AS DATE)
+  FROM led g JOIN marketing_campaigns mc ON mc.campaign_id = g.campaign_id
   GROUP BY g.period, mc.channel
 ),
-nc AS (
-  SELECT c.customer_id, {_month('c.signup_date')} AS period, mc.channel
-  FROM customers c JOIN marketing_campaigns mc ON mc.campaign_id = c.acquisition_campaign_id
-  WHERE c.signup_date >= CAST(:start AS DATE) AND c.signup_date < CAST(:end_next AS DATE)
-),
+{new_customers_cte('np')},
 ncm AS (
-  SELECT nc.period, nc.channel, COUNT(DISTINCT nc.customer_id) AS new_customers,
-         COALESCE(SUM(s.mrr), 0) AS new_mrr
-  FROM nc LEFT JOIN subs s ON s.customer_id = nc.customer_id AND s.m0 <= nc.period AND s.m1 > nc.period
-  GROUP BY nc.period, nc.channel
+  SELECT np.period, mc.channel, COUNT(*) AS new_customers, SUM(np.new_mrr) AS new_mrr
+  FROM np JOIN customers c ON c.customer_id = np.customer_id
+  JOIN marketing_campaigns mc ON mc.campaign_id = c.acquisition_campaign_id
+  GROUP BY np.period, mc.channel
 )
 SELECT COALESCE(sp.period, ncm.period) AS period, COALESCE(sp.channel, ncm.channel) AS channel,
   CAST(COALESCE(sp.spend, 0) AS DOUBLE PRECISION) AS spend,
@@ -696,14 +981,17 @@ def campaign_results(src, ended_from=None, ended_to=None):
     """Per marketing campaign: spend and the new MRR of the customers it acquired.
 
     Columns ``campaign_id``, ``name``, ``channel``, ``product_id``, ``started_on``,
-    ``ended_on``, ``spend`` (USD, ``marketing_campaigns.spend``), ``customers`` (acquired:
-    ``customers.acquisition_campaign_id``), ``new_mrr`` (Σ their MRR at the end of their
-    signup month, USD/month). Optionally only campaigns that ended in
-    ``[ended_from, ended_to]`` (dates).
+    ``ended_on``, ``spend`` (``marketing_campaigns.spend``, reporting currency),
+    ``customers`` (acquired: ``customers.acquisition_campaign_id``), ``new_mrr`` (Σ their
+    MRR at the end of their signup month, in the reporting currency at the rate of that
+    month's last day, per month). Optionally only campaigns that ended in
+    ``[ended_from, ended_to]`` (dates). The input of campaign ROI for the dashboards and
+    the ``campaign_roi`` alert alike (:func:`finlib.metrics.departments.campaign_roi`).
     """
     sql = f"""
-WITH subs AS (
-  SELECT customer_id, mrr, {_month('start_date')} AS m0,
+WITH {fx_cte()},
+subs AS (
+  SELECT customer_id, mrr, currency, {_month('start_date')} AS m0,
          COALESCE({_month('end_date')}, DATE '{FAR_FUTURE}') AS m1 FROM subscriptions
 ),
 acq AS (
@@ -711,8 +999,10 @@ acq AS (
   FROM customers c WHERE c.acquisition_campaign_id IS NOT NULL
 ),
 res AS (
-  SELECT acq.campaign_id, COUNT(DISTINCT acq.customer_id) AS customers, COALESCE(SUM(s.mrr), 0) AS new_mrr
+  SELECT acq.campaign_id, COUNT(DISTINCT acq.customer_id) AS customers,
+         COALESCE(SUM({_mrr_in_reporting('acq.sm')}), 0) AS new_mrr
   FROM acq LEFT JOIN subs s ON s.customer_id = acq.customer_id AND s.m0 <= acq.sm AND s.m1 > acq.sm
+  {_mrr_fx_join('acq.sm', 'fx')}
   GROUP BY acq.campaign_id
 )
 SELECT mc.campaign_id, mc.name, mc.channel, mc.product_id, mc.started_on, mc.ended_on,
@@ -729,7 +1019,7 @@ def opportunities_closed(src, start, end=None):
     """Opportunities closed in the range, per month, kind and stage.
 
     Columns ``period`` (month of ``closed_on``), ``kind``, ``stage`` (won, lost),
-    ``opportunities``, ``arr`` (USD/year).
+    ``opportunities``, ``arr`` (reporting currency per year).
     """
     sql = f"""
 SELECT {_month('closed_on')} AS period, kind, stage, COUNT(*) AS opportunities,
@@ -744,7 +1034,7 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
 def open_expansion_pipeline(src, period):
     """Customers with an open or won expansion opportunity touching ``period``.
 
-    Columns ``customer_id``, ``pipeline_arr`` (USD/year): expansion opportunities created
+    Columns ``customer_id``, ``pipeline_arr`` (reporting currency per year): expansion opportunities created
     on or before the month end and either still open then or closed in the month.
     """
     p = _range(period)

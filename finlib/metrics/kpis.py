@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from finlib import config
 from finlib.errors import NoDataError
 from finlib.metrics import departments as dep
 from finlib.metrics import facts
@@ -31,22 +32,31 @@ HEADLINE_KEYS = (
     "cac_payback_months",
 )
 
+#: Label and unit of each headline KPI; ``{currency}`` in a unit stands for the reporting
+#: currency (:func:`kpi_labels` fills it in).
 KPI_LABELS = {
-    "mrr": ("MRR (month end)", "USD/month"), "arr": ("ARR (12 × MRR)", "USD/year"),
-    "mrr_new": ("New MRR", "USD/month"), "mrr_expansion": ("Expansion MRR", "USD/month"),
-    "mrr_contraction": ("Contraction MRR", "USD/month"), "mrr_churn": ("Churned MRR", "USD/month"),
-    "mrr_reactivation": ("Reactivation MRR", "USD/month"), "net_new_mrr": ("Net new MRR", "USD/month"),
-    "customers": ("Paying customers", "count"), "recognised_revenue": ("Recognised revenue", "USD"),
-    "revenue_target": ("Revenue target", "USD"), "revenue_variance": ("Revenue − target", "USD"),
+    "mrr": ("MRR (month end)", "{currency}/month"), "arr": ("ARR (12 × MRR)", "{currency}/year"),
+    "mrr_new": ("New MRR", "{currency}/month"), "mrr_expansion": ("Expansion MRR", "{currency}/month"),
+    "mrr_contraction": ("Contraction MRR", "{currency}/month"), "mrr_churn": ("Churned MRR", "{currency}/month"),
+    "mrr_reactivation": ("Reactivation MRR", "{currency}/month"), "net_new_mrr": ("Net new MRR", "{currency}/month"),
+    "customers": ("Paying customers", "count"), "recognised_revenue": ("Recognised revenue", "{currency}"),
+    "revenue_target": ("Revenue target", "{currency}"), "revenue_variance": ("Revenue − target", "{currency}"),
     "revenue_variance_pct": ("Revenue variance", "ratio"),
     "revenue_favourable": ("Revenue favourable", "flag"),
     "nrr": ("Net revenue retention (12 m)", "ratio"), "grr": ("Gross revenue retention (12 m)", "ratio"),
     "logo_churn": ("Logo churn", "ratio"), "gross_mrr_churn": ("Gross MRR churn", "ratio"),
-    "net_mrr_churn": ("Net MRR churn", "ratio"), "cac": ("CAC (blended)", "USD/customer"),
-    "new_customers": ("New customers (signups)", "count"),
-    "sales_marketing_cost": ("Sales + Marketing opex", "USD"), "gross_margin": ("Gross margin", "ratio"),
+    "net_mrr_churn": ("Net MRR churn", "ratio"), "cac": ("CAC (blended)", "{currency}/customer"),
+    "new_customers": ("New paying customers", "count"),
+    "sales_marketing_cost": ("Sales + Marketing opex", "{currency}"), "gross_margin": ("Gross margin", "ratio"),
     "cac_payback_months": ("CAC payback", "months"),
 }
+
+
+def kpi_labels(currency: str | None = None) -> dict[str, tuple[str, str]]:
+    """:data:`KPI_LABELS` with the reporting currency (default
+    :func:`finlib.config.reporting_currency`) in the money units."""
+    cur = currency or config.reporting_currency()
+    return {k: (label, unit.replace("{currency}", cur)) for k, (label, unit) in KPI_LABELS.items()}
 
 
 
@@ -80,12 +90,14 @@ def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
         ``period`` (ISO date, first of month), ``segment`` (None for the whole company) and
         :data:`HEADLINE_KEYS`: ``mrr``/``arr`` at the month end; the month's MRR movements
         ``mrr_new``, ``mrr_expansion``, ``mrr_contraction``, ``mrr_churn``,
-        ``mrr_reactivation`` (all >= 0, USD/month); ``recognised_revenue`` and
-        ``revenue_target`` (USD; target ``None`` when none is set) with variance and the
+        ``mrr_reactivation`` (all >= 0, reporting currency per month); ``recognised_revenue`` and
+        ``revenue_target`` (reporting currency; target ``None`` when none is set) with variance and the
         explicit ``revenue_favourable`` flag; ``nrr`` and ``grr`` over the 12 months to the
         period (``None`` without 12 months of history); ``logo_churn``; blended ``cac``
-        (USD per new customer, ``None`` without new customers) and ``cac_payback_months``.
-        Values are floats or ``None`` (never NaN).
+        (reporting currency per new paying customer, ``None`` without one) and
+        ``cac_payback_months``. Money is in the reporting currency
+        (:func:`finlib.config.reporting_currency`, named by ``currency``). Values are floats
+        or ``None`` (never NaN).
 
     Notes
     -----
@@ -130,9 +142,10 @@ def headline_kpis(wh, period=None, segment: str | None = None) -> dict:
     n_new = int(acq["new_customers"])
     cac_v = dep.cac(sm, n_new)
     gm = dep.gross_margin(float(acq["revenue"]), float(acq["cogs"]))
-    per_cust = float(acq["new_mrr_signups"]) / n_new if n_new else math.nan
+    per_cust = float(acq["new_mrr"]) / n_new if n_new else math.nan
     out = {
-        "period": p.isoformat(), "segment": segment, "cac_scope": "company",
+        "period": p.isoformat(), "segment": segment, "currency": config.reporting_currency(),
+        "cac_scope": "company",
         "mrr": float(mv["mrr_end"]), "arr": 12.0 * float(mv["mrr_end"]),
         "mrr_new": float(mv["new"]), "mrr_expansion": float(mv["expansion"]),
         "mrr_contraction": float(mv["contraction"]), "mrr_churn": float(mv["churn"]),

@@ -19,6 +19,11 @@ def init_db(wh: Warehouse) -> list[str]:
         existing = {name for name in TABLES if b.conn.table_exists(name)}
         for stmt in create_all_sql(wh.backend):
             b.execute(stmt)
+        for name in sorted(existing):  # a nullable column added to the schema since (invoices.kind)
+            have = set(b.conn.columns(name))
+            for col in TABLES[name].columns:
+                if col.nullable and col.name not in have:
+                    b.execute(f"ALTER TABLE {name} ADD COLUMN {col.name} {col.sql_type}")
         created = [name for name in TABLES if name not in existing]
         b.details["created"] = created
     return created

@@ -6,12 +6,21 @@ job runner) append DataFrames or Arrow tables, delete rows for a replace, or run
 transaction (the audit trail hooks in here) and the batch commits. On any error nothing is
 written.
 
+The batch records which tables it changed. On PostgreSQL it then refreshes their planner
+statistics (``ANALYZE``) inside the same transaction, just before the commit (see
+:func:`refresh_statistics`): a table filled or emptied by a load is never left with the
+statistics of its previous contents, so the first queries after a load (the nightly ingest
+followed by the morning jobs) are planned on what the table now holds, not on whatever
+autovacuum happens to have seen. Every writer (ingestion, the demo build, a retention
+purge) gets this by writing through the batch, without code of its own.
+
 >>> with write_batch(wh, action="ingest", actor="ana", target="customers") as b:  # doctest: +SKIP
 ...     b.append("customers", df)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +31,7 @@ import lazy_loader as lazy
 from finlib.audit import trail as audit_trail
 from finlib.audit.identity import current_actor
 from finlib.warehouse.db import Connection, Warehouse
-from finlib.warehouse.schema import TABLES
+from finlib.warehouse.schema import CANONICAL_TABLES, TABLES
 
 # PostgreSQL COPY needs pyarrow: loaded when a batch first writes to PostgreSQL.
 pg_copy = lazy.load("finlib.warehouse.pg_copy", suppress_warning=True)
@@ -57,6 +66,10 @@ class Batch:
     details: dict[str, Any] = field(default_factory=dict)
     rows_written: dict[str, int] = field(default_factory=dict)
     rows_deleted: dict[str, int] = field(default_factory=dict)
+    #: tables changed by free-form statements (:meth:`execute`), row count unknown
+    changed_by_sql: set[str] = field(default_factory=set)
+    #: tables whose statistics the batch refreshed before committing (PostgreSQL)
+    analyzed: list[str] = field(default_factory=list)
 
     @property
     def backend(self) -> str:
@@ -111,8 +124,85 @@ class Batch:
         return n
 
     def execute(self, sql: str, params: dict | None = None) -> None:
-        """Any other statement (UPDATE of system tables, ...). Prefer the methods above."""
+        """Any other statement (UPDATE of system tables, ...). Prefer the methods above.
+
+        The table an ``INSERT``, ``UPDATE``, ``DELETE``, ``MERGE``, ``COPY ... FROM`` or
+        ``TRUNCATE`` changes is recorded (:attr:`changed_by_sql`), so its statistics are
+        refreshed like those of a table written with :meth:`append`."""
         self.conn.execute(sql, params)
+        m = _CHANGES_RE.match(sql)
+        if m:
+            self.changed_by_sql.add(m.group(1).lower())
+
+    @property
+    def tables_changed(self) -> list[str]:
+        """Every table this batch inserted into, deleted from or otherwise changed, sorted."""
+        counted = {t for d in (self.rows_written, self.rows_deleted) for t, n in d.items() if n}
+        return sorted(counted | self.changed_by_sql)
+
+
+_CHANGES_RE = re.compile(
+    r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|MERGE\s+INTO|TRUNCATE(?:\s+TABLE)?|COPY)\s+"
+    r"(?:ONLY\s+)?\"?([A-Za-z_]\w*)\"?", re.IGNORECASE)
+
+#: autovacuum's default ``autovacuum_analyze_scale_factor``: the share of a table's rows
+#: whose change makes its statistics worth refreshing (used for the system tables)
+SIGNIFICANT_SHARE = 0.10
+
+
+def tables_to_analyze(conn: Connection, batch: Batch) -> list[str]:
+    """The tables of ``batch`` whose statistics must be refreshed before it commits.
+
+    * Every **canonical** table the batch changed, whatever the share. Loads of a new month
+      are a small share of a table holding years, yet they are exactly the rows the next
+      jobs ask for (``period = <the new month>``): statistics taken before the load know
+      nothing of that month, and the planner has to guess how many rows it holds. ``ANALYZE`` reads a
+      fixed-size sample (300 × ``default_statistics_target`` rows), so it costs milliseconds
+      on small tables and well under a second on the largest.
+    * A **system** table (``runs``, ``alerts``, ``audit_log``, ...), written a few rows at a
+      time by every run and alert check, only when the batch's counted rows reach
+      :data:`SIGNIFICANT_SHARE` of the rows its statistics know of (autovacuum's own rule,
+      applied now rather than whenever autovacuum wakes up), or it was never analyzed.
+      Statements whose row count is unknown (:meth:`Batch.execute`) do not count there.
+    """
+    changed = [t for t in batch.tables_changed if t in TABLES]
+    canonical = [t for t in changed if t in CANONICAL_TABLES]
+    system = {t: batch.rows_written.get(t, 0) + batch.rows_deleted.get(t, 0)
+              for t in changed if t not in CANONICAL_TABLES}
+    system = {t: n for t, n in system.items() if n}
+    if not system:
+        return canonical
+    known = dict(conn.query(
+        "SELECT c.relname, c.reltuples FROM pg_class c "
+        "WHERE c.relnamespace = CAST(current_schema() AS TEXT)::regnamespace AND c.relkind IN ('r', 'p') "
+        "AND c.relname = ANY(:names)", {"names": list(system)}))
+    due = [t for t, n in system.items()
+           if known.get(t, -1) < 0 or n >= SIGNIFICANT_SHARE * known[t]]
+    return sorted(canonical + due)
+
+
+def refresh_statistics(conn: Connection, batch: Batch) -> list[str]:
+    """``ANALYZE`` the tables the batch changed (:func:`tables_to_analyze`), on PostgreSQL.
+
+    Runs inside the batch's transaction, after the write hooks and just before the commit:
+    the statistics describe the rows being committed (ANALYZE samples the transaction's
+    own inserts and skips its own deletes) and become visible with them, so no query is
+    ever planned on the new data with the old statistics. The refresh takes a SHARE UPDATE
+    EXCLUSIVE lock until the commit, which blocks neither readers nor writers (only another
+    ANALYZE or VACUUM of the same table waits). If the commit then fails, the statistics
+    roll back with the data (PostgreSQL keeps only the row estimate in ``pg_class``, which
+    the next ANALYZE corrects).
+
+    DuckDB keeps its column statistics current as part of every write and plans with hash
+    joins that do not depend on them: nothing to do there. Returns the tables analyzed.
+    """
+    if batch.backend != "postgresql":
+        return []
+    tables = tables_to_analyze(conn, batch)
+    for t in tables:
+        conn.execute(f"ANALYZE {t}")
+    batch.analyzed = tables
+    return tables
 
 
 @contextmanager
@@ -120,10 +210,14 @@ def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = 
                 details: dict | None = None, timeout: float | None = None) -> Iterator[Batch]:
     """Open one all-or-nothing write transaction on ``wh`` and yield a :class:`Batch`.
 
-    ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a busy DuckDB file.
+    On normal exit the write hooks run, then (PostgreSQL) the statistics of the tables the
+    batch changed are refreshed (:func:`refresh_statistics`), then the batch commits: a
+    caller that returns from the ``with`` block has its rows committed *and* described to
+    the planner. ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a
+    busy DuckDB file.
     The audit trail is called directly, not registered as a hook, so no batch can skip it:
     it reserves the entry's seq when the batch opens and appends the entry last, after the
-    registered hooks.
+    registered hooks and before the statistics.
     """
     with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
@@ -133,3 +227,4 @@ def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = 
         for hook in list(_HOOKS):
             hook(conn, batch)
         audit_trail.on_write(conn, batch)
+        refresh_statistics(conn, batch)

@@ -2,8 +2,8 @@
 
 The schema is data, read by one piece of code: DDL for each backend
 (:func:`create_table_sql`), ingestion validation (required columns, types, not-null,
-allowed values, ranges, first-of-month periods, primary and foreign keys) and the docs all
-derive from :data:`TABLES`. Adding columns or tables is fine; renaming or changing the
+allowed values, ranges, first-of-month periods, primary, natural and foreign keys,
+row rules) and the docs all derive from :data:`TABLES`. Adding columns or tables is fine; renaming or changing the
 meaning of the canonical ones is not.
 
 Logical types
@@ -21,6 +21,32 @@ Logical types
 ``float``     DOUBLE
 ``bool``      BOOLEAN
 ``json``      VARCHAR holding JSON (system tables)
+
+Keys
+----
+``primary_key``  columns that are never NULL; a PRIMARY KEY on both backends.
+``unique``       a natural key that may hold a nullable column (``kpi_targets.dimension``,
+                 ``dev_costs.milestone_id``): NULL counts as a value, so two company-wide
+                 revenue targets for one month are duplicates. PostgreSQL enforces it with
+                 ``UNIQUE NULLS NOT DISTINCT`` (PostgreSQL 15 or later); on DuckDB the loader
+                 refuses duplicates in a file and against the warehouse.
+
+Row rules
+---------
+``checks``       :class:`RowCheck` conditions over one row (end after start, CSAT on its
+                 1-5 scale, a negative invoice only as a credit note). The loader refuses a
+                 row whose condition is FALSE; a NULL result passes (not-null rules catch
+                 missing values).
+``fx_date``      for a table with a ``currency`` column: the date column whose rate converts
+                 the row (a row in another currency than the reporting one needs an
+                 ``fx_rates`` rate on or before that date).
+
+Indexes
+-------
+Besides the primary keys, PostgreSQL gets the secondary indexes of :data:`INDEXES`, each
+with the reason it exists (docs/POSTGRESQL.md lists them). DuckDB gets none: it scans
+columnar row groups with min/max zone maps and joins with hash joins, so an ART index
+would only slow its bulk loads.
 """
 
 from __future__ import annotations
@@ -59,6 +85,19 @@ class Column:
 
 
 @dataclass(frozen=True)
+class RowCheck:
+    """A rule over one row: ``condition`` (SQL over the table's column names) must hold.
+
+    ``column`` is the column a refusal names; ``message`` says what is wrong.
+    """
+
+    name: str
+    column: str
+    condition: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     columns: tuple[Column, ...]
@@ -66,6 +105,13 @@ class Table:
     description: str = ""
     system: bool = False
     unique: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    checks: tuple[RowCheck, ...] = ()
+    fx_date: str | None = None
+
+    @property
+    def natural_key(self) -> tuple[str, ...]:
+        """The primary key, else the first ``unique`` key, else ``()``."""
+        return self.primary_key or (self.unique[0] if self.unique else ())
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -76,6 +122,24 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index, created on PostgreSQL only (see the module docstring).
+
+    ``where`` makes it partial (e.g. ``"campaign_id IS NOT NULL"`` for a column that is
+    mostly NULL); ``why`` says which statements need it, and is what the docs print.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    why: str
+    where: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"ix_{self.table}_{'_'.join(self.columns)}"
 
 
 def C(name, type, nullable=False, **kw) -> Column:  # noqa: N802 - table-like DSL
@@ -91,8 +155,16 @@ ACCOUNT_TYPES = ("revenue", "cogs", "opex")
 TABLES: dict[str, Table] = {}
 
 
-def _t(name, columns, pk=(), description="", system=False, unique=()):
-    TABLES[name] = Table(name, tuple(columns), tuple(pk), description, system, tuple(unique))
+def _t(name, columns, pk=(), description="", system=False, unique=(), checks=(), fx_date=None):
+    TABLES[name] = Table(name, tuple(columns), tuple(pk), description, system, tuple(unique),
+                         tuple(checks), fx_date)
+
+
+def _order(name: str, earlier: str, later: str, strict: bool = False, what: str = "") -> RowCheck:
+    """``later`` is not before ``earlier`` (after it when ``strict``); NULL ``later`` passes."""
+    op = ">" if strict else ">="
+    return RowCheck(name, later, f"{later} IS NULL OR {later} {op} {earlier}",
+                    f"{later} is {'on or ' if strict else ''}before {earlier}{what}")
 
 
 _t("departments", [
@@ -123,7 +195,7 @@ _t("gl_entries", [
     C("created_by", "text", nullable=True),
     C("approved_by", "text", nullable=True),
     C("is_manual", "bool"),
-], pk=("entry_id",), description="General-ledger lines.")
+], pk=("entry_id",), description="General-ledger lines.", fx_date="period")
 
 _t("budgets", [
     C("period", "period"),
@@ -167,7 +239,10 @@ _t("subscriptions", [
     C("mrr", "money", min=0, description="monthly recurring revenue (annual plans: price / 12)"),
     C("currency", "text"),
     C("billing_period", "text", allowed=("monthly", "annual")),
-], pk=("subscription_id",), description="A price change ends one row and starts the next.")
+], pk=("subscription_id",), description="A price change ends one row and starts the next.",
+   checks=[_order("end_after_start", "start_date", "end_date", strict=True,
+                  what=" (end_date is the first day without service)")],
+   fx_date="start_date")
 
 _t("invoices", [
     C("invoice_id", "id"),
@@ -176,17 +251,27 @@ _t("invoices", [
     C("issued_on", "date"),
     C("service_start", "date"),
     C("service_end", "date", description="inclusive last day of service"),
-    C("amount", "money"),
+    C("amount", "money", description="negative only for a credit note"),
     C("currency", "text"),
     C("status", "text", allowed=("open", "paid", "void")),
-], pk=("invoice_id",))
+    C("kind", "text", nullable=True, allowed=("invoice", "credit_note"),
+      description="credit_note for a credit note (amount <= 0); NULL or invoice otherwise"),
+], pk=("invoice_id",), checks=[
+    _order("service_period", "service_start", "service_end",
+           what=" (service_end is the last day of service)"),
+    RowCheck("negative_invoice", "amount", "amount >= 0 OR COALESCE(kind, 'invoice') = 'credit_note'",
+             "an invoice amount is negative: only a credit note (kind = credit_note) may be"),
+    RowCheck("positive_credit_note", "amount", "amount <= 0 OR COALESCE(kind, 'invoice') <> 'credit_note'",
+             "a credit note's amount must be zero or negative"),
+], fx_date="issued_on")
 
 _t("revenue_recognized", [
     C("period", "period"),
     C("customer_id", "id", references="customers.customer_id"),
     C("subscription_id", "id", nullable=True, references="subscriptions.subscription_id"),
     C("amount", "money"),
-], description="What the billing system says it recognised.")
+], description="What the billing system says it recognised.",
+   unique=(("period", "customer_id", "subscription_id"),))
 
 _t("features", [
     C("feature_id", "id"),
@@ -196,7 +281,7 @@ _t("features", [
     C("started_on", "date"),
     C("released_on", "date", nullable=True),
     C("budget", "money", min=0),
-], pk=("feature_id",))
+], pk=("feature_id",), checks=[_order("released_after_start", "started_on", "released_on")])
 
 _t("milestones", [
     C("milestone_id", "id"),
@@ -213,7 +298,8 @@ _t("dev_costs", [
     C("period", "period"),
     C("cost", "money"),
     C("hours", "float", min=0),
-])
+], unique=(("feature_id", "milestone_id", "period"),),
+   description="NULL milestone_id: cost not tied to a milestone (one such row per feature and period).")
 
 _t("feature_requests", [
     C("request_id", "id"),
@@ -228,7 +314,7 @@ _t("feature_usage", [
     C("feature_id", "id", references="features.feature_id"),
     C("active_users", "int", min=0),
     C("events", "int", min=0),
-])
+], unique=(("period", "customer_id", "feature_id"),))
 
 _t("health_scores", [
     C("customer_id", "id", references="customers.customer_id"),
@@ -238,7 +324,7 @@ _t("health_scores", [
     C("support_score", "float", min=0, max=100),
     C("sentiment_score", "float", min=0, max=100),
     C("payment_score", "float", min=0, max=100),
-])
+], unique=(("customer_id", "scored_on"),))
 
 _t("surveys", [
     C("response_id", "id"),
@@ -246,7 +332,11 @@ _t("surveys", [
     C("responded_on", "date"),
     C("kind", "text", allowed=("csat", "nps")),
     C("score", "int", min=0, max=10, description="csat 1-5, nps 0-10"),
-], pk=("response_id",))
+], pk=("response_id",), checks=[
+    RowCheck("score_scale", "score",
+             "(kind = 'csat' AND score BETWEEN 1 AND 5) OR (kind = 'nps' AND score BETWEEN 0 AND 10)",
+             "score is off its scale: CSAT is 1-5, NPS 0-10"),
+])
 
 _t("retention_campaigns", [
     C("campaign_id", "id"),
@@ -255,7 +345,7 @@ _t("retention_campaigns", [
     C("ended_on", "date", nullable=True),
     C("cost", "money", min=0),
     C("target_segment", "text", nullable=True),
-], pk=("campaign_id",))
+], pk=("campaign_id",), checks=[_order("ended_after_start", "started_on", "ended_on")])
 
 _t("retention_campaign_members", [
     C("campaign_id", "id", references="retention_campaigns.campaign_id"),
@@ -273,7 +363,7 @@ _t("marketing_campaigns", [
     C("spend", "money", min=0),
     C("product_id", "id", nullable=True, references="products.product_id",
       description="set for a product launch campaign"),
-], pk=("campaign_id",))
+], pk=("campaign_id",), checks=[_order("ended_after_start", "started_on", "ended_on")])
 
 _t("opportunities", [
     C("opportunity_id", "id"),
@@ -284,7 +374,7 @@ _t("opportunities", [
     C("closed_on", "date", nullable=True),
     C("stage", "text", allowed=("open", "won", "lost")),
     C("arr", "money"),
-], pk=("opportunity_id",))
+], pk=("opportunity_id",), checks=[_order("closed_after_created", "created_on", "closed_on")])
 
 _t("fx_rates", [
     C("rate_date", "date"),
@@ -369,6 +459,46 @@ _t("warehouse_meta", [
 # The ``warehouse_meta`` key under which the demo generator stores its planted truth (JSON).
 DEMO_TRUTH_KEY = "demo_truth"
 
+# ---- secondary indexes (PostgreSQL) ----------------------------------------------------
+
+_REFERENCING = ("Deleting or replacing a referenced row makes PostgreSQL check every referencing "
+                "table for rows that still point at it, one lookup per deleted row (at the commit: the "
+                "foreign keys are deferred); without an index each lookup is a full scan, so a "
+                "`--replace all` of the parent or `demo-data --force` scans the child once per row.")
+
+INDEXES: tuple[Index, ...] = (
+    Index("gl_entries", ("period",),
+          "Every ledger read is by month: the alert rules (budget variance, cost control, CAC) read "
+          "one month or four, the facts one month (revenue to date, period data checks) or a range, "
+          "and `MIN(period)` (first month of the books) becomes an index lookup instead of a scan."),
+    Index("revenue_recognized", ("period",),
+          "The revenue-target rule and the period data checks read one month; `MIN(period)` as above."),
+    Index("gl_entries", ("campaign_id",),
+          "Campaign spend (acquisition by channel); " + _REFERENCING + " (marketing_campaigns)",
+          where="campaign_id IS NOT NULL"),
+    Index("gl_entries", ("feature_id",),
+          "Feature development cost; " + _REFERENCING + " (features)", where="feature_id IS NOT NULL"),
+    Index("subscriptions", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("invoices", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("invoices", ("subscription_id",), _REFERENCING + " (subscriptions)",
+          where="subscription_id IS NOT NULL"),
+    Index("revenue_recognized", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("revenue_recognized", ("subscription_id",), _REFERENCING + " (subscriptions)",
+          where="subscription_id IS NOT NULL"),
+    Index("health_scores", ("customer_id", "scored_on"),
+          "A customer's latest score on or before a date (churn panel, revenue at risk); "
+          + _REFERENCING + " (customers)"),
+    Index("feature_usage", ("customer_id", "period"),
+          "Usage per customer and month (churn panel, adoption); " + _REFERENCING + " (customers)"),
+    Index("feature_requests", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("surveys", ("customer_id",), _REFERENCING + " (customers)"),
+    Index("retention_campaign_members", ("customer_id",),
+          _REFERENCING + " (customers; the primary key starts with campaign_id and serves the campaigns)"),
+    Index("opportunities", ("customer_id",), _REFERENCING + " (customers)", where="customer_id IS NOT NULL"),
+    Index("customers", ("acquisition_campaign_id",), _REFERENCING + " (marketing_campaigns)",
+          where="acquisition_campaign_id IS NOT NULL"),
+)
+
 CANONICAL_TABLES = [name for name, t in TABLES.items() if not t.system]
 SYSTEM_TABLES = [name for name, t in TABLES.items() if t.system]
 
@@ -414,6 +544,9 @@ def create_table_sql(table: Table, backend: str) -> str:
         lines.append(line)
     if table.primary_key:
         lines.append(f"    PRIMARY KEY ({', '.join(table.primary_key)})")
+    if backend == "postgresql":  # DuckDB: the loader enforces natural keys (NULL as a value)
+        for key in table.unique:
+            lines.append(f"    UNIQUE NULLS NOT DISTINCT ({', '.join(key)})")
     for col in table.columns:
         if col.type == "period":
             lines.append(f"    CHECK (EXTRACT(DAY FROM {col.name}) = 1)")
@@ -431,5 +564,18 @@ def create_table_sql(table: Table, backend: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n{body}\n)"
 
 
+def create_index_sql(index: Index) -> str:
+    """``CREATE INDEX IF NOT EXISTS`` for one of :data:`INDEXES` (PostgreSQL)."""
+    where = f" WHERE {index.where}" if index.where else ""
+    return f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} ({', '.join(index.columns)}){where}"
+
+
 def create_all_sql(backend: str) -> list[str]:
-    return [create_table_sql(TABLES[name], backend) for name in LOAD_ORDER]
+    """Every table in load order, then (PostgreSQL) the secondary indexes of :data:`INDEXES`.
+
+    Idempotent: running it on an existing warehouse adds only what is missing, so
+    ``finlib db init`` brings an older PostgreSQL warehouse's indexes up to date."""
+    stmts = [create_table_sql(TABLES[name], backend) for name in LOAD_ORDER]
+    if backend == "postgresql":
+        stmts += [create_index_sql(ix) for ix in INDEXES]
+    return stmts

@@ -22,6 +22,7 @@ def test_the_shipped_file_holds_the_six_default_rules_with_the_issue_thresholds(
                  "campaign_roi": 2.0, "cac": 0.20, "product_development": 0.25, "nrr_target": 0.05}
     assert cfg.rules["cost_control"].trailing_months == 3
     assert cfg.rules["campaign_roi"].lookback_months == 12
+    assert cfg.rules["budget_variance"].min_amount == 1000.0  # unbudgeted spend floor
     assert all(r.link for r in cfg.rules.values())
     # the six default rules are on; the seventh (retention vs its NRR target) is opt-in
     assert {n for n, r in cfg.rules.items() if r.enabled} == set(RULES) - {"nrr_target"}
@@ -33,6 +34,7 @@ def test_the_shipped_file_holds_the_six_default_rules_with_the_issue_thresholds(
 def test_a_missing_rule_runs_with_the_issue_defaults(tmp_path):
     cfg = load_config(write_config(tmp_path))
     assert cfg.rules["budget_variance"].threshold == 0.10 and cfg.channels == {}
+    assert cfg.rules["budget_variance"].min_amount == 1000.0
 
 
 @pytest.mark.parametrize("rules, channels, expected", [
@@ -40,6 +42,9 @@ def test_a_missing_rule_runs_with_the_issue_defaults(tmp_path):
     ({"cac": {"threshold": "lots"}}, {}, "rules.cac.threshold: Input should be a valid number"),
     ({"cac": {"severity": "panic"}}, {}, "rules.cac.severity"),
     ({"cac": {"threshold": -1}}, {}, "rules.cac.threshold"),
+    ({"budget_variance": {"min_amount": -5}}, {}, "rules.budget_variance.min_amount"),
+    ({"budget_variance": {"min_amount": "a lot"}}, {}, "rules.budget_variance.min_amount"),
+    ({"cac": {"min_amount": 10}}, {}, "rules.cac.min_amount: unknown key"),
     ({"nps_drop": {}}, {}, "rules.nps_drop: unknown rule"),
     ({"cac": {"link": "{base}/{feature_id}"}}, {}, "rules.cac.link: unknown placeholder"),
     ({"cac": {"channels": ["pager"]}}, {}, "rules.cac.channels: no channel named 'pager'"),

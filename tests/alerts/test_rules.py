@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from finlib.alerts.rules import RULES, Period
+from finlib.alerts.rules import RULES
 from tests.alerts.conftest import base_dims, d, put
 
 
 def run(wh, rule: str, period: str, **cfg):
     spec = RULES[rule]
     with wh.connect(read_only=True) as conn:
-        return spec.evaluate(conn, Period(d(period)), spec.config_model(**cfg))
+        return spec.evaluate(conn, d(period), spec.config_model(**cfg))
 
 
 def by_entity(findings, key):
@@ -57,11 +57,31 @@ def test_budget_variance_fires_only_beyond_ten_percent_and_reports_zero_budgets(
                                  "account_id")
 
 
+def test_budget_variance_says_no_budget_for_unbudgeted_spend_above_the_floor(wh):
+    accounts = [("a1", "opex", "rent"), ("a2", "opex", "rent"), ("a3", "cogs", "hosting"),
+                ("r1", "revenue", "subscription")]
+    base_dims(wh, accounts=accounts)
+    may = d("2024-05-01")
+    put(wh, "gl_entries", [
+        {"period": may, "department_id": "d1", "account_id": a, "amount": amt}
+        for a, amt in [("a1", 600), ("a1", 400.01), ("a2", 1000), ("a3", 999.99), ("r1", 50000)]])
+    # a1: 1,000.01 > 1,000 fires; a2: exactly 1,000 does not; a3 under the floor; r1 is revenue
+    [f] = run(wh, "budget_variance", "2024-05-01")
+    assert f.entity == {"department_id": "d1", "account_id": "a1"} and not f.data_issue
+    assert "no budget" in f.message and f.details["unbudgeted"] is True
+    assert f.value == pytest.approx(1000.01) and f.threshold == 1000.0
+    assert f.details["budget"] is None and f.details["issue"] == "no budget"
+    # the floor is a setting: 500 catches a2 and a3 too, 2,000 none
+    got = by_entity(run(wh, "budget_variance", "2024-05-01", min_amount=500), "account_id")
+    assert set(got) == {"a1", "a2", "a3"}
+    assert run(wh, "budget_variance", "2024-05-01", min_amount=2000) == []
+
+
 # ---- revenue_target ---------------------------------------------------------------------
 
 def test_revenue_target_fires_just_below_ninety_five_percent(wh):
     base_dims(wh)
-    put(wh, "customers", [{"customer_id": "c1", "signup_date": d("2023-01-01")}])
+    put(wh, "customers", [{"customer_id": c, "signup_date": d("2023-01-01")} for c in ("c1", "c2")])
     may, jun, jul = d("2024-05-01"), d("2024-06-01"), d("2024-07-01")
     put(wh, "kpi_targets", [
         {"period": may, "kpi": "revenue", "target": 1000.0},
@@ -70,7 +90,7 @@ def test_revenue_target_fires_just_below_ninety_five_percent(wh):
         {"period": jun, "kpi": "cac", "target": 99999.0}])
     put(wh, "revenue_recognized", [
         {"period": may, "customer_id": "c1", "amount": 900},
-        {"period": may, "customer_id": "c1", "amount": 50},        # May: 950.00 = 95 %
+        {"period": may, "customer_id": "c2", "amount": 50},        # May: 950.00 = 95 %
         {"period": jun, "customer_id": "c1", "amount": 949.99},    # June: just below
         {"period": jul, "customer_id": "c1", "amount": 1}])        # July: no target
     assert run(wh, "revenue_target", "2024-05-01") == []
@@ -192,7 +212,13 @@ def test_cac_blended_and_by_channel(wh):
     custs = [("u1", "web", "2024-05-01"), ("u2", "web", "2024-05-31"), ("u3", "evt", "2024-05-10"),
              ("u4", None, "2024-05-20"), ("u5", "web", "2024-04-30"), ("u6", "web", "2024-06-01")]
     put(wh, "customers", [{"customer_id": u, "acquisition_campaign_id": c, "signup_date": d(s)}
-                          for u, c, s in custs])
+                          for u, c, s in custs]
+        # a May trial through the web campaign that never pays: not a new customer
+        + [{"customer_id": "t1", "acquisition_campaign_id": "web", "signup_date": d("2024-05-02")}])
+    # everyone but the trial pays from the signup day (a `new` MRR movement in that month)
+    put(wh, "products", [{"product_id": "p1"}])
+    put(wh, "subscriptions", [{"subscription_id": f"s{u}", "customer_id": u, "start_date": d(s),
+                               "mrr": 10} for u, _, s in custs])
     put(wh, "kpi_targets", [
         {"period": may, "kpi": "cac", "target": 200.0},
         {"period": may, "kpi": "cac", "dimension": "paid_search", "target": 120.0},
@@ -200,8 +226,9 @@ def test_cac_blended_and_by_channel(wh):
         {"period": may, "kpi": "cac", "dimension": "social", "target": 50.0},
         {"period": may, "kpi": "cac", "dimension": "tv", "target": 10.0}])
     got = {f.entity.get("channel", "blended"): f for f in run(wh, "cac", "2024-05-01")}
-    # blended: Sales + Marketing opex 600 + 400 = 1000 over 4 May signups = 250 > 240
-    # paid_search: 300 / 2 = 150 > 144; events: 100 / 1 = 100 <= 120;
+    # blended: Sales + Marketing opex 600 + 400 = 1000 over 4 new paying customers in May
+    # (u1..u4; the trial t1 signed up in May but pays nothing) = 250 > 240
+    # paid_search: 300 / 2 (u1, u2; not t1) = 150 > 144; events: 100 / 1 = 100 <= 120;
     # social: 80 spent, nobody acquired: data issue; tv: no spend, no customers: nothing.
     assert set(got) == {"blended", "paid_search", "social"}
     assert got["blended"].entity == {}

@@ -83,8 +83,9 @@ def test_accounting_and_cents_amount_styles(duck_wh, tmp_path):
         "constants": {"currency": "USD", "status": "paid", "service_start": "2024-01-01",
                       "service_end": "2024-01-31", "customer_id": "cus_PQr1A2b3C4d5E6"}}, name="t")
     p = tmp_path / "acc.csv"
-    p.write_text('invoice_id,Total,Date\n'
-                 'a,"$1,234.50",01/31/2024\nb,(12.00),02/01/2024\nc,"-$5.25",02/02/2024\nd,USD 7.00,02/03/2024\n')
+    p.write_text('invoice_id,Total,Date,kind\n'
+                 'a,"$1,234.50",01/31/2024,\nb,(12.00),02/01/2024,credit_note\n'
+                 'c,"-$5.25",02/02/2024,credit_note\nd,USD 7.00,02/03/2024,invoice\n')
     ingest_file(duck_wh, "invoices", p, mapping=m)
     with duck_wh.connect(read_only=True) as conn:
         got = conn.query("SELECT invoice_id, CAST(amount AS VARCHAR) FROM invoices ORDER BY 1")

@@ -119,11 +119,14 @@ def test_dev_costs_adoption_and_acquisition(tiny_wh):
     assert [(r.customer_id, r.feature_id, str(r.first_period.date())) for r in ad.itertuples()] == [
         ("c1", "f1", "2024-03-01"), ("c1", "f2", "2024-03-01"), ("c3", "f1", "2024-03-01")]
     acq = facts.acquisition(tiny_wh, "2024-02", "2024-03")
-    assert _rows(acq, ["sales_cost", "marketing_cost", "new_customers", "new_mrr_signups", "revenue", "cogs"]) == [
-        (900.0, 800.0, 1, 166.67, 560.0, 0.0), (1000.0, 500.0, 1, 0.0, 600.0, 120.0)]
+    # new paying customers: c3 in February (first paid month, 166.67); c5 signs up in March
+    # but never pays (its one subscription, s9, is never active at a month end)
+    assert _rows(acq, ["sales_cost", "marketing_cost", "new_customers", "new_mrr", "signups", "revenue",
+                       "cogs"]) == [
+        (900.0, 800.0, 1, 166.67, 1, 560.0, 0.0), (1000.0, 500.0, 0, 0.0, 1, 600.0, 120.0)]
     ch = facts.acquisition_by_channel(tiny_wh, "2024-02", "2024-03")
-    assert _rows(ch, ["channel", "spend", "new_customers"]) == [
-        ("events", 200.0, 0), ("paid_search", 600.0, 1), ("paid_search", 500.0, 1)]
+    assert _rows(ch, ["channel", "spend", "new_customers", "new_mrr"]) == [
+        ("events", 200.0, 0, 0.0), ("paid_search", 600.0, 1, 166.67), ("paid_search", 500.0, 0, 0.0)]
     camp = facts.campaign_results(tiny_wh)
     assert _rows(camp, ["campaign_id", "spend", "customers", "new_mrr"]) == [
         ("m1", 1100.0, 2, 166.67), ("m2", 200.0, 0, 0.0)]
@@ -143,7 +146,12 @@ def test_headline_kpis_for_march(tiny_wh):
     assert k["revenue_favourable"] is False
     assert k["nrr"] is None and k["grr"] is None  # no 12 months of history yet
     assert k["logo_churn"] == 0.0
-    assert k["cac"] == 1500.0  # (1000 Sales + 500 Marketing) / 1 signup (c5)
+    # c5 signed up in March but never pays: no new paying customer, so CAC is undefined
+    # (it was 1,500 when CAC divided by signups)
+    assert k["cac"] is None and k["new_customers"] == 0 and k["cac_payback_months"] is None
+    feb = headline_kpis(tiny_wh, "2024-02")
+    assert feb["cac"] == 1700.0  # (900 Sales + 800 Marketing) / 1 new paying customer (c3)
+    assert feb["new_customers"] == 1
     assert k["gross_margin"] == pytest.approx(0.8)  # (600 - 120) / 600
 
 

@@ -15,7 +15,9 @@ def test_kpis_json_prints_one_object_with_the_headline_keys(tiny_duck, capsys):
     out = json.loads(capsys.readouterr().out)
     assert REQUIRED <= set(out)
     assert out["period"] == "2024-03-01"
-    assert (out["mrr"], out["arr"], out["mrr_expansion"], out["cac"]) == (616.67, 7400.04, 100.0, 1500.0)
+    # March has no new paying customer (c5 signed up but never pays): CAC is undefined
+    assert (out["mrr"], out["arr"], out["mrr_expansion"], out["cac"]) == (616.67, 7400.04, 100.0, None)
+    assert out["currency"] == "USD"
 
 
 def test_kpis_prints_an_aligned_table(tiny_duck, capsys):
@@ -23,6 +25,7 @@ def test_kpis_prints_an_aligned_table(tiny_duck, capsys):
     text = capsys.readouterr().out
     assert "Headline KPIs — 2024-02" in text
     assert "566.67" in text and "Churned MRR" in text and "200.00" in text
+    assert "USD/month" in text
 
 
 def test_kpis_without_data_fails_with_a_message_not_a_traceback(tiny_duck, capsys):

@@ -37,7 +37,7 @@ def test_segment_figures_by_hand(tiny_wh):
     assert company["segment"] is None and company["revenue_target"] == 650.0
     for k in ("cac", "new_customers", "sales_marketing_cost", "gross_margin", "cac_payback_months"):
         assert smb[k] == ent[k] == company[k], k
-    assert company["cac"] == 1500.0
+    assert company["cac"] is None  # March: no new paying customer (c5 signed up, never pays)
 
 
 def test_a_segment_revenue_target_is_used_only_for_its_segment(tiny_wh):
@@ -83,7 +83,8 @@ def test_kpis_cli_segment(tiny_duck, capsys):
 
     assert main(["kpis", "--period", "2024-03", "--segment", "Enterprise", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (out["segment"], out["mrr"], out["mrr_contraction"], out["cac"]) == ("Enterprise", 250.0, 50.0, 1500.0)
+    # CAC stays company-wide: undefined in March (no new paying customer)
+    assert (out["segment"], out["mrr"], out["mrr_contraction"], out["cac"]) == ("Enterprise", 250.0, 50.0, None)
     assert main(["kpis", "--period", "2024-03", "--segment", "SMB"]) == 0
     assert "segment SMB (CAC company-wide)" in capsys.readouterr().out
     assert main(["kpis", "--period", "2024-03", "--segment", "Gold"]) == 2
