@@ -24,7 +24,7 @@ inside the batch's transaction:
     absorbed by the next batch.
 
   A digest is ``[n, Σ H(row)]`` with the row hash of :mod:`finlib.warehouse.status` (DuckDB
-  ``hash(c1, …, ck)``, PostgreSQL 60 bits of ``md5(row::text)``): a sum, so digests add and
+  ``hash(c1, …, ck)``, PostgreSQL ``hashtextextended(row::text, 0)``): a sum, so digests add and
   subtract like multisets and the table's fingerprint is ``[count, sum]``.
 
   Then the entry is appended: ``entry_hash = sha256(prev_hash + "\\n" + canonical JSON of
@@ -87,7 +87,7 @@ def row_hash_sql(conn: Connection, table: str, alias: str) -> str:
     if conn.backend == "duckdb":
         return f"hash({', '.join(f'{alias}.{c}' for c in cols)})"
     row = ", ".join(f"{alias}.{c}" for c in cols)
-    return f"('x' || substr(md5(CAST(ROW({row}) AS text)), 1, 15))::bit(60)::bigint"
+    return f"hashtextextended(CAST(ROW({row}) AS text), 0)"
 
 
 def digest(conn: Connection, table: str, source: str | None = None, where: str = "TRUE",

@@ -223,3 +223,13 @@ def test_concurrent_writers_on_postgresql_get_gapless_seqs(postgres_url):
     assert seqs == list(range(1, len(seqs) + 1)) and n == 24
     rep = verify(wh)
     assert rep.ok, rep.problems
+
+
+def test_the_trail_hashes_rows_exactly_like_the_data_fingerprint(demo):
+    from finlib.audit.trail import digest
+    from finlib.warehouse.schema import CANONICAL_TABLES
+    from finlib.warehouse.status import _table_digest
+
+    with demo.connect(read_only=True) as conn:
+        for table in CANONICAL_TABLES:
+            assert tuple(digest(conn, table)) == _table_digest(conn, table), table
