@@ -28,6 +28,10 @@ COMMANDS: dict[str, str] = {
     "reports": "finlib.jobs.cli:reports",
     "jobs": "finlib.jobs.cli:jobs",
     "dashboards": "finlib.dashboards.cli:dashboards",
+    "controls": "finlib.governance.cli:controls",
+    "period": "finlib.governance.cli:period",
+    "users": "finlib.access.cli:users",
+    "access": "finlib.access.cli:access",
     "audit": "finlib.audit.cli:audit",
     "retention": "finlib.audit.cli:retention",
 }

@@ -9,7 +9,15 @@
   ``reports/_static/plotly.min.js``, so each report carries only its figures' data, never
   the 4.6 MB library (plotly's default renderer would embed it in every notebook).
 
-Importing this module is free: plotly is imported only when a chart is styled or shown.
+Charts built by finlib (``finlib.views``) are plain plotly figures: an analyst can keep
+one in a variable, change it (``fig.update_layout(...)``) and show it by leaving it as a
+cell's last expression. :func:`style` registers a plotly renderer named ``finlib`` and makes
+it the default, so a figure displayed that way gets the same bundle as :func:`show`.
+
+Money axes carry the reporting currency (:func:`finlib.config.reporting_currency`).
+
+Importing this module is free: plotly is loaded (``lazy_loader``) when a chart is styled
+or shown.
 
 Example
 -------
@@ -26,6 +34,14 @@ import json
 import math
 import uuid
 from typing import Any
+
+import lazy_loader as lazy
+from IPython.display import display
+
+from finlib import config
+
+go = lazy.load("plotly.graph_objects", suppress_warning=True)
+pio = lazy.load("plotly.io", suppress_warning=True)
 
 #: the house palette: first colour for "actual"/primary series, then plan, then others.
 PALETTE = ["#1f4e79", "#e07b39", "#2e8b57", "#8e44ad", "#c0392b", "#7f8c8d", "#d4a017", "#17a2b8"]
@@ -56,12 +72,16 @@ PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
 _CURRENCY_PREFIX = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
-def currency_prefix(currency: str = "USD") -> str:
-    return _CURRENCY_PREFIX.get(currency.upper(), currency.upper() + " ")
+def currency_prefix(currency: str | None = None) -> str:
+    """The symbol written before amounts in ``currency`` (default: the reporting currency)."""
+    currency = (currency or config.reporting_currency()).upper()
+    return _CURRENCY_PREFIX.get(currency, currency + " ")
 
 
-def format_money(value: float | None, currency: str = "USD", digits: int = 1) -> str:
-    """``1234567.8 -> '$1.2M'`` (k, M, B); negatives as ``-$1.2M``; ``None -> '–'``."""
+def format_money(value: float | None, currency: str | None = None, digits: int = 1) -> str:
+    """``1234567.8 -> '$1.2M'`` (k, M, B); negatives as ``-$1.2M``; ``None -> '–'``.
+
+    ``currency`` defaults to the reporting currency."""
     if value is None or math.isnan(value):
         return "–"
     sign = "-" if value < 0 else ""
@@ -73,15 +93,23 @@ def format_money(value: float | None, currency: str = "USD", digits: int = 1) ->
 
 
 def style(fig: Any) -> Any:
-    """Apply the house template to ``fig`` (replacing plotly's heavier default)."""
+    """Apply the house template to ``fig`` (replacing plotly's heavier default) and make
+    the ``finlib`` renderer plotly's default, so that ``fig`` displayed as a cell's last
+    expression looks as :func:`show` shows it."""
+    use_renderer()
     fig.layout.template = HOUSE_TEMPLATE  # assignment replaces (update_layout would merge)
     return fig
 
 
-def money_axis(fig: Any, axis: str = "y", currency: str = "USD") -> Any:
-    """Format an axis as money: ``$1.2M`` ticks (SI suffixes) and ``$1,234,567`` hovers."""
-    getattr(fig, f"update_{axis}axes")(tickprefix=currency_prefix(currency), tickformat="~s",
-                                       hoverformat=",.0f")
+def money_axis(fig: Any, axis: str = "y", currency: str | None = None) -> Any:
+    """Format an axis as money: ``$1.2M`` ticks (SI suffixes), ``$1,234,567`` hovers, and the
+    currency's code as the axis title when the axis has none (default: reporting currency)."""
+    currency = (currency or config.reporting_currency()).upper()
+    update = getattr(fig, f"update_{axis}axes")
+    update(tickprefix=currency_prefix(currency), tickformat="~s", hoverformat=",.0f")
+    for ax in getattr(fig, f"select_{axis}axes")():
+        if not (ax.title and ax.title.text):
+            ax.title.text = currency
     return fig
 
 
@@ -95,8 +123,6 @@ def bars(x: Any, series: dict[str, Any], title: str, *, barmode: str = "group", 
          money: bool = True) -> Any:
     """A bar chart with one trace per ``series`` item (name -> y values) over ``x``, in the
     house style, with a money y axis unless ``money`` is False."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     for name, y in series.items():
         fig.add_bar(x=x, y=y, name=name)
@@ -107,8 +133,6 @@ def bars(x: Any, series: dict[str, Any], title: str, *, barmode: str = "group", 
 
 
 def _figure_json(fig: Any) -> dict[str, Any]:
-    import plotly.io as pio
-
     return json.loads(pio.to_json(fig, validate=False, remove_uids=True))
 
 
@@ -150,6 +174,35 @@ def show(fig: Any, *, styled: bool = True, height: int | None = None) -> None:
 
     Returns nothing, so a trailing ``viz.show(fig)`` adds no ``Out[]`` to the notebook.
     """
-    from IPython.display import display
-
     display(bundle(fig, styled=styled, height=height), raw=True)
+
+
+def warm() -> None:
+    """Build and serialise a small chart once (plotly's first figure in a process costs
+    most), e.g. in a dashboard kernel waiting for its viewer."""
+    fig = go.Figure()
+    fig.add_bar(x=["a"], y=[1.0])
+    fig.add_scatter(x=["a"], y=[1.0])
+    bundle(money_axis(fig))
+
+
+class _Renderer:
+    """plotly renderer ``finlib``: the bundle of :func:`bundle` for any displayed figure."""
+
+    def to_mimebundle(self, fig_dict: dict[str, Any]) -> dict[str, Any]:
+        return bundle(go.Figure(fig_dict), styled=False)
+
+
+_renderer_ready = False
+
+
+def use_renderer() -> None:
+    """Register the ``finlib`` plotly renderer and make it the default (once)."""
+    global _renderer_ready
+    if _renderer_ready:
+        return
+    renderer = type("FinlibRenderer", (pio.base_renderers.MimetypeRenderer,),
+                    {"to_mimebundle": _Renderer.to_mimebundle})()
+    pio.renderers["finlib"] = renderer
+    pio.renderers.default = "finlib"
+    _renderer_ready = True

@@ -1,30 +1,34 @@
-"""Dashboard building blocks shared by every notebook: KPI tiles and a :class:`Dashboard`
-that renders the same sections statically (papermill, nbconvert reports) or
-interactively (JupyterLab, Voilà: controls that re-draw sections in place).
+"""Building blocks every notebook shows: KPI tiles, formatted tables, notes, and the
+dashboard controls.
 
-A notebook does::
+Each block is a value an analyst can keep in a variable and display by leaving it as a
+cell's last expression (``_repr_html_``)::
 
-    dash = Dashboard("Executive", params={"period": period, "segment": segment},
-                     choices={"period": periods, "segment": ["all", "SMB", ...]},
-                     interactive=interactive)
-    dash.section(views.headline_tiles)          # one cell each
-    dash.section(views.revenue_vs_target)
+    widgets.Tiles([widgets.Tile("ARR", 8.6e6, previous=8.4e6, key="arr")])
+    widgets.Table(df, money=("arr",), pct=("churn_probability",))
 
-Each *view* is a function ``view(params) -> None`` living in finlib (testable) that
-displays tables and charts for the given parameters. In interactive mode a change of any
-control re-runs every section's view into its own ``ipywidgets.Output``; no page reload,
-no notebook re-run.
+:class:`Controls` is a row of dropdowns (period, segment, department ...) with a Refresh
+button and the data-as-of stamp; it only reports changes to the callbacks it is given.
+What a change re-draws is decided by whoever owns the page (``finlib.dashboards.live``).
+
+Money is written in the reporting currency (:func:`finlib.config.reporting_currency`):
+its symbol before each amount and its code in the tile label or column header.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-View = Callable[[dict], Any]
+import IPython.display as ipd
+import ipywidgets as w
+import pandas as pd
+
+from finlib import config, viz
+from finlib.errors import FinlibError
 
 # Money is written with "$": two of them in one block would be typeset as LaTeX by MathJax
 # (JupyterLab, Voila). These classes tell MathJax 2 and 3 to leave the block alone.
@@ -44,6 +48,11 @@ _TILE_CSS = """
 """
 
 
+def money_label(label: str) -> str:
+    """``label`` followed by the reporting currency's code: ``"ARR (USD)"``."""
+    return f"{label} ({config.reporting_currency()})"
+
+
 def format_value(value: float | None, fmt: str = "money") -> str:
     """Human formatting: money ``$1.23M``, ``pct`` ``12.3 %``, ``ratio`` ``2.40x``, ``int``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -52,13 +61,14 @@ def format_value(value: float | None, fmt: str = "money") -> str:
     if fmt == "money":
         a = abs(v)
         sign = "-" if v < 0 else ""
+        cur = viz.currency_prefix()
         if a >= 1e9:
-            return f"{sign}${a / 1e9:.2f}B"
+            return f"{sign}{cur}{a / 1e9:.2f}B"
         if a >= 1e6:
-            return f"{sign}${a / 1e6:.2f}M"
+            return f"{sign}{cur}{a / 1e6:.2f}M"
         if a >= 1e4:
-            return f"{sign}${a / 1e3:.1f}k"
-        return f"{sign}${a:,.0f}" if a >= 100 else f"{sign}${a:,.2f}"
+            return f"{sign}{cur}{a / 1e3:.1f}k"
+        return f"{sign}{cur}{a:,.0f}" if a >= 100 else f"{sign}{cur}{a:,.2f}"
     if fmt == "pct":
         return f"{v * 100:.1f} %"
     if fmt == "ratio":
@@ -113,8 +123,9 @@ class Tile:
     def to_html(self) -> str:
         key = f' data-kpi="{html.escape(self.key)}"' if self.key else ""
         raw = "" if self.value is None or _isnan(self.value) else f' data-value="{float(self.value):.6f}"'
+        label = money_label(self.label) if self.fmt == "money" else self.label
         return (
-            f'<div class="finlib-tile finlib-kpi"{key}{raw}><div class="label">{html.escape(self.label)}</div>'
+            f'<div class="finlib-tile finlib-kpi"{key}{raw}><div class="label">{html.escape(label)}</div>'
             f'<div class="value">{html.escape(format_value(self.value, self.fmt))}</div>'
             f"{self._delta(self.previous, 'vs previous month')}{self._delta(self.target, 'vs ' + self.target_name)}</div>"
         )
@@ -126,21 +137,38 @@ def _change(value, other) -> float | None:
     return (float(value) - float(other)) / abs(float(other))
 
 
-def tiles_html(tiles: list[Tile]) -> str:
-    return _TILE_CSS + '<div class="finlib-tiles tex2jax_ignore mathjax_ignore">' + "".join(t.to_html() for t in tiles) + "</div>"
+def tiles_html(tiles: Iterable[Tile]) -> str:
+    return _TILE_CSS + f'<div class="finlib-tiles {NO_MATH}">' + "".join(t.to_html() for t in tiles) + "</div>"
+
+
+@dataclass
+class Tiles:
+    """A row of KPI tiles; displays itself (``_repr_html_``)."""
+
+    tiles: list[Tile] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        return tiles_html(self.tiles)
+
+    def __getitem__(self, key: str) -> Tile:
+        """The tile whose ``key`` is ``key``."""
+        for t in self.tiles:
+            if t.key == key:
+                return t
+        raise KeyError(key)
 
 
 def show_tiles(tiles: list[Tile]) -> None:
-    from IPython.display import HTML, display
+    ipd.display(ipd.HTML(tiles_html(tiles)))
 
-    display(HTML(tiles_html(tiles)))
+
+def note_html(text: str) -> str:
+    return f'<p class="finlib-note {NO_MATH}">{html.escape(text)}</p>'
 
 
 def show_note(text: str) -> None:
     """A one-sentence explanation under a figure, in plain words."""
-    from IPython.display import HTML, display
-
-    display(HTML(f'<p class="finlib-note {NO_MATH}">{html.escape(text)}</p>'))
+    ipd.display(ipd.HTML(note_html(text)))
 
 
 def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
@@ -148,8 +176,6 @@ def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio
     """A DataFrame as a compact HTML table: money/percent/ratio columns formatted and
     right-aligned (as are other numbers), text left-aligned, booleans as yes/no, columns that
     are empty throughout dropped, the index hidden."""
-    import pandas as pd
-
     view = df.head(max_rows).copy()
     if len(view):  # drop columns empty throughout (all missing or all blank text)
         view = view[[c for c in view.columns
@@ -202,183 +228,185 @@ table.finlib-table .txt.long{white-space:normal;min-width:240px}
 </style>"""
 
 
+def readable(columns: Iterable[str], rename: dict[str, str] | None = None) -> dict[str, str]:
+    """Column headers for readers: underscores as spaces, then ``rename``."""
+    return {c: str(c).replace("_", " ") for c in columns} | (rename or {})
+
+
+@dataclass
+class Table:
+    """A DataFrame shown as a formatted table (see :func:`table_html`); displays itself.
+
+    ``money`` columns get the reporting currency in their header; ``rename`` maps column
+    names to headers (default: underscores as spaces); ``caption`` is a sentence shown under
+    the table. ``frame`` stays the DataFrame it was given.
+    """
+
+    frame: Any
+    money: tuple[str, ...] = ()
+    pct: tuple[str, ...] = ()
+    ratio: tuple[str, ...] = ()
+    rename: dict[str, str] | None = None
+    caption: str = ""
+    max_rows: int = 30
+
+    def _repr_html_(self) -> str:
+        df = self.frame
+        out = ""
+        if df is None or len(df) == 0:
+            out = '<p class="finlib-note">No rows for this selection.</p>'
+        else:
+            names = readable(df.columns, self.rename)
+            for c in self.money:
+                if c in names:
+                    names[c] = money_label(names[c])
+            view = df.rename(columns=names)
+            out = table_html(view, money=tuple(names.get(c, c) for c in self.money),
+                             pct=tuple(names.get(c, c) for c in self.pct),
+                             ratio=tuple(names.get(c, c) for c in self.ratio), max_rows=self.max_rows)
+            if len(df) > self.max_rows:
+                out += f'<p class="finlib-note">Showing {self.max_rows} of {len(df)} rows.</p>'
+        if self.caption:
+            out += note_html(self.caption)
+        return out
+
+
 def show_table(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
                max_rows: int = 30) -> None:
     """Display a DataFrame (see :func:`table_html`); a note when it has no rows or is cut."""
-    from IPython.display import HTML, display
+    ipd.display(ipd.HTML(Table(df, money, pct, ratio, rename={c: c for c in getattr(df, "columns", [])},
+                               max_rows=max_rows)._repr_html_()))
 
-    if df is None or len(df) == 0:
-        display(HTML('<p class="finlib-note">No rows for this selection.</p>'))
-        return
-    display(HTML(table_html(df, money, pct, ratio, max_rows)))
-    if len(df) > max_rows:
-        display(HTML(f'<p class="finlib-note">Showing {max_rows} of {len(df)} rows.</p>'))
+
+@dataclass
+class Note:
+    """A sentence under a figure; displays itself."""
+
+    text: str
+
+    def _repr_html_(self) -> str:
+        return note_html(self.text)
+
+
+class Column:
+    """Several displayable items (figures, tables, notes) shown one under the other.
+
+    Iterating gives the items; ``column[i]`` one of them (e.g. a figure to change).
+    """
+
+    def __init__(self, *items: Any):
+        self.items = [i for i in items if i is not None]
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.items[i]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _ipython_display_(self) -> None:
+        for item in self.items:
+            ipd.display(item)
+
+
+def error_html(message: str) -> str:
+    return f'<div class="finlib-error {NO_MATH}">{html.escape(message)}</div>'
 
 
 def show_error(message: str) -> None:
     """A short message for viewers instead of a traceback."""
-    from IPython.display import HTML, display
-
-    display(HTML(f'<div class="finlib-error {NO_MATH}">{html.escape(message)}</div>'))
+    ipd.display(ipd.HTML(error_html(message)))
 
 
-class Dashboard:
-    """Controls plus sections; static when ``interactive`` is False.
+class Controls:
+    """Dropdowns for the page's parameters, a Refresh button and the data-as-of stamp.
 
     Parameters
     ----------
-    title : str
-    params : dict
-        Initial parameter values (from the notebook's parameters cell).
+    values : dict
+        The current value of each parameter that gets a control.
     choices : dict
-        For each parameter that gets a control, its options (a list). Parameters without
-        choices are fixed.
-    interactive : bool
-        True: render ipywidgets controls and re-draw sections on change.
-    refresh : callable, optional
-        Called by the Refresh button before re-drawing (e.g. to clear caches and pick up
-        newly ingested data).
-    as_of : callable, optional
-        Returns the data-as-of text (e.g. the last ingest time), shown under the controls
-        (and in static reports) and updated after each refresh.
+        The options of each control (a list); a value not among them is put first.
+    on_change : callable(name, value), optional
+        Called when a viewer picks another value.
+    on_refresh : callable(), optional
+        Called by the Refresh button (e.g. forget cached reads and re-draw).
+    as_of : callable() -> str, optional
+        The data-as-of text, shown beside the button and updated by :meth:`stamp`.
+
+    Each dropdown has the CSS class ``finlib-control-<name>``, the button ``finlib-refresh``.
+    Displays itself; :attr:`widget` is the ``ipywidgets.HBox``.
     """
 
-    def __init__(self, title: str, params: dict, choices: dict | None = None,
-                 interactive: bool = False, refresh: Callable[[], None] | None = None,
-                 as_of: Callable[[], str] | None = None):
-        self.title = title
-        self.params = dict(params)
-        self.choices = dict(choices or {})
-        self.interactive = interactive
-        self.refresh_hook = refresh
-        self.as_of_hook = as_of
-        self.sections: list[tuple[View, Any]] = []
-        self.controls: dict[str, Any] = {}
-        self._controls_box = None
-        self._status = None
-        if interactive:
-            self._build_controls()
-        else:
-            self._show_as_of_static()
-
-    def as_of_text(self) -> str:
-        if self.as_of_hook is None:
-            return ""
-        try:
-            return f"Data as of {self.as_of_hook()}"
-        except Exception as exc:  # noqa: BLE001 - the stamp must never break the page
-            from finlib.errors import FinlibError
-
-            return str(exc).splitlines()[0] if isinstance(exc, FinlibError) else "Data as of: unknown"
-
-    def _show_as_of_static(self) -> None:
-        text = self.as_of_text()
-        if text:
-            from IPython.display import HTML, display
-
-            display(HTML(f'<p class="finlib-note finlib-as-of">{html.escape(text)}</p>'))
-
-    # -- interactive plumbing ---------------------------------------------------
-    def _build_controls(self) -> None:
-        import ipywidgets as w
-        from IPython.display import display
-
-        items = []
-        for name, options in self.choices.items():
+    def __init__(self, values: dict, choices: dict, *, on_change: Callable[[str, Any], None] | None = None,
+                 on_refresh: Callable[[], None] | None = None, as_of: Callable[[], str] | None = None):
+        self.on_change = on_change
+        self.on_refresh = on_refresh
+        self.as_of = as_of
+        self.dropdowns: dict[str, w.Dropdown] = {}
+        items: list[w.Widget] = []
+        for name, options in choices.items():
             options = list(options)
-            value = self.params.get(name)
-            if value not in options and options:
-                value = options[0]
-                self.params[name] = value
+            value = values.get(name)
+            if value not in options:
+                options = [value, *options]
             dd = w.Dropdown(options=options, value=value, description=name.replace("_", " ").capitalize(),
                             layout=w.Layout(width="260px"))
             dd.add_class(f"finlib-control-{name}")
-            dd.observe(self._on_change(name), names="value")
-            self.controls[name] = dd
+            dd.observe(self._changed(name), names="value")
+            self.dropdowns[name] = dd
             items.append(dd)
         button = w.Button(description="Refresh data", icon="refresh", layout=w.Layout(width="140px"))
         button.add_class("finlib-refresh")
         button.on_click(lambda _b: self.refresh())
         items.append(button)
-        self._status = w.HTML(value=self._status_html())
-        self._status.add_class("finlib-status")
-        items.append(self._status)
-        self._controls_box = w.HBox(items, layout=w.Layout(flex_flow="row wrap"))
-        display(self._controls_box)
+        self.status = w.HTML(value=self._status_html())
+        self.status.add_class("finlib-status")
+        items.append(self.status)
+        self.widget = w.HBox(items, layout=w.Layout(flex_flow="row wrap"))
 
-    def _on_change(self, name: str):
+    def _changed(self, name: str):
         def handler(change):
-            self.params[name] = change["new"]
-            self.redraw()
+            if self.on_change is not None:
+                self.on_change(name, change["new"])
         return handler
 
     def _status_html(self) -> str:
-        text = self.as_of_text()
+        text = as_of_text(self.as_of)
         return f'<span class="finlib-note finlib-as-of">{html.escape(text)}</span>' if text else ""
 
+    def stamp(self) -> None:
+        """Re-read the data-as-of text."""
+        self.status.value = self._status_html()
+
     def refresh(self) -> None:
-        """Re-read the data (the refresh hook clears caches), update the as-of stamp, re-draw."""
-        if self.refresh_hook:
-            self.refresh_hook()
-        if self._status is not None:
-            self._status.value = self._status_html()
-        self.redraw()
+        if self.on_refresh is not None:
+            self.on_refresh()
+        self.stamp()
 
-    def redraw(self) -> None:
-        for view, out in self.sections:
-            self._render_into(view, out)
+    def set_options(self, name: str, options: list) -> None:
+        dd = self.dropdowns.get(name)
+        if dd is not None and list(dd.options) != list(options):
+            dd.options = options if dd.value in options else [dd.value, *options]
 
-    def _render_into(self, view: View, out) -> None:
-        """Render ``view`` off-screen, then replace ``out``'s outputs in one model update.
+    def _ipython_display_(self) -> None:
+        ipd.display(self.widget)
 
-        Capturing with IPython and assigning ``Output.outputs`` (instead of ``with out:`` and
-        ``clear_output(wait=True)``) keeps the kernel's output routing out of it: no flicker
-        on a re-draw, and no Output-widget capture while Voilà is still executing the
-        notebook (that path intermittently left pages stuck at "Executing n of m").
-        """
-        from IPython.utils.capture import capture_output
 
-        with capture_output(stdout=True, stderr=False, display=True) as cap:
-            self._safe(view)
-        outputs = []
-        if cap.stdout:
-            outputs.append({"output_type": "stream", "name": "stdout", "text": cap.stdout})
-        for item in cap.outputs:
-            outputs.append({"output_type": "display_data", "data": dict(item.data),
-                            "metadata": dict(item.metadata or {})})
-        out.outputs = tuple(outputs)
+def as_of_text(as_of: Callable[[], str] | None) -> str:
+    """``"Data as of <as_of()>"``; a short line (never an exception) when it cannot be read."""
+    if as_of is None:
+        return ""
+    try:
+        return f"Data as of {as_of()}"
+    except FinlibError as exc:
+        return str(exc).splitlines()[0]
+    except Exception:  # noqa: BLE001 - the stamp must never break the page
+        return "Data as of: unknown"
 
-    def _safe(self, view: View) -> None:
-        """Run a view; a viewer sees a short message, never a traceback.
 
-        A :class:`FinlibError` shows its first line ("No data for 2031-01 …"). Any other
-        error shows a generic line with a reference under Voilà (the traceback goes to the
-        dashboard log); in JupyterLab it propagates so analysts keep their traceback.
-        """
-        from finlib.errors import FinlibError
-
-        try:
-            view(dict(self.params))
-        except FinlibError as exc:
-            show_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        except Exception as exc:
-            from finlib.dashboards import errors
-            from finlib.dashboards.query import under_voila
-
-            if not under_voila():
-                raise
-            errors.show(exc)
-
-    # -- public --------------------------------------------------------------------
-    def section(self, view: View) -> None:
-        """Render ``view(params)`` here; in interactive mode keep it live."""
-        if not self.interactive:
-            view(dict(self.params))  # a job run must fail loudly, not hide the error
-            return
-        import ipywidgets as w
-        from IPython.display import display
-
-        out = w.Output()
-        self.sections.append((view, out))
-        display(out)
-        self._render_into(view, out)
+def as_of_html(as_of: Callable[[], str]) -> str:
+    """The data-as-of stamp of a static report."""
+    return f'<p class="finlib-note finlib-as-of">{html.escape(as_of_text(as_of))}</p>'

@@ -7,6 +7,7 @@ Layout
 ``cli.py``      ``finlib dashboards serve`` / ``python -m finlib.dashboards serve``
 ``query.py``    ``param(name, default)``: the page's URL query string, preheated kernels included
 ``errors.py``   ``install()``, ``shown_in(out)``, ``friendly(exc)``: short messages, never tracebacks
+``live.py``     ``page(view, globals(), interactive)``: the one line that makes a notebook a dashboard
 ``harness.py``  start a real server and a headless Chromium (tests and ``bench/``)
 
 Conventions the tests and the benchmark rely on (notebooks follow them):

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import click
 
+from finlib.cli import run_click
+from finlib.dashboards.server import ServeOptions
+from finlib.dashboards.server import serve as run
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def dashboards() -> None:
@@ -48,9 +52,6 @@ def serve(port, ip, notebooks, pool_size, certfile, keyfile, log_level) -> None:
     The warehouse is FINLIB_DB_URL, as for every command; the landing page lists the
     dashboards. Stop with Ctrl-C.
     """
-    from finlib.dashboards.server import ServeOptions
-    from finlib.dashboards.server import serve as run
-
     opts = ServeOptions(ip=ip, pool_size=pool_size, log_level=log_level)
     if port is not None:
         opts.port = port
@@ -67,8 +68,6 @@ def serve(port, ip, notebooks, pool_size, certfile, keyfile, log_level) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m finlib.dashboards``: messages, not tracebacks."""
-    from finlib.cli import run_click
-
     return run_click(dashboards, argv, "python -m finlib.dashboards")
 
 

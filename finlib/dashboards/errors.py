@@ -39,6 +39,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from IPython import get_ipython
+from IPython.display import HTML, display
+
+from finlib import config
 from finlib.dashboards import ERROR_CLASS
 from finlib.dashboards.query import under_voila
 from finlib.errors import FinlibError
@@ -60,8 +64,6 @@ def log_path() -> Path:
     env = os.environ.get(LOG_ENV)
     if env:
         return Path(env)
-    from finlib import config
-
     return config.data_dir() / "logs" / "dashboards.log"
 
 
@@ -115,8 +117,6 @@ def alert_html(text: str, ref: str | None = None) -> str:
 
 def friendly(exc: BaseException):
     """An ``IPython.display.HTML`` alert for ``exc`` (the traceback is logged, not shown)."""
-    from IPython.display import HTML
-
     ref = report(exc)
     generic = not isinstance(exc, FinlibError)
     return HTML(alert_html(message(exc), ref if generic else None))
@@ -124,8 +124,6 @@ def friendly(exc: BaseException):
 
 def show(exc: BaseException, output: Any = None) -> None:
     """Display the alert for ``exc``, inside ``output`` (an ``ipywidgets.Output``) if given."""
-    from IPython.display import display
-
     alert = friendly(exc)
     if output is None:
         display(alert)
@@ -172,8 +170,6 @@ def install(force: bool = False) -> None:
     global _installed
     if _installed or not (force or under_voila()):
         return
-    from IPython import get_ipython
-
     shell = get_ipython()
     if shell is None:
         return

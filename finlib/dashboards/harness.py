@@ -1,6 +1,7 @@
 """A real dashboard server and a headless Chromium, for tests and ``bench/``.
 
-Nothing here runs in production. Playwright is a test dependency and is imported lazily.
+Nothing here runs in production. Playwright and psutil are test dependencies, loaded on first
+use (``lazy_loader``), so importing this module never needs them.
 
 >>> with DashboardServer(notebooks, db_url) as srv:          # doctest: +SKIP
 ...     srv.wait_for_pools()
@@ -22,6 +23,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import lazy_loader as lazy
+
+psutil = lazy.load("psutil")
+playwright_sync = lazy.load("playwright.sync_api", suppress_warning=True)
 
 CHROMIUM = os.environ.get("FINLIB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -121,8 +127,6 @@ class DashboardServer:
             self.wait_until_kernels_idle(timeout=max(5.0, deadline - time.monotonic()))
 
     def kernel_processes(self):
-        import psutil
-
         if self.proc is None:
             return []
         try:
@@ -180,11 +184,9 @@ class DashboardServer:
 @contextlib.contextmanager
 def chromium(headless: bool = True) -> Iterator[object]:
     """Playwright's Chromium API driving Debian's /usr/bin/chromium."""
-    from playwright.sync_api import sync_playwright
-
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} not found: apt-get install -y chromium (see .ci/run)")
-    with sync_playwright() as pw:
+    with playwright_sync.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless)
         try:
             yield browser

@@ -34,6 +34,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from websockets.sync.client import connect
+
 from finlib.errors import ConfigError, FinlibError
 
 #: environment variables Voilà sets from the viewer's request
@@ -78,8 +80,6 @@ def _request_ws_url() -> str:
 
 def _receive_request(url: str) -> dict[str, str]:
     """Block until the server sends this kernel's request (i.e. until a viewer opens it)."""
-    from websockets.sync.client import connect
-
     ctx = None
     if url.startswith("wss://"):
         # our own server on this machine (VOILA_APP_IP): its certificate names the public

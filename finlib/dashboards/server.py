@@ -25,7 +25,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from traitlets.config import Config
+
 from finlib import config
+from finlib.dashboards.app import FinlibVoila
 from finlib.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent  # holds voila.json
@@ -124,8 +127,6 @@ class ServeOptions:
 
     def secret_config(self):
         """A traitlets Config with the token / password hash (kept off argv and out of ps)."""
-        from traitlets.config import Config
-
         cfg = Config()
         if self.token:
             cfg.Voila.token = self.token
@@ -151,8 +152,5 @@ def serve(options: ServeOptions) -> int:
     _scrub_environment()
     os.environ.setdefault("FINLIB_DB_URL", config.db_url())  # every kernel reads the same warehouse
     os.environ["FINLIB_DASHBOARD"] = "1"
-
-    from finlib.dashboards.app import FinlibVoila
-
     FinlibVoila.launch_instance(argv=options.argv(), config=options.secret_config())
     return 0

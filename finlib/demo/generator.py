@@ -27,6 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from finlib.demo import _arrow as A
 from finlib.demo import model as M
 from finlib.demo.blocks import DAY, Context, build_block, month_first
+from finlib.demo.controls_plant import plant_controls
 from finlib.demo.costs import (
     BV_BREACH_OVER,
     BV_BREACH_UNDER,
@@ -205,6 +206,7 @@ def generate(wh, scale="small", seed: int = 42, end=None, *, force: bool = False
             targets, target_truth = _kpi_targets(sim, costs, rev_by_t, seed)
             put("kpi_targets", targets)
             truth = _truth(sim, co, costs, target_truth, sc, seed)
+            truth["controls"] = plant_controls(b, truth, rows)  # control failures and near misses (last closed month)
             store_truth(b, truth)  # data and truth commit together
     path = write_truth_file(wh, truth)
     return {"rows": rows, "seconds": round(time.perf_counter() - t0, 2), "truth_path": str(path) if path else None,

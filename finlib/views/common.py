@@ -1,44 +1,52 @@
-"""Shared pieces of the notebook views: periods, the per-parameters cache, data-as-of,
-read-only alert evaluation, JSON-able records for scraps, and the dashboard frame.
+"""Shared pieces of the notebook views: the per-parameters read cache, what the warehouse
+covers, data-as-of, read-only alert evaluation, the :class:`Frames` a notebook loads, and
+scraps (:func:`glue`, :func:`record`).
 
 Nothing here writes to the warehouse: dashboards and jobs read it through short read-only
 connections (``wh.connect(read_only=True)``), so a Voilà page never blocks an ingest.
+Nothing here knows how it is shown (Voilà, papermill or JupyterLab).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import IPython.display as ipd
+import pandas as pd
+
+from finlib import config, widgets
+from finlib.alerts import evaluate, list_alerts, rule_settings
 from finlib.errors import FinlibError, NoDataError
 from finlib.metrics.core import finite_or_none
 from finlib.periods import add_months, format_period, parse_period
+from finlib.warehouse.db import get_warehouse
+from finlib.warehouse.schema import DEPARTMENTS, SEGMENTS
 
-SEGMENTS = ("all", "SMB", "Mid-Market", "Enterprise")
-DEPARTMENTS = ("Sales", "Marketing", "Product", "Customer Success")
+#: the segment parameter's choices: every segment of the schema, or all of them
+SEGMENT_CHOICES = ("all", *SEGMENTS)
+#: the department parameter's choices where every department can be chosen
+DEPARTMENT_CHOICES = ("all", *DEPARTMENTS)
 
 # -- warehouse and periods ------------------------------------------------------------
 
 
 def warehouse():
     """The warehouse of ``FINLIB_DB_URL`` (opened read-only by every view)."""
-    from finlib.warehouse.db import get_warehouse
-
     return get_warehouse()
 
 
-def resolve_period(value: Any) -> str:
-    """A period parameter (``YYYY-MM``, ``YYYY-MM-01``, ``last_closed_month``…) as ``YYYY-MM``."""
-    return format_period(parse_period(value))
+def month(period: Any) -> str:
+    """A period parameter (``YYYY-MM``, ``YYYY-MM-01``, ``last_closed_month`` ...) as ``YYYY-MM``
+    (:func:`finlib.periods.parse_period`)."""
+    return format_period(parse_period(period))
 
 
-def period_date(value: Any) -> dt.date:
-    return parse_period(value)
-
-
-def previous_period(period: str) -> str:
+def month_before(period: str) -> str:
+    """The ``YYYY-MM`` month before ``period``."""
     return format_period(add_months(parse_period(period), -1))
 
 
@@ -54,8 +62,6 @@ def cached(key: tuple, compute: Callable[[], Any]) -> Any:
     Sections of one notebook share a parameter set, so the warehouse is read once for all
     of them; a Refresh button clears the cache to pick up newly ingested data.
     """
-    from finlib import config
-
     full = (config.db_url(), *key)
     with _lock:
         if full in _cache:
@@ -67,98 +73,9 @@ def cached(key: tuple, compute: Callable[[], Any]) -> Any:
 
 
 def clear_cache() -> None:
-    global _version
+    """Forget every cached read (new data was loaded)."""
     with _lock:
         _cache.clear()
-        _version = None
-
-
-# -- preheated dashboards: compute ahead, check the data at page view ------------------------
-
-#: what the cache was filled from: (warehouse fingerprint, report archive marker), or None
-_version: tuple | None = None
-
-#: modules a dashboard page needs; imported while a preheated kernel waits for its viewer
-PRELOAD_MODULES = (
-    "pandas", "duckdb", "ipywidgets", "plotly.graph_objects", "plotly.subplots", "finlib.viz", "finlib.widgets",
-    "finlib.metrics.kpis", "finlib.metrics.facts", "finlib.alerts.rules", "finlib.alerts.store",
-    "finlib.warehouse.status",
-)
-
-
-def data_version() -> tuple:
-    """A marker of what the cached reads depend on: the warehouse content
-    (:func:`finlib.warehouse.status.fingerprint`, one aggregate per table on a read-only
-    connection) and the report archive's run folders (the executive trends read it)."""
-    import os
-
-    from finlib import config
-    from finlib.warehouse.status import fingerprint
-
-    fp = fingerprint(warehouse())
-    reports = config.reports_dir()
-    marks = []
-    if reports.is_dir():
-        with os.scandir(reports) as jobs:
-            for j in jobs:
-                if j.is_dir() and not j.name.startswith((".", "_")):
-                    with os.scandir(j.path) as periods:
-                        marks += [(j.name, e.name, e.stat().st_mtime_ns) for e in periods if e.is_dir()]
-    return fp, tuple(sorted(marks))
-
-
-def preheat(view: Any, sections: Iterable[Callable[[dict], Any]], modules: Iterable[str] = (), **defaults) -> None:
-    """In a preheated Voilà kernel, do ahead of time what the page would do when opened.
-
-    Called in a notebook's import cell, i.e. *before* ``query.param`` blocks the kernel until
-    a viewer arrives. Imports the heavy modules (pandas, plotly, statsmodels ...) and renders
-    every section once for the default parameters into nothing (outputs discarded), which
-    fills the read cache and warms plotly. The warehouse fingerprint is taken first; when the
-    page is opened :func:`revalidate` compares it with the warehouse's current one and
-    drops the cache if anything changed, so a viewer always sees the data as of the page
-    view. Elsewhere (papermill, JupyterLab, a Voilà kernel started for one request) it does
-    nothing. Never raises: a failure here only means the page computes when opened.
-    """
-    from finlib.dashboards import query
-
-    if not query.preheated():
-        return
-    global _version
-    import importlib
-
-    for name in (*PRELOAD_MODULES, *modules):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    try:
-        from IPython.utils.capture import capture_output
-
-        version = data_version()
-        with capture_output():
-            p = view.params(**defaults)
-            view.dashboard(p, interactive=False)
-            for section in sections:
-                try:
-                    section(dict(p))
-                except Exception:  # noqa: BLE001 - shown (briefly) when the page computes it
-                    pass
-        _version = version
-    except Exception:  # noqa: BLE001 - no warehouse yet, bad defaults ...: compute at page view
-        clear_cache()
-
-
-def revalidate() -> None:
-    """Drop cached reads made before the data changed (see :func:`preheat`); no-op when the
-    cache was not filled ahead of time."""
-    if _version is None:
-        return
-    try:
-        current = data_version()
-    except Exception:  # noqa: BLE001 - let the page's own reads report the problem
-        current = None
-    if current != _version:
-        clear_cache()
 
 
 # -- what the warehouse covers ------------------------------------------------------------
@@ -242,13 +159,9 @@ def alerts_for(period: str, rules: Iterable[str] | None = None,
     Returns a list of dicts with :data:`ALERT_COLUMNS` (JSON-able), the id being the alert's
     stable id (rule + entity + period), so the runner can de-duplicate.
     """
-    from finlib.alerts import evaluate
-
     p = parse_period(period)
     overrides = {name: {"threshold": float(t)} for name, t in (thresholds or {}).items() if t is not None}
     if rules is not None:
-        from finlib.alerts import rule_settings
-
         enabled = {n for n, cfg in rule_settings().items() if cfg.get("enabled")}
         rules = [r for r in rules if r in enabled]
         if not rules:
@@ -264,8 +177,6 @@ def alerts_for(period: str, rules: Iterable[str] | None = None,
 
 def stored_alerts(state: str | None = "open") -> list[dict]:
     """Alerts already stored by the job runner (``finlib.alerts.list_alerts``), any period."""
-    from finlib.alerts import list_alerts
-
     try:
         rows = list_alerts(warehouse(), state=state)
     except FinlibError:  # no alerts table yet
@@ -281,9 +192,8 @@ def alert_department(alert: dict) -> str | None:
     return None
 
 
-def alerts_frame(alerts: list[dict]):
-    import pandas as pd
-
+def alerts_frame(alerts: list[dict]) -> pd.DataFrame:
+    """Alerts as a table for readers: severity, rule, what, state, period (most severe first)."""
     if not alerts:
         return pd.DataFrame(columns=["severity", "rule", "what", "state", "period"])
     df = pd.DataFrame(alerts)
@@ -294,26 +204,21 @@ def alerts_frame(alerts: list[dict]):
     return df[["severity", "rule", "what", "state", "period"]].reset_index(drop=True)
 
 
-def show_alerts(alerts: list[dict], empty: str = "No alert fires for this period.") -> None:
-    from finlib import widgets
-
-    if not alerts:
-        widgets.show_note(empty)
-        return
-    widgets.show_table(alerts_frame(alerts), max_rows=25)
+def alerts_table(alerts: list[dict], empty: str = "No alert fires for this period.") -> widgets.Table:
+    """The alerts as a :class:`finlib.widgets.Table` (a note when there are none)."""
+    return widgets.Table(alerts_frame(alerts), max_rows=25, caption="" if alerts else empty)
 
 
 # -- JSON-able values for scraps --------------------------------------------------------------
 
 
-
-
 def jsonable(value: Any) -> Any:
-    """Plain JSON types: dates as ISO strings, NaN as None, numpy scalars as Python."""
-    import numbers
-
+    """Plain JSON types: dates as ISO strings, NaN as None, numpy scalars as Python,
+    DataFrames as lists of records."""
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, pd.DataFrame):
+        return records(value)
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -337,11 +242,9 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, numbers.Real):
         return finite_or_none(value)
     try:
-        import pandas as pd
-
         if value is pd.NaT or (not isinstance(value, str) and pd.isna(value)):
             return None
-    except (ImportError, TypeError, ValueError):
+    except (TypeError, ValueError):
         pass
     return str(value)
 
@@ -355,68 +258,82 @@ def records(df, columns: Iterable[str] | None = None) -> list[dict]:
     return [jsonable(r) for r in df.to_dict(orient="records")]
 
 
-# -- the dashboard frame --------------------------------------------------------------
+# -- what a notebook loads ----------------------------------------------------------------
 
 
-def dashboard(title: str, params: dict, choices: dict, interactive: bool):
-    """A :class:`finlib.widgets.Dashboard` with Refresh wired to :func:`clear_cache` and the
-    data-as-of time shown (and updated after a refresh)."""
-    from finlib import widgets
+class Later:
+    """A value of :class:`Frames` computed on first use (a model fit that only some cells need),
+    so that sections which do not need it are shown without waiting for it."""
 
-    dash = widgets.Dashboard(title, params=params, choices=choices, interactive=interactive,
-                             as_of=data_as_of)
+    _unset = object()
 
-    def refresh() -> None:  # newly ingested data: forget what was read, offer new months
-        clear_cache()
-        control = dash.controls.get("period")
-        if control is not None:
-            options = period_choices(control.value)
-            if list(control.options) != options:
-                control.options = options
+    def __init__(self, compute: Callable[[], Any]):
+        self.compute = compute
+        self._value = Later._unset
+        self._lock = threading.Lock()
 
-    dash.refresh_hook = refresh
-    return dash
-
-
-def show_figure(fig) -> None:
-    from finlib import viz
-
-    viz.show(fig)
+    def value(self) -> Any:
+        """The value, computed once (copies of a :class:`Frames` share it)."""
+        with self._lock:
+            if self._value is Later._unset:
+                self._value = self.compute()
+            return self._value
 
 
-def money_frame(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio: tuple[str, ...] = (),
-                rename: dict[str, str] | None = None, max_rows: int = 30) -> None:
-    """:func:`finlib.widgets.show_table` with columns renamed for readers."""
-    from finlib import widgets
+class Frames(dict):
+    """The month's figures a notebook loads: a dict of named values (mostly DataFrames),
+    also readable as attributes (``frames.snapshot``). A :class:`Later` value is computed
+    the first time it is read, then kept. Its text form lists each name with its type and
+    shape, so ``frames`` as a cell's last expression says what is inside."""
 
-    if df is None:
-        widgets.show_table(df)
-        return
-    rename = {c: str(c).replace("_", " ") for c in df.columns} | (rename or {})  # readable headers
-    view = df.rename(columns=rename)
-    widgets.show_table(view, money=tuple(rename.get(c, c) for c in money),
-                       pct=tuple(rename.get(c, c) for c in pct),
-                       ratio=tuple(rename.get(c, c) for c in ratio), max_rows=max_rows)
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        return value.value() if isinstance(value, Later) else value
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def __repr__(self) -> str:
+        lines = [f"Frames for {dict.get(self, 'period', '?')}:"]
+        for k, v in dict.items(self):
+            if isinstance(v, Later):
+                lines.append(f"  {k}: computed on first use")
+                continue
+            shape = f" {v.shape[0]} rows x {v.shape[1]} columns" if isinstance(v, pd.DataFrame) else ""
+            lines.append(f"  {k}: {type(v).__name__}{shape}")
+        return "\n".join(lines)
 
 
 # -- scraps ------------------------------------------------------------------------------
 
-
-def base_scraps(p: dict) -> dict:
-    """Scraps every notebook records: ``period`` (``YYYY-MM``) and ``data_as_of``."""
-    return {"period": p["period"], "data_as_of": data_as_of()}
+#: the MIME type scrapbook reads a JSON scrap from (``scrapbook.glue(name, data)``)
+SCRAP_MIME = "application/scrapbook.scrap.json+json"
 
 
 def glue(name: str, value: Any) -> None:
-    """Record a scrap with scrapbook (JSON), for jobs and the archive.
+    """Record ``value`` as the scrap ``name`` (JSON), readable with ``scrapbook.read_notebook``.
 
-    Under Voilà it does nothing: dashboards have no reader for scraps, and importing
-    scrapbook (which imports papermill) would cost a viewer about 1.7 s.
+    Writes the display that ``scrapbook.glue(name, value, encoder="json")`` writes (a
+    ``application/scrapbook.scrap.json+json`` output), without importing scrapbook (and
+    papermill, about 1.7 s): values go through :func:`jsonable` first.
     """
-    from finlib.dashboards.query import under_voila
+    payload = {"name": name, "data": jsonable(value), "encoder": "json", "version": 1}
+    ipd.display({SCRAP_MIME: payload}, metadata={"scrapbook": {"name": name, "data": True, "display": False}},
+                raw=True)
 
-    if under_voila():
-        return
-    import scrapbook as sb
 
-    sb.glue(name, jsonable(value))
+def record(**scraps: Any) -> None:
+    """:func:`glue` each keyword argument as a scrap (DataFrames as lists of records)."""
+    for name, value in scraps.items():
+        glue(name, value)
+
+
+def base_scraps(period: str) -> dict:
+    """Scraps every notebook records: ``period`` (``YYYY-MM``) and ``data_as_of``."""
+    return {"period": period, "data_as_of": data_as_of()}

@@ -1,4 +1,8 @@
-"""Views of ``notebooks/department.ipynb``: one department's figures.
+"""What ``notebooks/department.ipynb`` shows: one department's figures.
+
+    frames = dv.load(period, department=department, segment=segment)
+    tables = dv.tables(frames)          # the department's own tables, by name
+    dv.detail(frames, tables)           # its charts and tables
 
 ``department`` (a parameter; under Voilà ``?department=Marketing``) chooses the view:
 
@@ -10,33 +14,36 @@
 
 from __future__ import annotations
 
-from finlib import widgets
+import lazy_loader as lazy
+import pandas as pd
+
+from finlib import viz, widgets
+from finlib.alerts import rule_settings
 from finlib.errors import ConfigError, FinlibError
-from finlib.views import data
-from finlib.views import product_roi as product_view
-from finlib.views import retention_roi as retention_view
+from finlib.metrics.departments import magic_number as magic
+from finlib.views import common, data
+from finlib.views import product_roi as pr
+from finlib.views import retention_roi as rr
 from finlib.views.common import (
-    DEPARTMENTS,
-    SEGMENTS,
+    SEGMENT_CHOICES,
+    Frames,
     alert_department,
     alerts_for,
-    base_scraps,
     cached,
+    data_as_of,
     jsonable,
-    money_frame,
+    month,
+    month_before,
     period_choices,
-    previous_period,
-    records,
-    resolve_period,
-    show_alerts,
-    show_figure,
-)
-from finlib.views.common import (
-    dashboard as _dashboard,
 )
 
+go = lazy.load("plotly.graph_objects", suppress_warning=True)
+px = lazy.load("plotly.express", suppress_warning=True)
+
 TITLE = "Department view"
-DEPARTMENTS = list(DEPARTMENTS)
+PRELOAD = (*pr.PRELOAD, *rr.PRELOAD)
+#: the departments with a view here
+DEPARTMENTS = ("Sales", "Marketing", "Product", "Customer Success")
 #: the alert rules about each department (budget variance and cost control are filtered by name)
 ALERT_RULES = {
     "Sales": ("budget_variance", "cost_control", "cac"),
@@ -44,33 +51,57 @@ ALERT_RULES = {
     "Product": ("budget_variance", "cost_control", "product_development"),
     "Customer Success": ("budget_variance", "cost_control"),
 }
+#: customers listed in the Customer Success view
+TOP_CUSTOMERS = 10
+
+alerts_table = common.alerts_table
 
 
 def params(period: str = "last_closed_month", department: str = "Sales", segment: str = "all") -> dict:
+    """The notebook's parameters, checked: ``period`` as ``YYYY-MM``."""
     if department not in DEPARTMENTS:
         raise ConfigError(f"Unknown department {department!r}: choose one of {', '.join(DEPARTMENTS)}.")
-    if segment not in SEGMENTS:
-        raise ConfigError(f"Unknown segment {segment!r}: choose one of {', '.join(SEGMENTS)}.")
-    return {"period": resolve_period(period), "department": department, "segment": segment,
-            "top_customers": 10, "adoption_features": 6, "overrun_threshold": None}
+    if segment not in SEGMENT_CHOICES:
+        raise ConfigError(f"Unknown segment {segment!r}: choose one of {', '.join(SEGMENT_CHOICES)}.")
+    return {"period": month(period), "department": department, "segment": segment}
 
 
-def dashboard(p: dict, interactive: bool = False):
-    return _dashboard(TITLE, p, {"department": DEPARTMENTS, "period": period_choices(p["period"]),
-                                 "segment": list(SEGMENTS)}, interactive)
+def choices(p: dict) -> dict:
+    return {"department": list(DEPARTMENTS), "period": period_choices(p["period"]),
+            "segment": list(SEGMENT_CHOICES)}
 
 
-# -- pure builders ----------------------------------------------------------------------
+# -- the month's figures ----------------------------------------------------------------
+
+
+def load(period: str, department: str = "Sales", segment: str = "all") -> Frames:
+    """The figures of ``department`` for ``period`` (cached): Product and Customer Success
+    load what ``product_roi.ipynb`` and ``retention_roi.ipynb`` load; Sales and Marketing
+    ``metrics`` (:func:`finlib.metrics.kpis.period_metrics`), ``previous`` (last month's, or
+    None) and ``targets``. Every one also holds ``department`` and ``segment``."""
+    p = params(period, department, segment)
+    if department == "Product":
+        base = pr.load(p["period"])
+    elif department == "Customer Success":
+        base = rr.load(p["period"])
+    else:
+        def compute():
+            m = data.metrics(p["period"])
+            try:
+                prev = data.metrics(month_before(p["period"]))
+            except FinlibError:  # no previous month in the warehouse
+                prev = None
+            return Frames(period=p["period"], data_as_of=data_as_of(), metrics=m, previous=prev,
+                          targets=data.targets(p["period"]))
+
+        base = cached(("department_frames", p["period"]), compute)
+    return Frames(base, department=department, segment=segment)
 
 
 def magic_number(m: dict) -> float | None:
     """Magic number of the quarter to the period: ARR change over the last three months ÷
     Sales + Marketing cost of the three months before them
     (:func:`finlib.metrics.departments.magic_number`)."""
-    import pandas as pd
-
-    from finlib.metrics.departments import magic_number as magic
-
     s = m["mrr_summary"].sort_values("period")
     acq = m["facts"]["acquisition"].sort_values("period")
     if len(s) < 4 or len(acq) < 6:
@@ -97,7 +128,8 @@ def marketing_kpis(m: dict) -> dict:
                      "campaign_roas": ret / spend if spend else None})
 
 
-def cac_table(m: dict, targets):
+def cac_table(m: dict, targets: pd.DataFrame) -> pd.DataFrame:
+    """CAC per channel this month against its target (``vs_target`` = (cac − target) / |target|)."""
     t = m["cac_by_channel"].copy()
     tg = targets[targets["kpi"] == "cac"].set_index("dimension")["target"]
     t["target"] = t["channel"].map(tg)
@@ -105,12 +137,86 @@ def cac_table(m: dict, targets):
     return t[["channel", "spend", "new_customers", "cac", "target", "vs_target"]]
 
 
-def campaign_figure(c, minimum_roi: float | None = None, target_roi: float | None = None):
+def campaign_roi_minimum() -> float | None:
+    """The ``campaign_roi`` alert threshold of parameters/alerts.yaml (ROI as a fraction)."""
+    rule = rule_settings().get("campaign_roi")
+    return float(rule["threshold"]) if rule and rule.get("enabled") else None
+
+
+# -- headline ---------------------------------------------------------------------------------
+
+
+def kpis(frames: Frames) -> dict:
+    """The ``kpis`` scrap: always ``period`` and ``department``, then the department's figures."""
+    dept = frames.department
+    if dept == "Product":
+        k = pr.kpis(frames)
+    elif dept == "Customer Success":
+        k = rr.kpis(frames)
+    elif dept == "Sales":
+        k = sales_kpis(frames.metrics)
+    else:
+        k = marketing_kpis(frames.metrics)
+    return jsonable({"period": frames.period, "department": dept, **{x: v for x, v in k.items() if x != "period"}})
+
+
+def headline_tiles(frames: Frames) -> widgets.Tiles:
+    """The department's key figures against last month and the target where one is set."""
+    dept = frames.department
+    if dept == "Product":
+        return pr.headline_tiles(frames)
+    if dept == "Customer Success":
+        return rr.headline_tiles(frames)
+    pm = frames.previous
+    kpis = sales_kpis(frames.metrics) if dept == "Sales" else marketing_kpis(frames.metrics)
+    target = lambda k: data.target_in(frames.targets, k)  # noqa: E731
+    if dept == "Sales":
+        prev = sales_kpis(pm) if pm else {}
+        return widgets.Tiles([
+            widgets.Tile("New ARR won", kpis["new_arr_won"], "money", prev.get("new_arr_won"), key="new_arr_won"),
+            widgets.Tile("Sales cost", kpis["sales_cost"], "money", prev.get("sales_cost"), higher_is_better=False,
+                         key="sales_cost"),
+            widgets.Tile("New ARR per unit of Sales cost", kpis["arr_per_cost"], "ratio", prev.get("arr_per_cost"),
+                         key="arr_per_cost"),
+            widgets.Tile("Win rate", kpis["win_rate"], "pct", prev.get("win_rate"), key="win_rate"),
+            widgets.Tile("Magic number (quarter)", kpis["magic_number"], "number", prev.get("magic_number"),
+                         key="magic_number"),
+        ])
+    prev = marketing_kpis(pm) if pm else {}
+    return widgets.Tiles([
+        widgets.Tile("CAC (blended)", kpis["cac"], "money", prev.get("cac"), target("cac"),
+                     higher_is_better=False, key="cac"),
+        widgets.Tile("CAC payback", kpis["cac_payback_months"], "months", prev.get("cac_payback_months"),
+                     higher_is_better=False, key="cac_payback_months"),
+        widgets.Tile("New customers", kpis["new_customers"], "int", prev.get("new_customers"), key="new_customers"),
+        widgets.Tile("Campaign ROI (12 m)", kpis["campaign_roi"], "pct", prev.get("campaign_roi"),
+                     target("campaign_roi"), key="campaign_roi"),
+        widgets.Tile("Campaign ROAS (12 m)", kpis["campaign_roas"], "ratio", prev.get("campaign_roas"),
+                     key="campaign_roas"),
+    ])
+
+
+# -- detail ---------------------------------------------------------------------------------
+
+
+def tables(frames: Frames) -> dict[str, pd.DataFrame]:
+    """The department's own tables (the ``tables`` scrap): Sales ``opportunities``;
+    Marketing ``campaigns``, ``cac_by_channel``; Product ``feature_roi``, ``milestones``;
+    Customer Success ``revenue_at_risk``, ``at_risk_customers``."""
+    dept = frames.department
+    if dept == "Product":
+        return {"feature_roi": pr.feature_roi(frames), "milestones": pr.milestones(frames)}
+    if dept == "Customer Success":
+        return {"revenue_at_risk": rr.revenue_at_risk(frames, frames.segment),
+                "at_risk_customers": rr.at_risk_customers(frames, frames.segment, TOP_CUSTOMERS)}
+    m = frames.metrics
+    if dept == "Sales":
+        return {"opportunities": m["facts"]["opportunities"]}
+    return {"campaigns": m["campaigns"], "cac_by_channel": cac_table(m, frames.targets)}
+
+
+def campaign_chart(c: pd.DataFrame, minimum_roi: float | None = None, target_roi: float | None = None):
     """Campaign ROI, lowest first, against the alert minimum and the target."""
-    import plotly.graph_objects as go
-
-    from finlib import viz
-
     c = c.sort_values("roi")
     low = minimum_roi if minimum_roi is not None else -float("inf")
     fig = go.Figure(go.Bar(x=c["campaign_id"], y=c["roi"], hovertext=c["name"], name="ROI",
@@ -125,22 +231,11 @@ def campaign_figure(c, minimum_roi: float | None = None, target_roi: float | Non
                       showlegend=False, hovermode="closest")
     fig.update_xaxes(type="category", tickangle=-60)
     viz.percent_axis(fig, "y")
-    return fig
+    return viz.style(fig)
 
 
-def campaign_roi_minimum() -> float | None:
-    """The ``campaign_roi`` alert threshold of parameters/alerts.yaml (ROI as a fraction)."""
-    from finlib.alerts import rule_settings
-
-    rule = rule_settings().get("campaign_roi")
-    return float(rule["threshold"]) if rule and rule.get("enabled") else None
-
-
-def bookings_figure(opps):
-    import plotly.express as px
-
-    from finlib import viz
-
+def bookings_chart(opps: pd.DataFrame):
+    """ARR of the opportunities closed in the month, by kind and outcome."""
     fig = px.bar(opps, x="kind", y="arr", color="stage", barmode="group",
                  title="Opportunities closed this month: ARR by kind and outcome",
                  color_discrete_map={"won": viz.FAVOURABLE, "lost": viz.UNFAVOURABLE})
@@ -148,131 +243,62 @@ def bookings_figure(opps):
     fig.update_xaxes(title=None)
     fig.update_yaxes(title=None)
     viz.money_axis(fig, "y")
-    return fig
+    return viz.style(fig)
 
 
-# -- sections ---------------------------------------------------------------------------------
-
-
-def headline(p: dict) -> None:
-    period, dept = p["period"], p["department"]
+def detail(frames: Frames, tables: dict[str, pd.DataFrame]) -> widgets.Column:
+    """The department's charts and tables, each with a sentence saying what it shows."""
+    dept = frames.department
+    note = widgets.Note
+    if dept == "Sales":
+        opps = tables["opportunities"]
+        return widgets.Column(
+            bookings_chart(opps),
+            note("Won and lost opportunities closed in the month; new business drives the new ARR tile, "
+                 "expansion and renewal deals are shown for context."),
+            widgets.Table(opps.drop(columns=["period"]), money=("arr",), rename={"arr": "ARR"}))
+    if dept == "Marketing":
+        c = tables["campaigns"]
+        return widgets.Column(
+            campaign_chart(c, campaign_roi_minimum(), data.target_in(frames.targets, "campaign_roi")),
+            note("ROI: the new ARR a campaign's customers brought, minus its spend, over its spend. The table "
+                 "lists the weakest campaigns; ROAS = new ARR per unit spent (ROI + 100 %)."),
+            widgets.Table(c[["campaign_id", "name", "channel", "ended_on", "spend", "customers", "new_arr", "roi",
+                             "roas"]].sort_values("roi"), money=("spend", "new_arr"), pct=("roi",), ratio=("roas",),
+                          rename={"new_arr": "new ARR", "roi": "ROI", "roas": "ROAS"}, max_rows=10),
+            note("Customer acquisition cost per channel this month against its target (above target is "
+                 "unfavourable)."),
+            widgets.Table(tables["cac_by_channel"], money=("spend", "cac", "target"), pct=("vs_target",),
+                          rename={"cac": "CAC", "vs_target": "vs target"}))
     if dept == "Product":
-        product_view.headline(p)
-        return
-    if dept == "Customer Success":
-        retention_view.headline(p)
-        return
-    m = data.metrics(period)
-    try:
-        pm = data.metrics(previous_period(period))
-    except FinlibError:  # no previous month in the warehouse
-        pm = None
-    if dept == "Sales":
-        cur, prev = sales_kpis(m), (sales_kpis(pm) if pm else {})
-        widgets.show_tiles([
-            widgets.Tile("New ARR won", cur["new_arr_won"], "money", prev.get("new_arr_won"), key="new_arr_won"),
-            widgets.Tile("Sales cost", cur["sales_cost"], "money", prev.get("sales_cost"), higher_is_better=False,
-                         key="sales_cost"),
-            widgets.Tile("New ARR per $ of Sales cost", cur["arr_per_cost"], "ratio", prev.get("arr_per_cost"),
-                         key="arr_per_cost"),
-            widgets.Tile("Win rate", cur["win_rate"], "pct", prev.get("win_rate"), key="win_rate"),
-            widgets.Tile("Magic number (quarter)", cur["magic_number"], "number", prev.get("magic_number"),
-                         key="magic_number"),
-        ])
-    else:
-        cur, prev = marketing_kpis(m), (marketing_kpis(pm) if pm else {})
-        widgets.show_tiles([
-            widgets.Tile("CAC (blended)", cur["cac"], "money", prev.get("cac"), data.target(period, "cac"),
-                         higher_is_better=False, key="cac"),
-            widgets.Tile("CAC payback", cur["cac_payback_months"], "months", prev.get("cac_payback_months"),
-                         higher_is_better=False, key="cac_payback_months"),
-            widgets.Tile("New customers", cur["new_customers"], "int", prev.get("new_customers"),
-                         key="new_customers"),
-            widgets.Tile("Campaign ROI (12 m)", cur["campaign_roi"], "pct", prev.get("campaign_roi"),
-                         data.target(period, "campaign_roi"), key="campaign_roi"),
-            widgets.Tile("Campaign ROAS (12 m)", cur["campaign_roas"], "ratio", prev.get("campaign_roas"),
-                         key="campaign_roas"),
-        ])
+        return widgets.Column(
+            note("Feature cost to date against the expansion revenue attributed to it."),
+            pr.feature_roi_chart(tables["feature_roi"]), pr.feature_roi_table(tables["feature_roi"]),
+            note("Delivery: milestone budget variance and slip per feature."),
+            pr.milestones_table(tables["milestones"], frames))
+    return widgets.Column(
+        note("Revenue at risk by health band, priced with the churn model, and the customers most likely to "
+             "leave next month."),
+        rr.revenue_at_risk_chart(tables["revenue_at_risk"]), rr.at_risk_customers_table(tables["at_risk_customers"]),
+        note("What customer success coverage buys: retention above the tech-touch baseline."),
+        rr.cs_investment_tiles(rr.cs_investment(frames)),
+        note("Expansion by customer success tier."),
+        rr.expansion_by_tier_table(rr.expansion_by_tier(frames)))
 
 
-def detail(p: dict) -> None:
-    dept = p["department"]
-    m = None if dept in ("Product", "Customer Success") else data.metrics(p["period"])
-    if dept == "Sales":
-        opps = m["facts"]["opportunities"]
-        show_figure(bookings_figure(opps))
-        widgets.show_note("Won and lost opportunities closed in the month; new business drives the new ARR "
-                          "tile, expansion and renewal deals are shown for context.")
-        money_frame(opps.drop(columns=["period"]), money=("arr",), rename={"arr": "ARR"})
-    elif dept == "Marketing":
-        show_figure(campaign_figure(m["campaigns"], campaign_roi_minimum(), data.target(p["period"], "campaign_roi")))
-        widgets.show_note("ROI: the new ARR a campaign's customers brought, minus its spend, over its spend. "
-                          "The table lists the weakest campaigns; ROAS = new ARR per dollar spent (ROI + 100 %).")
-        money_frame(m["campaigns"][["campaign_id", "name", "channel", "ended_on", "spend", "customers", "new_arr",
-                                    "roi", "roas"]].sort_values("roi"),
-                    money=("spend", "new_arr"), pct=("roi",), ratio=("roas",),
-                    rename={"new_arr": "new ARR", "roi": "ROI", "roas": "ROAS"}, max_rows=10)
-        widgets.show_note("Customer acquisition cost per channel this month against its target "
-                          "(above target is unfavourable).")
-        money_frame(cac_table(m, data.targets(p["period"])), money=("spend", "cac", "target"), pct=("vs_target",),
-                    rename={"cac": "CAC", "vs_target": "vs target"})
-    elif dept == "Product":
-        widgets.show_note("Feature cost to date against the expansion revenue attributed to it.")
-        product_view.features(p)
-        widgets.show_note("Delivery: milestone budget variance and slip per feature.")
-        product_view.milestones(p)
-    else:
-        widgets.show_note("Revenue at risk by health band, priced with the churn model, and the customers "
-                          "most likely to leave next month.")
-        retention_view.at_risk(p)
-        widgets.show_note("What customer success coverage buys: retention above the tech-touch baseline.")
-        retention_view.cs_investment(p)
-        widgets.show_note("Expansion by customer success tier.")
-        retention_view.expansion(p)
+def alerts(period: str, department: str) -> list[dict]:
+    """The alerts about the department's spending and results for the month (read-only)."""
+    found = cached(("alerts", "department", department, period),
+                   lambda: alerts_for(period, ALERT_RULES[department]))
+    return [a for a in found
+            if a["rule"] not in ("budget_variance", "cost_control") or alert_department(a) == department]
 
 
-def alert_list(p: dict) -> list[dict]:
-    dept = p["department"]
-    found = cached(("alerts", "department", dept, p["period"]),
-                   lambda: alerts_for(p["period"], ALERT_RULES[dept]))
-    out = []
-    for a in found:
-        d = alert_department(a)
-        if a["rule"] in ("budget_variance", "cost_control"):
-            if d == dept:
-                out.append(a)
-        else:
-            out.append(a)
-    return out
-
-
-def alerts(p: dict) -> None:
-    show_alerts(alert_list(p))
-
-
-# -- scraps -----------------------------------------------------------------------------------
+# -- everything at once (jobs, tests, preheating) ----------------------------------------------
 
 
 def scraps(p: dict) -> dict:
-    """The scraps of department.ipynb (docs/SCRAPS.md): ``kpis`` and ``tables`` depend on the
-    department."""
-    dept, period = p["department"], p["period"]
-    if dept == "Product":
-        s = product_view.scraps(p)
-        k, tables = s["kpis"], {"feature_roi": s["feature_roi"], "milestones": s["milestones"]}
-    elif dept == "Customer Success":
-        s = retention_view.scraps(p)
-        k, tables = s["kpis"], {"revenue_at_risk": s["revenue_at_risk"],
-                                "at_risk_customers": s["at_risk_customers"]}
-    else:
-        m = data.metrics(period)
-        if dept == "Sales":
-            k = sales_kpis(m)
-            tables = {"opportunities": records(m["facts"]["opportunities"])}
-        else:
-            k = marketing_kpis(m)
-            tables = {"campaigns": records(m["campaigns"]),
-                      "cac_by_channel": records(cac_table(m, data.targets(period)))}
-    k = {"period": period, "department": dept, **{x: v for x, v in k.items() if x not in ("period",)}}
-    return {"kpis": jsonable(k), "tables": tables, "alerts": alert_list(p), "department": dept,
-            **base_scraps(p)}
+    """The scraps of department.ipynb (``docs/SCRAPS.md``) for parameters ``p``."""
+    frames = load(p["period"], p["department"], p["segment"])
+    return {"kpis": kpis(frames), "tables": tables(frames), "alerts": alerts(frames.period, frames.department),
+            "department": frames.department, "period": frames.period, "data_as_of": frames.data_as_of}

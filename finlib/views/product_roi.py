@@ -1,56 +1,123 @@
-"""Views of ``notebooks/product_roi.ipynb``: product development ROI.
+"""What ``notebooks/product_roi.ipynb`` shows: product development ROI.
+
+    frames = pr.load(period, adoption_features=adoption_features)   # the month's figures
+    features = pr.feature_roi(frames)                                # cost vs attributed ARR
+    pr.feature_roi_chart(features)
 
 Sections: headline tiles, feature ROI (per feature and team), feature adoption effect
 (difference in differences, with confidence intervals), product launch ROI, milestone
-efficiency, customer development cost, and the product-development alerts.
-Figures come from :func:`finlib.metrics.kpis.period_metrics` and
+efficiency, customer development cost, and the product-development alerts. Figures come
+from :func:`finlib.metrics.kpis.period_metrics` and
 :func:`finlib.models.attribution.adoption_effect`; nothing is computed here but layout.
 """
 
 from __future__ import annotations
 
-from finlib import widgets
+import lazy_loader as lazy
+import pandas as pd
+
+from finlib import viz, widgets
 from finlib.errors import FinlibError
-from finlib.views import data
+from finlib.metrics.core import roi
+from finlib.models.attribution import adoption_effect
+from finlib.views import common, data
 from finlib.views.common import (
+    Frames,
+    Later,
     alerts_for,
     available_periods,
-    base_scraps,
     cached,
+    data_as_of,
     jsonable,
-    money_frame,
+    month,
+    month_before,
     period_choices,
-    previous_period,
-    records,
-    resolve_period,
-    show_alerts,
-    show_figure,
-)
-from finlib.views.common import (
-    dashboard as _dashboard,
+    warehouse,
 )
 
+go = lazy.load("plotly.graph_objects", suppress_warning=True)
+
 TITLE = "Product development ROI"
+PRELOAD = ("statsmodels.api", "statsmodels.stats.proportion")
 ALERT_RULES = ("product_development",)
+
+alerts_table = common.alerts_table
 
 
 def params(period: str = "last_closed_month", overrun_threshold: float | None = None,
            adoption_features: int = 6) -> dict:
-    return {"period": resolve_period(period), "overrun_threshold": overrun_threshold,
-            "adoption_features": int(adoption_features)}
+    """The notebook's parameters, checked: ``period`` as ``YYYY-MM``."""
+    threshold = None if overrun_threshold in (None, "", "None") else float(overrun_threshold)
+    return {"period": month(period), "overrun_threshold": threshold, "adoption_features": int(adoption_features)}
 
 
-def dashboard(p: dict, interactive: bool = False):
-    return _dashboard(TITLE, p, {"period": period_choices(p["period"])}, interactive)
+def choices(p: dict) -> dict:
+    return {"period": period_choices(p["period"])}
 
 
-# -- pure builders ----------------------------------------------------------------------
+# -- the month's figures ----------------------------------------------------------------
 
 
-def kpis(m: dict, adoption=None) -> dict:
-    """The ``kpis`` scrap from ``period_metrics`` output (and the adoption table)."""
-    from finlib.metrics.core import roi
+def load(period: str, adoption_features: int = 6) -> Frames:
+    """Everything the notebook shows for ``period``, read once (cached): ``metrics``
+    (:func:`finlib.metrics.kpis.period_metrics`), ``features`` (every feature with its
+    release date and budget), ``milestones``, ``adoption`` (the difference-in-differences
+    model for the ``adoption_features`` newest eligible features, computed on first use),
+    ``first_period`` (the
+    month the data begins) and ``previous`` (last month's ``metrics``, or None)."""
+    period = month(period)
 
+    def compute():
+        m = data.metrics(period)
+        try:
+            prev = data.metrics(month_before(period))
+        except FinlibError:  # no previous month in the warehouse
+            prev = None
+        first = available_periods()[-1]
+        return Frames(period=period, data_as_of=data_as_of(), metrics=m, features=m["facts"]["features"],
+                      milestones=m["milestones"],
+                      adoption=Later(lambda: adoption_models(m, period, first, adoption_features)),
+                      first_period=first, previous=prev)
+
+    return cached(("product_frames", period, int(adoption_features)), compute)
+
+
+def adoption_candidates(features, period: str, first_period: str, pre: int = 6, post: int = 6, limit: int = 6):
+    """Released features whose pre- and post-release windows lie inside the data, newest first."""
+    p = pd.Timestamp(period + "-01")
+    first = pd.Timestamp(first_period + "-01")
+    f = features.dropna(subset=["released_on"]).copy()
+    rel = pd.to_datetime(f["released_on"]).dt.to_period("M").dt.to_timestamp()
+    ok = (rel - pd.DateOffset(months=pre) >= first) & (rel + pd.DateOffset(months=post - 1) <= p)
+    return f[ok].assign(_r=rel[ok]).sort_values("_r", ascending=False).head(limit)["feature_id"].tolist()
+
+
+def adoption_models(m: dict, period: str, first_period: str, limit: int) -> pd.DataFrame:
+    """:func:`finlib.models.attribution.adoption_effect` for the recent eligible features."""
+    features = m["facts"]["features"]
+    fids = adoption_candidates(features, period, first_period, limit=limit)
+    names = dict(zip(features["feature_id"], features["name"], strict=True))
+    rows = []
+    for fid in fids:
+        try:
+            a = adoption_effect(warehouse(), fid)
+        except FinlibError as exc:
+            rows.append({"feature_id": fid, "name": names.get(fid), "note": str(exc).splitlines()[0]})
+            continue
+        rows.append({"feature_id": fid, "name": names.get(fid), "release_period": str(a.release_period)[:7],
+                     "adopters": a.adopters, "effect_mrr": a.effect_mrr, "ci_low": a.ci_low,
+                     "ci_high": a.ci_high, "annual_return": a.annual_return, "dev_cost": a.dev_cost,
+                     "roi": a.roi, "roi_ci_low": a.roi_ci[0], "roi_ci_high": a.roi_ci[1], "note": ""})
+    cols = ["feature_id", "name", "release_period", "adopters", "effect_mrr", "ci_low", "ci_high",
+            "annual_return", "dev_cost", "roi", "roi_ci_low", "roi_ci_high", "note"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# -- headline ------------------------------------------------------------------------------
+
+
+def product_kpis(m: dict, adoption: pd.DataFrame | None = None) -> dict:
+    """The ``kpis`` scrap from a month's ``period_metrics`` (and the adoption table)."""
     fr = m["feature_roi"]
     cost, ret = float(fr["cost"].sum()), float(fr["attributed_arr"].sum())
     ms = m["milestones"]
@@ -70,25 +137,48 @@ def kpis(m: dict, adoption=None) -> dict:
         "launch_roi": float(complete.sort_values("launched_on")["roi"].iloc[-1]) if len(complete) else None,
         "adoption_effect_mrr": None,
     }
-    if adoption is not None and len(adoption):
+    if adoption is not None and len(adoption) and adoption["annual_return"].notna().any():
         best = adoption.sort_values("annual_return", ascending=False).iloc[0]
         out["adoption_effect_mrr"] = float(best["effect_mrr"])
         out["adoption_feature_id"] = str(best["feature_id"])
     return jsonable(out)
 
 
-def feature_table(m: dict):
-    fr = m["feature_roi"].copy()
+def kpis(frames: Frames) -> dict:
+    """The ``kpis`` scrap: product ROI to date, delivery and adoption figures."""
+    return product_kpis(frames.metrics, frames.adoption)
+
+
+def headline_tiles(frames: Frames) -> widgets.Tiles:
+    """The headline figures against last month."""
+    kpis = product_kpis(frames.metrics)
+    prev = product_kpis(frames.previous) if frames.previous is not None else {}
+    return widgets.Tiles([
+        widgets.Tile("Product ROI (to date)", kpis["product_roi"], "pct", prev.get("product_roi"), key="product_roi"),
+        widgets.Tile("Dev cost to date", kpis["dev_cost_to_date"], "money", prev.get("dev_cost_to_date"),
+                     higher_is_better=False, key="dev_cost_to_date"),
+        widgets.Tile("Attributed expansion ARR", kpis["attributed_arr"], "money", prev.get("attributed_arr"),
+                     key="attributed_arr"),
+        widgets.Tile("Cost per completed milestone", kpis["cost_per_completed_milestone"], "money",
+                     prev.get("cost_per_completed_milestone"), higher_is_better=False,
+                     key="cost_per_completed_milestone"),
+        widgets.Tile("Features over budget", kpis["features_over_budget"], "int", prev.get("features_over_budget"),
+                     higher_is_better=False, key="features_over_budget"),
+    ])
+
+
+# -- feature ROI ------------------------------------------------------------------------------
+
+
+def feature_roi(frames: Frames) -> pd.DataFrame:
+    """Per feature: development cost to date against the expansion ARR attributed to it."""
+    fr = frames.metrics["feature_roi"]
     cols = ["feature_id", "name", "team", "released_on", "cost", "attributed_arr", "roi", "budget", "budget_used"]
     return fr[[c for c in cols if c in fr.columns]].sort_values("cost", ascending=False).reset_index(drop=True)
 
 
-def feature_figure(table):
+def feature_roi_chart(table: pd.DataFrame):
     """Dev cost to date against attributed ARR, per feature (features with cost)."""
-    import plotly.graph_objects as go
-
-    from finlib import viz
-
     t = table[table["cost"] > 0].sort_values("cost", ascending=True)
     labels = t["feature_id"] + " " + t["name"].astype(str) if "name" in t else t["feature_id"]
     fig = go.Figure()
@@ -97,57 +187,34 @@ def feature_figure(table):
     fig.update_layout(title="Feature cost vs the recurring revenue it earns", barmode="group",
                       height=max(320, 28 * len(t) + 120), hovermode="y unified")
     viz.money_axis(fig, "x")
-    return fig
+    return viz.style(fig)
 
 
-def adoption_candidates(features, period: str, first_period: str, pre: int = 6, post: int = 6, limit: int = 6):
-    """Released features whose pre- and post-release windows lie inside the data, newest first."""
-    import pandas as pd
-
-    p = pd.Timestamp(period + "-01")
-    first = pd.Timestamp(first_period + "-01")
-    f = features.dropna(subset=["released_on"]).copy()
-    rel = pd.to_datetime(f["released_on"]).dt.to_period("M").dt.to_timestamp()
-    ok = (rel - pd.DateOffset(months=pre) >= first) & (rel + pd.DateOffset(months=post - 1) <= p)
-    return f[ok].assign(_r=rel[ok]).sort_values("_r", ascending=False).head(limit)["feature_id"].tolist()
+def feature_roi_table(table: pd.DataFrame) -> widgets.Table:
+    return widgets.Table(table, money=("cost", "attributed_arr", "budget"), pct=("roi", "budget_used"),
+                         rename={"attributed_arr": "attributed ARR", "budget_used": "budget used", "roi": "ROI"})
 
 
-def adoption_table(period: str, limit: int):
-    """:func:`finlib.models.attribution.adoption_effect` for the recent eligible features."""
-
-    def compute():
-        import pandas as pd
-
-        from finlib.errors import FinlibError
-        from finlib.models.attribution import adoption_effect
-
-        m = data.metrics(period)
-        fids = adoption_candidates(m["facts"]["features"], period, available_periods()[-1], limit=limit)
-        rows = []
-        names = dict(zip(m["facts"]["features"]["feature_id"], m["facts"]["features"]["name"], strict=True))
-        for fid in fids:
-            try:
-                a = adoption_effect(data.warehouse(), fid)
-            except FinlibError as exc:
-                rows.append({"feature_id": fid, "name": names.get(fid), "note": str(exc).splitlines()[0]})
-                continue
-            rows.append({"feature_id": fid, "name": names.get(fid), "release_period": str(a.release_period)[:7],
-                         "adopters": a.adopters, "effect_mrr": a.effect_mrr, "ci_low": a.ci_low,
-                         "ci_high": a.ci_high, "annual_return": a.annual_return, "dev_cost": a.dev_cost,
-                         "roi": a.roi, "roi_ci_low": a.roi_ci[0], "roi_ci_high": a.roi_ci[1], "note": ""})
-        cols = ["feature_id", "name", "release_period", "adopters", "effect_mrr", "ci_low", "ci_high",
-                "annual_return", "dev_cost", "roi", "roi_ci_low", "roi_ci_high", "note"]
-        return pd.DataFrame(rows, columns=cols)
-
-    return cached(("adoption", period, limit), compute)
+def team_roi(frames: Frames) -> pd.DataFrame:
+    """Feature ROI summed per team."""
+    return frames.metrics["team_roi"]
 
 
-def adoption_figure(table):
+def team_roi_table(t: pd.DataFrame) -> widgets.Table:
+    return widgets.Table(t, money=("cost", "attributed_arr"), pct=("roi",),
+                         rename={"attributed_arr": "attributed ARR", "roi": "ROI"})
+
+
+# -- adoption ---------------------------------------------------------------------------------
+
+
+def adoption(frames: Frames) -> pd.DataFrame:
+    """The difference-in-differences adoption effect per recently released feature."""
+    return frames.adoption
+
+
+def adoption_chart(table: pd.DataFrame):
     """Effect of adopting each feature on a customer's MRR, with 95 % intervals."""
-    import plotly.graph_objects as go
-
-    from finlib import viz
-
     t = table.dropna(subset=["effect_mrr"]).sort_values("effect_mrr")
     fig = go.Figure(go.Scatter(
         x=t["effect_mrr"], y=t["feature_id"] + " " + t["name"].astype(str), mode="markers",
@@ -159,13 +226,45 @@ def adoption_figure(table):
     fig.update_layout(title="Monthly revenue uplift per adopting customer (95 % interval)",
                       height=max(280, 40 * len(t) + 120), hovermode="closest", showlegend=False)
     viz.money_axis(fig, "x")
-    return fig
+    return viz.style(fig)
 
 
-def milestone_table(m: dict):
+def adoption_table(table: pd.DataFrame) -> widgets.Table:
+    shown = table[["feature_id", "name", "release_period", "adopters", "effect_mrr", "ci_low", "ci_high",
+                   "annual_return", "roi", "note"]]
+    return widgets.Table(shown, money=("effect_mrr", "ci_low", "ci_high", "annual_return"), pct=("roi",),
+                         rename={"feature_id": "feature", "release_period": "released",
+                                 "effect_mrr": "MRR uplift / customer", "ci_low": "low (95 %)",
+                                 "ci_high": "high (95 %)", "annual_return": "annual return", "roi": "ROI (1 year)"})
+
+
+# -- launches -------------------------------------------------------------------------------
+
+
+def launch_roi(frames: Frames) -> pd.DataFrame:
+    """Launch ROI of every product (the ``launch_roi`` scrap)."""
+    return frames.metrics["launch_roi"]
+
+
+def launches_since_data(launches: pd.DataFrame, frames: Frames) -> pd.DataFrame:
+    """The launches since the data begins (older ones have no revenue or cost to compare)."""
+    t = launches[pd.to_datetime(launches["launched_on"]) >= pd.Timestamp(frames.first_period + "-01")]
+    return t.reset_index(drop=True)
+
+
+def launch_roi_table(t: pd.DataFrame, frames: Frames) -> widgets.Table:
+    return widgets.Table(t, money=("new_mrr", "new_arr", "dev_cost", "launch_spend", "cost"), pct=("roi",),
+                         rename={"new_mrr": "new MRR", "new_arr": "new ARR", "roi": "ROI"},
+                         caption=f"Products launched since {frames.first_period}, when the data begins.")
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+def milestones(frames: Frames) -> pd.DataFrame:
     """Per feature: milestones completed, their budget variance and mean slip."""
-    ms = m["milestones"]
-    names = m["facts"]["features"].set_index("feature_id")["name"]
+    ms = frames.milestones
+    names = frames.features.set_index("feature_id")["name"]
     g = ms.groupby("feature_id").agg(milestones=("milestone_id", "size"), completed=("completed", "sum"),
                                      budget=("budget", "sum"), cost=("cost", "sum"),
                                      mean_slip_days=("slip_days", "mean")).reset_index()
@@ -175,112 +274,45 @@ def milestone_table(m: dict):
     return g.sort_values("mean_slip_days", ascending=False).reset_index(drop=True)
 
 
-def tiles(period: str) -> list[widgets.Tile]:
-    cur = kpis(data.metrics(period))
-    try:
-        prev = kpis(data.metrics(previous_period(period)))
-    except FinlibError:  # no previous month in the warehouse
-        prev = {}
-    return [
-        widgets.Tile("Product ROI (to date)", cur["product_roi"], "pct", prev.get("product_roi"), key="product_roi"),
-        widgets.Tile("Dev cost to date", cur["dev_cost_to_date"], "money", prev.get("dev_cost_to_date"),
-                     higher_is_better=False, key="dev_cost_to_date"),
-        widgets.Tile("Attributed expansion ARR", cur["attributed_arr"], "money", prev.get("attributed_arr"),
-                     key="attributed_arr"),
-        widgets.Tile("Cost per completed milestone", cur["cost_per_completed_milestone"], "money",
-                     prev.get("cost_per_completed_milestone"), higher_is_better=False,
-                     key="cost_per_completed_milestone"),
-        widgets.Tile("Features over budget", cur["features_over_budget"], "int", prev.get("features_over_budget"),
-                     higher_is_better=False, key="features_over_budget"),
-    ]
+def milestones_table(t: pd.DataFrame, frames: Frames) -> widgets.Column:
+    cost = frames.metrics["cost_per_completed_milestone"]
+    return widgets.Column(
+        widgets.Tiles([widgets.Tile("Cost per completed milestone", cost, "money", higher_is_better=False,
+                                    key="milestone_cost")]),
+        widgets.Table(t, money=("budget", "cost", "variance"), pct=("variance_pct",),
+                      rename={"mean_slip_days": "mean slip (days)", "variance_pct": "variance %"}))
 
 
-# -- sections (display) -----------------------------------------------------------------
+def customer_costs(frames: Frames, top: int = 10) -> pd.DataFrame:
+    """The paying customers whose feature requests cost most relative to their ARR."""
+    t = frames.metrics["customer_development_cost"]
+    return t[t["arr"] > 0].head(top).reset_index(drop=True)
 
 
-def headline(p: dict) -> None:
-    widgets.show_tiles(tiles(p["period"]))
+def customer_costs_table(t: pd.DataFrame) -> widgets.Table:
+    return widgets.Table(t, money=("dev_cost_share", "arr"), ratio=("cost_to_arr",),
+                         rename={"dev_cost_share": "share of feature cost", "arr": "ARR", "cost_to_arr": "cost / ARR"})
 
 
-def features(p: dict) -> None:
-    t = feature_table(data.metrics(p["period"]))
-    show_figure(feature_figure(t))
-    money_frame(t, money=("cost", "attributed_arr", "budget"), pct=("roi", "budget_used"),
-                rename={"attributed_arr": "attributed ARR", "budget_used": "budget used", "roi": "ROI"})
+def alerts(period: str, overrun_threshold: float | None = None) -> list[dict]:
+    """Product development alerts of the month (evaluated read-only)."""
+    return cached(("alerts", "product", period, overrun_threshold),
+                  lambda: alerts_for(period, ALERT_RULES, {"product_development": overrun_threshold}))
 
 
-def teams(p: dict) -> None:
-    money_frame(data.metrics(p["period"])["team_roi"], money=("cost", "attributed_arr"), pct=("roi",),
-                rename={"attributed_arr": "attributed ARR", "roi": "ROI"})
-
-
-def adoption(p: dict) -> None:
-    t = adoption_table(p["period"], p.get("adoption_features", 6))
-    if t["effect_mrr"].notna().any():
-        show_figure(adoption_figure(t))
-    shown = t[["feature_id", "name", "release_period", "adopters", "effect_mrr", "ci_low", "ci_high",
-               "annual_return", "roi", "note"]]
-    money_frame(shown, money=("effect_mrr", "ci_low", "ci_high", "annual_return"), pct=("roi",),
-                rename={"feature_id": "feature", "release_period": "released", "effect_mrr": "MRR uplift / customer",
-                        "ci_low": "low (95 %)", "ci_high": "high (95 %)", "annual_return": "annual return",
-                        "roi": "ROI (1 year)"})
-
-
-def launch_table(m: dict, first_period: str):
-    """Launch ROI of the products launched since the data begins (older launches have no
-    revenue or cost in the warehouse to compare)."""
-    import pandas as pd
-
-    t = m["launch_roi"]
-    return t[pd.to_datetime(t["launched_on"]) >= pd.Timestamp(first_period + "-01")].reset_index(drop=True)
-
-
-def launches(p: dict) -> None:
-    t = launch_table(data.metrics(p["period"]), available_periods()[-1])
-    widgets.show_note(f"Products launched since {available_periods()[-1]}, when the data begins.")
-    money_frame(t, money=("new_mrr", "new_arr", "dev_cost", "launch_spend", "cost"), pct=("roi",),
-                rename={"new_mrr": "new MRR", "new_arr": "new ARR", "roi": "ROI"})
-
-
-def milestones(p: dict) -> None:
-    m = data.metrics(p["period"])
-    widgets.show_tiles([widgets.Tile("Cost per completed milestone", m["cost_per_completed_milestone"], "money",
-                                     higher_is_better=False, key="milestone_cost")])
-    money_frame(milestone_table(m), money=("budget", "cost", "variance"), pct=("variance_pct",),
-                rename={"mean_slip_days": "mean slip (days)", "variance_pct": "variance %"})
-
-
-def customer_costs(p: dict) -> None:
-    t = data.metrics(p["period"])["customer_development_cost"]
-    t = t[t["arr"] > 0].head(10)
-    money_frame(t, money=("dev_cost_share", "arr"), ratio=("cost_to_arr",),
-                rename={"dev_cost_share": "share of feature cost", "arr": "ARR", "cost_to_arr": "cost / ARR"})
-
-
-def alerts(p: dict) -> None:
-    show_alerts(alert_list(p))
-
-
-def alert_list(p: dict) -> list[dict]:
-    return cached(("alerts", "product", p["period"], p.get("overrun_threshold")),
-                  lambda: alerts_for(p["period"], ALERT_RULES,
-                                     {"product_development": p.get("overrun_threshold")}))
-
-
-# -- scraps -------------------------------------------------------------------------------
+# -- everything at once (jobs, tests, preheating) ----------------------------------------------
 
 
 def scraps(p: dict) -> dict:
-    """The scraps of product_roi.ipynb (docs/SCRAPS.md)."""
-    m = data.metrics(p["period"])
-    ad = adoption_table(p["period"], p.get("adoption_features", 6))
+    """The scraps of product_roi.ipynb (``docs/SCRAPS.md``) for parameters ``p``."""
+    frames = load(p["period"], p["adoption_features"])
     return {
-        "kpis": kpis(m, ad),
-        "feature_roi": records(feature_table(m)),
-        "team_roi": records(m["team_roi"]),
-        "adoption": records(ad),
-        "launch_roi": records(m["launch_roi"]),
-        "milestones": records(milestone_table(m)),
-        "alerts": alert_list(p),
-        **base_scraps(p),
+        "kpis": kpis(frames),
+        "feature_roi": feature_roi(frames),
+        "team_roi": team_roi(frames),
+        "adoption": adoption(frames),
+        "launch_roi": launch_roi(frames),
+        "milestones": milestones(frames),
+        "alerts": alerts(frames.period, p["overrun_threshold"]),
+        "period": frames.period, "data_as_of": frames.data_as_of,
     }

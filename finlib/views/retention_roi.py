@@ -1,47 +1,112 @@
-"""Views of ``notebooks/retention_roi.ipynb``: customer success and retention ROI.
+"""What ``notebooks/retention_roi.ipynb`` shows: customer success and retention ROI.
 
-Sections: headline tiles, revenue at risk (health bands priced with the churn model),
-the churn model's quality (AUC, calibration), retention campaign uplift and ROI,
-expansion (upsell / cross-sell, CS coverage), CS investment ROI and CLV per segment.
-A ``segment`` parameter narrows the customer-level tables (at risk, CLV) to one segment.
+The notebook loads the month's figures with :func:`load` and builds each section from
+them; every function below returns a value an analyst can keep, filter and change::
+
+    frames = rr.load(period)                                  # the month's figures
+    at_risk = rr.revenue_at_risk(frames, segment=segment)     # ARR by health band
+    rr.revenue_at_risk_chart(at_risk)                         # a plotly figure
+
+Builders return DataFrames (the columns of the scraps in ``docs/SCRAPS.md``); ``*_chart``
+return plotly figures, ``*_table`` and ``*_tiles`` formatted tables and KPI tiles.
+The ``segment`` parameter narrows the customer-level tables (at risk, CLV) to one segment.
 """
 
 from __future__ import annotations
 
-from finlib import widgets
-from finlib.errors import ConfigError
+import lazy_loader as lazy
+import pandas as pd
+
+from finlib import viz, widgets
+from finlib.errors import ConfigError, FinlibError
+from finlib.metrics import retention as ret
+from finlib.models.attribution import campaign_uplift
+from finlib.periods import month_end, parse_period
 from finlib.views import data
 from finlib.views.common import (
-    SEGMENTS,
-    base_scraps,
+    SEGMENT_CHOICES,
+    Frames,
+    Later,
     cached,
+    data_as_of,
     jsonable,
-    money_frame,
+    month,
+    month_before,
     period_choices,
-    previous_period,
-    records,
-    resolve_period,
-    show_figure,
     warehouse,
 )
-from finlib.views.common import (
-    dashboard as _dashboard,
-)
+
+go = lazy.load("plotly.graph_objects", suppress_warning=True)
 
 TITLE = "Customer success and retention ROI"
+#: modules a dashboard kernel can import before its viewer arrives
+PRELOAD = ("statsmodels.api", "scipy.special", "scipy.optimize", "scipy.stats")
 
 
 def params(period: str = "last_closed_month", segment: str = "all", top_customers: int = 15) -> dict:
-    if segment not in SEGMENTS:
-        raise ConfigError(f"Unknown segment {segment!r}: choose one of {', '.join(SEGMENTS)}.")
-    return {"period": resolve_period(period), "segment": segment, "top_customers": int(top_customers)}
+    """The notebook's parameters, checked: ``period`` as ``YYYY-MM``."""
+    if segment not in SEGMENT_CHOICES:
+        raise ConfigError(f"Unknown segment {segment!r}: choose one of {', '.join(SEGMENT_CHOICES)}.")
+    return {"period": month(period), "segment": segment, "top_customers": int(top_customers)}
 
 
-def dashboard(p: dict, interactive: bool = False):
-    return _dashboard(TITLE, p, {"period": period_choices(p["period"]), "segment": list(SEGMENTS)}, interactive)
+def choices(p: dict) -> dict:
+    """The dashboard controls: their options."""
+    return {"period": period_choices(p["period"]), "segment": list(SEGMENT_CHOICES)}
 
 
-# -- pure builders ----------------------------------------------------------------------
+# -- the month's figures ----------------------------------------------------------------
+
+
+def load(period: str) -> Frames:
+    """Everything the notebook shows for ``period``, read once (cached):
+
+    ``metrics`` (:func:`finlib.metrics.kpis.period_metrics` with the churn model's
+    probabilities), ``churn`` (the fitted :func:`finlib.models.churn.churn_propensity`),
+    ``snapshot`` (customers at month end: segment, health, ARR), ``scores`` (next-month churn
+    probability and expected ARR lost per customer), ``campaigns`` (retention campaign
+    uplift) and ``clv`` (:func:`finlib.metrics.clv.clv_by_segment`), both computed on first
+    use, ``previous`` (last month's headline figures) and ``targets``.
+    """
+    period = month(period)
+
+    def compute():
+        m = data.retention_metrics(period)
+        churn = data.churn_model(period)
+        return Frames(period=period, data_as_of=data_as_of(), metrics=m, churn=churn,
+                      snapshot=m["facts"]["snapshot"], scores=churn.scores_,
+                      campaigns=Later(lambda: campaign_uplifts(period)), clv=Later(lambda: data.clv(period)), previous=data.headline(month_before(period)) or {},
+                      targets=data.targets(period))
+
+    return cached(("retention_frames", period), compute)
+
+
+def campaign_uplifts(period: str) -> pd.DataFrame:
+    """:func:`finlib.models.attribution.campaign_uplift` for every retention campaign started
+    by the end of ``period``."""
+    end = month_end(parse_period(period))
+    with warehouse().connect(read_only=True) as conn:
+        camps = conn.query_df("SELECT campaign_id, name, started_on, ended_on, target_segment "
+                              "FROM retention_campaigns WHERE started_on <= :e ORDER BY started_on", {"e": end})
+    rows = []
+    for c in camps.itertuples():
+        row = {"campaign_id": c.campaign_id, "name": c.name, "started_on": c.started_on,
+               "target_segment": c.target_segment}
+        try:
+            u = campaign_uplift(warehouse(), c.campaign_id)
+        except FinlibError as exc:
+            rows.append({**row, "note": str(exc).splitlines()[0]})
+            continue
+        rows.append({**row, "window_months": u.window_months,
+                     "control_churn": u.uplift.control_churn, "treatment_churn": u.uplift.treatment_churn,
+                     "uplift": u.uplift.uplift, "uplift_ci_low": u.uplift.ci_low, "uplift_ci_high": u.uplift.ci_high,
+                     "saved_arr": u.saved_arr, "cost": u.cost, "roi": u.roi, "roi_ci_low": u.roi_ci[0],
+                     "roi_ci_high": u.roi_ci[1],
+                     "window_complete": bool(u.window_end.date() <= end), "note": ""})
+    cols = ["campaign_id", "name", "started_on", "target_segment", "window_months", "control_churn",
+            "treatment_churn", "uplift", "uplift_ci_low", "uplift_ci_high", "saved_arr", "cost", "roi",
+            "roi_ci_low", "roi_ci_high", "window_complete", "note"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _seg(df, segment: str):
@@ -50,32 +115,76 @@ def _seg(df, segment: str):
     return df[df["segment"] == segment]
 
 
-def at_risk_by_band(m: dict, scores, segment: str = "all"):
-    """ARR and expected ARR lost per health band (``finlib.metrics.retention.revenue_at_risk``)."""
-    from finlib.metrics import retention as ret
+# -- headline ------------------------------------------------------------------------------
 
+
+def kpis(frames: Frames) -> dict:
+    """The ``kpis`` scrap: ``headline_kpis`` figures plus retention ROI figures."""
+    m, campaigns = frames.metrics, frames.campaigns
+    h = m["headline"]
+    cs = m["cs_investment_roi"]
+    out = {k: h.get(k) for k in ("period", "mrr", "arr", "nrr", "grr", "logo_churn", "gross_mrr_churn",
+                                 "net_mrr_churn", "mrr_churn", "mrr_expansion", "customers")}
+    out["period"] = h["period"][:7]
+    ra = m["revenue_at_risk"]
+    out["arr_red_band"] = float(ra.loc[ra["band"] == "red", "arr"].sum())
+    out["expected_arr_lost"] = float(ra["expected_arr_lost"].sum()) if ra["expected_arr_lost"].notna().any() else None
+    out["cs_cost"] = cs.cs_cost
+    out["cs_retained_arr_above_baseline"] = cs.retained_arr_above_baseline
+    out["cs_roi"] = cs.roi
+    out["churn_model_auc"] = frames.churn.auc_
+    if len(campaigns) and campaigns["saved_arr"].notna().any():
+        last = campaigns.dropna(subset=["saved_arr"]).iloc[-1]
+        out["campaign_saved_arr"] = float(last["saved_arr"])
+        out["campaign_roi"] = float(last["roi"])
+    return jsonable(out)
+
+
+def headline(frames: Frames) -> dict:
+    """The headline figures of the month: ARR, retention, churn, expected ARR lost, CS ROI
+    (the ``kpis`` scrap without the model and campaign figures, which take longer)."""
+    m = frames.metrics
+    h = m["headline"]
+    ra = m["revenue_at_risk"]
+    return jsonable({"period": h["period"][:7], "arr": h.get("arr"), "nrr": h.get("nrr"), "grr": h.get("grr"),
+                     "logo_churn": h.get("logo_churn"), "cs_roi": m["cs_investment_roi"].roi,
+                     "expected_arr_lost": float(ra["expected_arr_lost"].sum())
+                     if ra["expected_arr_lost"].notna().any() else None})
+
+
+def headline_tiles(frames: Frames) -> widgets.Tiles:
+    """The headline KPIs against last month and, where set, the target."""
+    kpis = headline(frames)
+    prev, t = frames.previous, frames.targets
+    target = lambda k: data.target_in(t, k)  # noqa: E731
+    return widgets.Tiles([
+        widgets.Tile("ARR", kpis["arr"], "money", 12 * prev["mrr"] if prev.get("mrr") else None,
+                     12 * target("mrr") if target("mrr") else None, key="arr"),
+        widgets.Tile("Net revenue retention (12 m)", kpis["nrr"], "pct", prev.get("nrr"), target("nrr"), key="nrr"),
+        widgets.Tile("Gross revenue retention (12 m)", kpis["grr"], "pct", prev.get("grr"), key="grr"),
+        widgets.Tile("Logo churn (month)", kpis["logo_churn"], "pct", prev.get("logo_churn"),
+                     higher_is_better=False, key="logo_churn"),
+        widgets.Tile("Expected ARR lost next month", kpis["expected_arr_lost"], "money",
+                     higher_is_better=False, key="expected_arr_lost"),
+        widgets.Tile("CS investment ROI", kpis["cs_roi"], "pct", key="cs_roi"),
+    ])
+
+
+# -- revenue at risk -------------------------------------------------------------------------
+
+
+def revenue_at_risk(frames: Frames, segment: str = "all") -> pd.DataFrame:
+    """ARR and expected ARR lost next month per health band
+    (:func:`finlib.metrics.retention.revenue_at_risk`), for one segment or all."""
     if segment == "all":
-        return m["revenue_at_risk"]
-    snap = _seg(m["facts"]["snapshot"], segment)
-    snap = snap.merge(scores[["customer_id", "churn_probability"]], on="customer_id", how="left")
+        return frames.metrics["revenue_at_risk"]
+    snap = _seg(frames.snapshot, segment)
+    snap = snap.merge(frames.scores[["customer_id", "churn_probability"]], on="customer_id", how="left")
     return ret.revenue_at_risk(snap, probability="churn_probability")
 
 
-def at_risk_customers(m: dict, scores, segment: str = "all", top: int = 15):
-    """The customers with the highest expected ARR lost next month."""
-    snap = m["facts"]["snapshot"][["customer_id", "cs_tier", "csm_owner", "score"]]
-    t = _seg(scores, segment).merge(snap, on="customer_id", how="left")
-    cols = ["customer_id", "segment", "cs_tier", "csm_owner", "score", "arr", "churn_probability",
-            "expected_arr_lost"]
-    return t.sort_values("expected_arr_lost", ascending=False)[cols].head(top).reset_index(drop=True)
-
-
-def band_figure(bands):
+def revenue_at_risk_chart(bands: pd.DataFrame):
     """Expected ARR lost next month per health band (the band's ARR in the labels)."""
-    import plotly.graph_objects as go
-
-    from finlib import viz
-
     colours = {"red": viz.UNFAVOURABLE, "amber": "#d4a017", "green": viz.FAVOURABLE}
     labels = [f"{b}<br>{n:,} customers, {widgets.format_value(a)} ARR"
               for b, n, a in zip(bands["band"], bands["customers"], bands["arr"], strict=True)]
@@ -84,14 +193,42 @@ def band_figure(bands):
     fig.update_layout(title="ARR the churn model expects to lose next month, by health band", height=360,
                       showlegend=False)
     viz.money_axis(fig, "y")
-    return fig
+    return viz.style(fig)
 
 
-def calibration_figure(cal):
-    import plotly.graph_objects as go
+def at_risk_customers(frames: Frames, segment: str = "all", top: int = 15) -> pd.DataFrame:
+    """The ``top`` customers with the highest expected ARR lost next month."""
+    snap = frames.snapshot[["customer_id", "cs_tier", "csm_owner", "score"]]
+    t = _seg(frames.scores, segment).merge(snap, on="customer_id", how="left")
+    cols = ["customer_id", "segment", "cs_tier", "csm_owner", "score", "arr", "churn_probability",
+            "expected_arr_lost"]
+    return t.sort_values("expected_arr_lost", ascending=False)[cols].head(top).reset_index(drop=True)
 
-    from finlib import viz
 
+def at_risk_customers_table(customers: pd.DataFrame) -> widgets.Table:
+    return widgets.Table(customers, money=("arr", "expected_arr_lost"), pct=("churn_probability",),
+                         rename={"score": "health", "expected_arr_lost": "expected ARR lost", "arr": "ARR"})
+
+
+# -- the churn model ---------------------------------------------------------------------------
+
+
+def churn_model_summary(frames: Frames) -> dict:
+    """The ``churn_model`` scrap: AUC (held-out and training), expected ARR lost, calibration
+    deciles and coefficients."""
+    cm = frames.churn
+    return jsonable({"auc": cm.auc_, "auc_train": cm.auc_train_, "expected_arr_lost": cm.expected_arr_lost_,
+                     "calibration": cm.calibration_, "coefficients": cm.coefficients_.reset_index()})
+
+
+def churn_model_tiles(model: dict, frames: Frames) -> widgets.Tiles:
+    return widgets.Tiles([widgets.Tile("AUC on held-out months", model["auc"], "number", key="churn_auc"),
+                          widgets.Tile("Customers scored", len(frames.scores), "int", key="scored")])
+
+
+def calibration_chart(calibration: pd.DataFrame):
+    """Predicted against observed monthly churn per decile of predicted risk."""
+    cal = pd.DataFrame(calibration)
     top = float(max(cal["mean_predicted"].max(), cal["observed_rate"].max()) * 1.05 or 1.0)
     fig = go.Figure()
     fig.add_scatter(x=[0, top], y=[0, top], mode="lines", name="perfect calibration",
@@ -104,164 +241,70 @@ def calibration_figure(cal):
     fig.update_yaxes(title="observed")
     viz.percent_axis(fig, "x", 1)
     viz.percent_axis(fig, "y", 1)
-    return fig
+    return viz.style(fig)
 
 
-def campaign_table(period: str):
-    """:func:`finlib.models.attribution.campaign_uplift` for every retention campaign started
-    by the end of ``period``."""
-
-    def compute():
-        import pandas as pd
-
-        from finlib.errors import FinlibError
-        from finlib.models.attribution import campaign_uplift
-        from finlib.periods import month_end, parse_period
-
-        end = month_end(parse_period(period))
-        with warehouse().connect(read_only=True) as conn:
-            camps = conn.query_df("SELECT campaign_id, name, started_on, ended_on, target_segment "
-                                  "FROM retention_campaigns WHERE started_on <= :e ORDER BY started_on", {"e": end})
-        rows = []
-        for c in camps.itertuples():
-            row = {"campaign_id": c.campaign_id, "name": c.name, "started_on": c.started_on,
-                   "target_segment": c.target_segment}
-            try:
-                u = campaign_uplift(warehouse(), c.campaign_id)
-            except FinlibError as exc:
-                rows.append({**row, "note": str(exc).splitlines()[0]})
-                continue
-            rows.append({**row, "window_months": u.window_months,
-                         "control_churn": u.uplift.control_churn, "treatment_churn": u.uplift.treatment_churn,
-                         "uplift": u.uplift.uplift, "uplift_ci_low": u.uplift.ci_low, "uplift_ci_high": u.uplift.ci_high,
-                         "saved_arr": u.saved_arr, "cost": u.cost, "roi": u.roi, "roi_ci_low": u.roi_ci[0],
-                         "roi_ci_high": u.roi_ci[1],
-                         "window_complete": bool(u.window_end.date() <= end), "note": ""})
-        cols = ["campaign_id", "name", "started_on", "target_segment", "window_months", "control_churn",
-                "treatment_churn", "uplift", "uplift_ci_low", "uplift_ci_high", "saved_arr", "cost", "roi",
-                "roi_ci_low", "roi_ci_high", "window_complete", "note"]
-        return pd.DataFrame(rows, columns=cols)
-
-    return cached(("retention_campaigns", period), compute)
+# -- retention campaigns -----------------------------------------------------------------------
 
 
-def campaign_figure(t):
-    import plotly.graph_objects as go
-
-    from finlib import viz
-
-    t = t.dropna(subset=["roi"])
+def campaigns_chart(campaigns: pd.DataFrame):
+    """Retention campaign ROI with its 95 % interval (campaigns with a result)."""
+    t = campaigns.dropna(subset=["roi"])
     fig = go.Figure(go.Bar(
         x=t["campaign_id"] + " " + t["name"].astype(str), y=t["roi"], marker_color=viz.PALETTE[0],
         error_y={"type": "data", "symmetric": False, "array": t["roi_ci_high"] - t["roi"],
                  "arrayminus": t["roi"] - t["roi_ci_low"]}, name="ROI"))
     fig.update_layout(title="Retention campaign ROI (95 % interval)", height=340, showlegend=False)
     viz.percent_axis(fig, "y")
-    return fig
+    return viz.style(fig)
 
 
-def expansion_figure(split):
-    from finlib import viz
-
-    return viz.bars(split["period"], {"Upsell (same product)": split["upsell"],
-                                      "Cross-sell (new product)": split["cross_sell"]},
-                    "Expansion MRR per month", barmode="stack", height=340)
-
-
-def clv_table(c, segment: str = "all"):
-    t = c.table
-    cols = ["segment", "customers", "arpa", "churn_rate", "simple_clv", "sbg_clv", "base_residual_value",
-            "alpha", "beta"]
-    return _seg(t, segment)[[x for x in cols if x in t.columns]].reset_index(drop=True)
+def campaigns_table(campaigns: pd.DataFrame) -> widgets.Table:
+    shown = campaigns[["campaign_id", "name", "target_segment", "control_churn", "treatment_churn", "uplift",
+                       "saved_arr", "cost", "roi", "roi_ci_low", "roi_ci_high", "note"]]
+    return widgets.Table(shown, money=("saved_arr", "cost"),
+                         pct=("control_churn", "treatment_churn", "uplift", "roi", "roi_ci_low", "roi_ci_high"),
+                         rename={"campaign_id": "campaign", "target_segment": "segment", "saved_arr": "saved ARR",
+                                 "roi": "ROI", "roi_ci_low": "ROI low", "roi_ci_high": "ROI high",
+                                 "uplift": "churn reduction"})
 
 
-def kpis(m: dict, model=None, campaigns=None) -> dict:
-    """The ``kpis`` scrap (``headline_kpis`` figures plus retention ROI figures)."""
-    h = m["headline"]
-    cs = m["cs_investment_roi"]
-    out = {k: h.get(k) for k in ("period", "mrr", "arr", "nrr", "grr", "logo_churn", "gross_mrr_churn",
-                                 "net_mrr_churn", "mrr_churn", "mrr_expansion", "customers")}
-    out["period"] = h["period"][:7]
-    ra = m["revenue_at_risk"]
-    out["arr_red_band"] = float(ra.loc[ra["band"] == "red", "arr"].sum())
-    out["expected_arr_lost"] = float(ra["expected_arr_lost"].sum()) if ra["expected_arr_lost"].notna().any() else None
-    out["cs_cost"] = cs.cs_cost
-    out["cs_retained_arr_above_baseline"] = cs.retained_arr_above_baseline
-    out["cs_roi"] = cs.roi
-    if model is not None:
-        out["churn_model_auc"] = model.auc_
-    if campaigns is not None and len(campaigns) and campaigns["saved_arr"].notna().any():
-        last = campaigns.dropna(subset=["saved_arr"]).iloc[-1]
-        out["campaign_saved_arr"] = float(last["saved_arr"])
-        out["campaign_roi"] = float(last["roi"])
-    return jsonable(out)
+# -- expansion ------------------------------------------------------------------------------
 
 
-# -- sections ---------------------------------------------------------------------------------
+def expansion(frames: Frames) -> pd.DataFrame:
+    """Expansion MRR per month split into upsell (same product) and cross-sell (new product)."""
+    return frames.metrics["expansion_split"]
 
 
-def headline(p: dict) -> None:
-    period = p["period"]
-    m = data.retention_metrics(period)
-    cur = kpis(m, data.churn_model(period))
-    prev = data.headline(previous_period(period)) or {}
-    t = lambda k: data.target(period, k)  # noqa: E731
-    widgets.show_tiles([
-        widgets.Tile("ARR", cur["arr"], "money", 12 * prev["mrr"] if prev.get("mrr") else None,
-                     12 * t("mrr") if t("mrr") else None, key="arr"),
-        widgets.Tile("Net revenue retention (12 m)", cur["nrr"], "pct", prev.get("nrr"), t("nrr"), key="nrr"),
-        widgets.Tile("Gross revenue retention (12 m)", cur["grr"], "pct", prev.get("grr"), key="grr"),
-        widgets.Tile("Logo churn (month)", cur["logo_churn"], "pct", prev.get("logo_churn"),
-                     higher_is_better=False, key="logo_churn"),
-        widgets.Tile("Expected ARR lost next month", cur["expected_arr_lost"], "money",
-                     higher_is_better=False, key="expected_arr_lost"),
-        widgets.Tile("CS investment ROI", cur["cs_roi"], "pct", key="cs_roi"),
-    ])
+def expansion_chart(split: pd.DataFrame):
+    return viz.style(viz.bars(split["period"], {"Upsell (same product)": split["upsell"],
+                                                "Cross-sell (new product)": split["cross_sell"]},
+                              "Expansion MRR per month", barmode="stack", height=340))
 
 
-def at_risk(p: dict) -> None:
-    m = data.retention_metrics(p["period"])
-    scores = data.churn_model(p["period"]).scores_
-    bands = at_risk_by_band(m, scores, p["segment"])
-    show_figure(band_figure(bands))
-    money_frame(at_risk_customers(m, scores, p["segment"], p["top_customers"]),
-                money=("arr", "expected_arr_lost"), pct=("churn_probability",),
-                rename={"score": "health", "churn_probability": "churn probability",
-                        "expected_arr_lost": "expected ARR lost", "arr": "ARR"})
+def expansion_by_tier(frames: Frames) -> pd.DataFrame:
+    """Expansion by customer success tier and open expansion pipeline (descriptive)."""
+    return frames.metrics["expansion_attribution"]
 
 
-def churn_model(p: dict) -> None:
-    cm = data.churn_model(p["period"])
-    widgets.show_tiles([widgets.Tile("AUC on held-out months", cm.auc_, "number", key="churn_auc"),
-                        widgets.Tile("Customers scored", len(cm.scores_), "int", key="scored")])
-    show_figure(calibration_figure(cm.calibration_))
-    widgets.show_note("AUC 0.5 is a coin toss and 1.0 a perfect ranking of who leaves first.")
+def expansion_by_tier_table(t: pd.DataFrame) -> widgets.Table:
+    return widgets.Table(t, money=("expansion", "upsell", "cross_sell", "expansion_per_customer"),
+                         pct=("share_of_expansion",),
+                         rename={"cs_tier": "CS tier", "in_pipeline": "open deal", "expanding_customers": "expanding",
+                                 "expansion_per_customer": "per customer", "share_of_expansion": "share"})
 
 
-def campaigns(p: dict) -> None:
-    t = campaign_table(p["period"])
-    if t["roi"].notna().any():
-        show_figure(campaign_figure(t))
-    shown = t[["campaign_id", "name", "target_segment", "control_churn", "treatment_churn", "uplift", "saved_arr",
-               "cost", "roi", "roi_ci_low", "roi_ci_high", "note"]]
-    money_frame(shown, money=("saved_arr", "cost"),
-                pct=("control_churn", "treatment_churn", "uplift", "roi", "roi_ci_low", "roi_ci_high"),
-                rename={"campaign_id": "campaign", "target_segment": "segment", "saved_arr": "saved ARR",
-                        "roi": "ROI", "roi_ci_low": "ROI low", "roi_ci_high": "ROI high", "uplift": "churn reduction"})
+# -- customer success investment ---------------------------------------------------------------
 
 
-def expansion(p: dict) -> None:
-    m = data.retention_metrics(p["period"])
-    show_figure(expansion_figure(m["expansion_split"]))
-    money_frame(m["expansion_attribution"], money=("expansion", "upsell", "cross_sell", "expansion_per_customer"),
-                pct=("share_of_expansion",),
-                rename={"cs_tier": "CS tier", "in_pipeline": "open deal", "expanding_customers": "expanding",
-                        "expansion_per_customer": "per customer", "share_of_expansion": "share"})
+def cs_investment(frames: Frames):
+    """:func:`finlib.metrics.retention.cs_investment_roi` of the month (a dataclass)."""
+    return frames.metrics["cs_investment_roi"]
 
 
-def cs_investment(p: dict) -> None:
-    cs = data.retention_metrics(p["period"])["cs_investment_roi"]
-    widgets.show_tiles([
+def cs_investment_tiles(cs) -> widgets.Tiles:
+    return widgets.Tiles([
         widgets.Tile("GRR with CS coverage", cs.grr_covered, "pct", key="grr_covered"),
         widgets.Tile("GRR tech-touch baseline", cs.grr_baseline, "pct", key="grr_baseline"),
         widgets.Tile("ARR retained above baseline", cs.retained_arr_above_baseline, "money", key="cs_retained"),
@@ -269,33 +312,39 @@ def cs_investment(p: dict) -> None:
     ])
 
 
-def lifetime_value(p: dict) -> None:
-    c = data.clv(p["period"])
-    money_frame(clv_table(c, p["segment"]), money=("arpa", "simple_clv", "sbg_clv", "base_residual_value"),
-                pct=("churn_rate",), rename={"arpa": "ARPA (monthly)", "simple_clv": "CLV (simple)",
-                                             "sbg_clv": "CLV (sBG model)", "base_residual_value": "value of current base"})
-    widgets.show_note(f"Gross margin used: {c.gross_margin:.1%}; discount rate 10 % a year.")
+# -- lifetime value ---------------------------------------------------------------------------
 
 
-# -- scraps ---------------------------------------------------------------------------------
+def lifetime_value(frames: Frames, segment: str = "all") -> pd.DataFrame:
+    """CLV per segment: simple and shifted-beta-geometric (:func:`finlib.metrics.clv.clv_by_segment`)."""
+    t = frames.clv.table
+    cols = ["segment", "customers", "arpa", "churn_rate", "simple_clv", "sbg_clv", "base_residual_value",
+            "alpha", "beta"]
+    return _seg(t, segment)[[x for x in cols if x in t.columns]].reset_index(drop=True)
+
+
+def lifetime_value_table(clv: pd.DataFrame, frames: Frames) -> widgets.Table:
+    return widgets.Table(clv, money=("arpa", "simple_clv", "sbg_clv", "base_residual_value"), pct=("churn_rate",),
+                         rename={"arpa": "ARPA (monthly)", "simple_clv": "CLV (simple)",
+                                 "sbg_clv": "CLV (sBG model)", "base_residual_value": "value of current base"},
+                         caption=f"Gross margin used: {frames.clv.gross_margin:.1%}; discount rate 10 % a year.")
+
+
+# -- everything at once (jobs, tests, preheating) ----------------------------------------------
 
 
 def scraps(p: dict) -> dict:
-    """The scraps of retention_roi.ipynb (docs/SCRAPS.md)."""
-    m = data.retention_metrics(p["period"])
-    cm = data.churn_model(p["period"])
-    camp = campaign_table(p["period"])
+    """The scraps of retention_roi.ipynb (``docs/SCRAPS.md``) for parameters ``p``, built by
+    the same calls as the notebook's cells."""
+    frames = load(p["period"])
     return {
-        "kpis": kpis(m, cm, camp),
-        "revenue_at_risk": records(at_risk_by_band(m, cm.scores_, p["segment"])),
-        "at_risk_customers": records(at_risk_customers(m, cm.scores_, p["segment"], p["top_customers"])),
-        "churn_model": jsonable({"auc": cm.auc_, "auc_train": cm.auc_train_,
-                                 "expected_arr_lost": cm.expected_arr_lost_,
-                                 "calibration": records(cm.calibration_),
-                                 "coefficients": records(cm.coefficients_.reset_index())}),
-        "campaigns": records(camp),
-        "expansion": records(m["expansion_split"]),
-        "clv": records(clv_table(data.clv(p["period"]), p["segment"])),
+        "kpis": kpis(frames),
+        "revenue_at_risk": revenue_at_risk(frames, p["segment"]),
+        "at_risk_customers": at_risk_customers(frames, p["segment"], p["top_customers"]),
+        "churn_model": churn_model_summary(frames),
+        "campaigns": frames.campaigns,
+        "expansion": expansion(frames),
+        "clv": lifetime_value(frames, p["segment"]),
         "alerts": [],  # no alert rule covers retention yet (parameters/alerts.yaml)
-        **base_scraps(p),
+        "period": frames.period, "data_as_of": frames.data_as_of,
     }

@@ -20,6 +20,7 @@ purge) gets this by writing through the batch, without code of its own.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,15 @@ def register_write_hook(hook: WriteHook) -> WriteHook:
 def unregister_write_hook(hook: WriteHook) -> None:
     if hook in _HOOKS:
         _HOOKS.remove(hook)
+
+
+#: modules that register write hooks when imported; imported on the first write of a process
+HOOK_MODULES: tuple[str, ...] = ("finlib.governance.periods_close",)
+
+
+def _import_hook_modules() -> None:
+    for name in HOOK_MODULES:
+        importlib.import_module(name)
 
 
 def current_user() -> str:
@@ -219,6 +229,7 @@ def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = 
     it reserves the entry's seq when the batch opens and appends the entry last, after the
     registered hooks and before the statistics.
     """
+    _import_hook_modules()
     with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
                       details=dict(details or {}))

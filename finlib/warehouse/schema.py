@@ -456,6 +456,94 @@ _t("warehouse_meta", [
     C("updated_at", "timestamp"),
 ], pk=("key",), system=True, description="Small facts about the warehouse (e.g. the demo truth).")
 
+# financial controls and closed periods (finlib.governance)
+_t("control_results", [
+    C("result_id", "id"),
+    C("run_id", "id", description="one `finlib controls run`"),
+    C("control", "text"),
+    C("period", "period"),
+    C("status", "text", allowed=("pass", "fail")),
+    C("entity", "text", nullable=True, description="e.g. 'subscription S1', 'company'"),
+    C("value", "float", nullable=True),
+    C("expected", "float", nullable=True),
+    C("message", "text"),
+    C("frameworks", "json", description="JSON list of framework references"),
+    C("evidence", "json", nullable=True, description="JSON list of the rows behind the finding"),
+    C("evaluated_at", "timestamp"),
+    C("actor", "text"),
+], pk=("result_id",), system=True, description="One row per control finding and run.")
+
+_t("period_closes", [
+    C("event_id", "id"),
+    C("period", "period"),
+    C("action", "text", allowed=("close", "reopen")),
+    C("actor", "text"),
+    C("recorded_at", "timestamp"),
+    C("reason", "text", nullable=True),
+], pk=("event_id",), system=True, description="Every close and reopen of a period: who, when, why.")
+
+_t("period_fingerprints", [
+    C("period", "period"),
+    C("table_name", "text"),
+    C("rows", "int"),
+    C("fingerprint", "text"),
+    C("recorded_at", "timestamp"),
+], pk=("period", "table_name"), system=True,
+   description="Content of each table's rows of a period, as last seen by a close or a recorded change.")
+
+_t("period_changes", [
+    C("change_id", "id"),
+    C("period", "period"),
+    C("table_name", "text"),
+    C("batch_id", "id"),
+    C("action", "text"),
+    C("target", "text"),
+    C("actor", "text"),
+    C("changed_at", "timestamp"),
+    C("rows_before", "int"),
+    C("rows_after", "int"),
+    C("details", "json", nullable=True),
+], pk=("change_id",), system=True, description="Every change to a period's data after its first close.")
+
+# ---- access control: users, their departments, API tokens, login attempts -----------------
+
+#: the roles of access control (what each may open: finlib.access.policy, docs/ACCESS.md)
+ROLES = ("admin", "executive", "controller", "analyst", "department_head", "auditor")
+
+_t("users", [
+    C("user_name", "id"),
+    C("role", "text", allowed=ROLES),
+    C("password_hash", "text", description="argon2id, encoded (never printed)"),
+    C("disabled", "bool"),
+    C("session_version", "int", description="bumped by passwd, disable and logout: older sessions end"),
+    C("locked_until", "timestamp", nullable=True),
+    C("created_at", "timestamp"),
+    C("updated_at", "timestamp"),
+], pk=("user_name",), system=True, description="People who may log in, with their role.")
+
+_t("user_departments", [
+    C("user_name", "id", references="users.user_name"),
+    C("department", "text", allowed=DEPARTMENTS),
+], pk=("user_name", "department"), system=True, description="The departments of a department head.")
+
+_t("api_tokens", [
+    C("token_id", "id"),
+    C("user_name", "id", references="users.user_name"),
+    C("token_hash", "text", description="sha256 of the secret part (the token is shown once)"),
+    C("created_at", "timestamp"),
+    C("last_used_at", "timestamp", nullable=True),
+    C("revoked_at", "timestamp", nullable=True),
+], pk=("token_id",), system=True, description="API tokens for scripts, stored hashed.")
+
+_t("login_attempts", [
+    C("attempt_id", "id"),
+    C("user_name", "text", description="as typed (truncated), known user or not"),
+    C("attempted_at", "timestamp"),
+    C("method", "text", allowed=("password", "token")),
+    C("address", "text", nullable=True),
+    C("outcome", "text", allowed=("ok", "failed", "locked", "disabled")),
+], pk=("attempt_id",), system=True, description="Every login attempt: the lockout counts the failures.")
+
 # The ``warehouse_meta`` key under which the demo generator stores its planted truth (JSON).
 DEMO_TRUTH_KEY = "demo_truth"
 

@@ -61,57 +61,63 @@ def test_format_value_units():
     assert format_value(None) == "n/a" and format_value(float("nan"), "pct") == "n/a"
 
 
-def test_dashboard_redraws_sections_when_a_control_changes():
-    from finlib.widgets import Dashboard
+def test_controls_report_a_change_and_a_refresh_to_their_callbacks():
+    from finlib.widgets import Controls
 
-    seen = []
-    d = Dashboard("t", {"period": "2026-10", "segment": "all"},
-                  {"period": ["2026-10", "2026-09"], "segment": ["all", "SMB"]}, interactive=True,
-                  as_of=lambda: "2026-10-31 20:59 UTC")
-    d.section(lambda p: seen.append((p["period"], p["segment"])))
-    d.controls["period"].value = "2026-09"
-    d.controls["segment"].value = "SMB"
-    assert seen == [("2026-10", "all"), ("2026-09", "all"), ("2026-09", "SMB")]
-    assert "2026-10-31 20:59 UTC" in d._status.value
-
-
-def test_dashboard_refresh_calls_the_hook_updates_as_of_and_redraws():
-    from finlib.widgets import Dashboard
-
+    seen, refreshed = [], []
     stamps = iter(["2026-10-31 20:59 UTC", "2026-11-02 06:00 UTC"])
-    hooks, seen = [], []
-    d = Dashboard("t", {"period": "2026-10"}, {"period": ["2026-10"]}, interactive=True,
-                  refresh=lambda: hooks.append(1), as_of=lambda: next(stamps))
-    d.section(lambda p: seen.append(p["period"]))
-    d.refresh()
-    assert hooks == [1] and seen == ["2026-10", "2026-10"] and "2026-11-02" in d._status.value
+    c = Controls({"period": "2026-10", "segment": "all"},
+                 {"period": ["2026-10", "2026-09"], "segment": ["all", "SMB"]},
+                 on_change=lambda n, v: seen.append((n, v)), on_refresh=lambda: refreshed.append(1),
+                 as_of=lambda: next(stamps))
+    c.dropdowns["period"].value = "2026-09"
+    c.dropdowns["segment"].value = "SMB"
+    assert seen == [("period", "2026-09"), ("segment", "SMB")]
+    assert "2026-10-31 20:59 UTC" in c.status.value
+    c.refresh()
+    assert refreshed == [1] and "2026-11-02 06:00 UTC" in c.status.value
+    assert "finlib-control-period" in c.dropdowns["period"]._dom_classes
 
 
-def test_interactive_dashboard_shows_a_finlib_error_as_a_short_message(capsys):
-    from finlib.errors import NoDataError
-    from finlib.widgets import Dashboard
+def test_a_requested_value_without_data_stays_selectable():
+    from finlib.widgets import Controls
 
-    def view(p):
-        raise NoDataError("No data for 2031-01: the warehouse covers 2023-11 .. 2026-10.\nmore detail")
-
-    d = Dashboard("t", {"period": "2031-01"}, {"period": ["2031-01"]}, interactive=True)
-    d.section(view)  # does not raise
-    with pytest.raises(NoDataError):  # a job (static) fails loudly
-        Dashboard("t", {"period": "2031-01"}, interactive=False).section(view)
+    c = Controls({"period": "2031-01"}, {"period": ["2026-10"]})
+    assert list(c.dropdowns["period"].options) == ["2031-01", "2026-10"]
 
 
-def test_interactive_dashboard_hides_unexpected_errors_only_under_voila(monkeypatch):
-    from finlib.widgets import Dashboard
+def test_money_says_its_currency(monkeypatch):
+    from finlib.widgets import Table, Tile
 
-    def view(p):
-        raise KeyError("boom")
+    monkeypatch.setenv("FINLIB_REPORTING_CURRENCY", "EUR")
+    h = Tile("ARR", 2_500_000.0, "money", key="arr").to_html()
+    assert "ARR (EUR)" in h and "€2.50M" in h
+    t = Table(pd.DataFrame({"arr": [1.0e6], "share": [0.5]}), money=("arr",), pct=("share",))._repr_html_()
+    assert "arr (EUR)" in t and "€1.00M" in t and "50.0 %" in t
 
-    d = Dashboard("t", {"period": "2026-10"}, {"period": ["2026-10"]}, interactive=True)
-    with pytest.raises(KeyError):  # JupyterLab: analysts keep their traceback
-        d.section(view)
-    monkeypatch.setenv("VOILA_KERNEL_ID", "x")
-    monkeypatch.setenv("FINLIB_DASHBOARD_LOG", "/dev/null")
-    d.section(view)  # Voilà: a short message, the traceback goes to the log
+
+def test_a_chart_shows_through_the_finlib_renderer_with_its_currency(monkeypatch):
+    import plotly.graph_objects as go
+
+    from finlib import viz
+
+    monkeypatch.setenv("FINLIB_REPORTING_CURRENCY", "GBP")
+    fig = viz.style(viz.money_axis(go.Figure(go.Bar(x=["a"], y=[1.0]))))
+    bundle = fig._repr_mimebundle_()  # what a cell ending with ``fig`` displays
+    assert "Plotly.newPlot" in bundle["text/html"]
+    spec = bundle["application/vnd.plotly.v1+json"]
+    assert spec["layout"]["yaxis"]["tickprefix"] == "£" and spec["layout"]["yaxis"]["title"]["text"] == "GBP"
+
+
+def test_views_and_widgets_know_nothing_of_dashboards_or_the_jobs_archive():
+    import subprocess
+    import sys
+
+    code = ("import sys, finlib.widgets, finlib.viz, finlib.views.product_roi, finlib.views.retention_roi, "
+            "finlib.views.budget_variance, finlib.views.executive, finlib.views.department;"
+            "print([m for m in sys.modules if m.startswith(('finlib.dashboards', 'finlib.jobs'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # -- common ------------------------------------------------------------------------------------
@@ -136,14 +142,42 @@ def test_records_are_json_ready():
     json.dumps(r)
 
 
-def test_resolve_period_accepts_the_job_runner_iso_date_and_symbols():
+def test_month_accepts_the_job_runner_iso_date_and_symbols():
     from finlib.errors import ConfigError
-    from finlib.views.common import resolve_period
+    from finlib.views.common import month
 
-    assert resolve_period("2026-10-01") == "2026-10" == resolve_period("2026-10")
-    assert len(resolve_period("last_closed_month")) == 7
+    assert month("2026-10-01") == "2026-10" == month("2026-10")
+    assert len(month("last_closed_month")) == 7
     with pytest.raises(ConfigError):
-        resolve_period("October")
+        month("October")
+
+
+def test_the_choices_come_from_the_schema(nb_env):
+    from finlib.views import budget_variance, retention_roi
+    from finlib.warehouse.schema import DEPARTMENTS, SEGMENTS
+
+    assert retention_roi.choices({"period": PERIOD})["segment"] == ["all", *SEGMENTS]
+    assert budget_variance.choices({"period": PERIOD})["department"] == ["all", *DEPARTMENTS]
+
+
+def test_glue_writes_what_scrapbook_reads(tmp_path, monkeypatch):
+    """A scrap written without scrapbook is read back by scrapbook."""
+    import nbformat
+    import scrapbook as sb
+
+    from finlib.views import common
+
+    shown = []
+    monkeypatch.setattr(common.ipd, "display", lambda data, metadata, raw: shown.append((data, metadata)))
+    common.glue("kpis", {"period": "2026-10", "mrr": np.float64(1.5), "x": float("nan")})
+    common.glue("table", pd.DataFrame({"d": [dt.date(2026, 10, 1)], "v": [2]}))
+    outputs = [nbformat.v4.new_output("display_data", data=d, metadata=m) for d, m in shown]
+    cell = nbformat.v4.new_code_cell("", outputs=outputs)
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(path))
+    scraps = sb.read_notebook(str(path)).scraps
+    assert scraps["kpis"].data == {"period": "2026-10", "mrr": 1.5, "x": None}
+    assert scraps["table"].data == [{"d": "2026-10-01", "v": 2}]
 
 
 def test_alerts_are_evaluated_read_only_with_the_stable_ids(nb_env):
@@ -202,18 +236,17 @@ def test_adoption_candidates_need_full_windows_inside_the_data():
 
 
 def test_lines_outside_tolerance_are_exactly_the_budget_variance_alerts(nb_env):
-    from finlib.views import data
-    from finlib.views.budget_variance import lines_outside_tolerance
-    from finlib.views.common import alerts_for
+    from finlib.views import budget_variance as bv
 
-    m = data.metrics(PERIOD)
+    frames = bv.load(PERIOD)
     for tolerance in (0.10, 0.05):
-        lines = lines_outside_tolerance(m, PERIOD, tolerance)
-        alerts = alerts_for(PERIOD, ["budget_variance"], {"budget_variance": tolerance})
+        lines = bv.variance_lines(frames, variance_threshold=tolerance)
+        alerts = bv.alerts(PERIOD, variance_threshold=tolerance)
+        alerts = [a for a in alerts if a["rule"] == "budget_variance"]
         assert len(lines) == len(alerts) >= 2
         assert sorted(round(abs(v), 4) for v in lines["variance_pct"]) == \
             sorted(round(abs(a["value"]), 4) for a in alerts)
-    sales = lines_outside_tolerance(m, PERIOD, 0.05, "Sales")
+    sales = bv.variance_lines(frames, department="Sales", variance_threshold=0.05)
     assert set(sales["department"]) <= {"Sales"}
 
 
@@ -233,35 +266,35 @@ def test_trend_table_prefers_archived_runs_and_marks_live_months():
     assert t[(t["period"] == "2026-09") & (t["kpi"] == "product_roi")]["source"].iloc[0] == "n/a"
 
 
-def test_executive_reads_kpis_scraps_from_the_archive(nb_env, runs, tmp_path, monkeypatch):
-    """A succeeded domain run in the archive is read with scrapbook; failed runs are ignored."""
+def test_executive_reads_the_kpis_the_runner_copies_into_each_manifest(tmp_path):
+    """The newest succeeded run of each month counts; failed runs and matrix variants do not."""
     import json
-    import shutil
 
     from finlib.views.executive import archived_kpis
 
-    executed = runs.run("budget_variance", period=PERIOD, interactive=False)
     reports = tmp_path / "reports"
-    for run_id, status in (("20261102T060000000Z-aaaaaa", "succeeded"), ("20261102T070000000Z-bbbbbb", "failed")):
+    runs = [("20261102T060000000Z-aaaaaa", "succeeded", "", 1.0), ("20261102T070000000Z-bbbbbb", "failed", "", 2.0),
+            ("20261101T060000000Z-cccccc", "succeeded", "", 3.0), ("20261103T060000000Z-dddddd", "succeeded", "x", 4.0)]
+    for run_id, status, variant, value in runs:
         d = reports / "budget_variance" / PERIOD / run_id
         d.mkdir(parents=True)
-        shutil.copy(executed, d / "notebook.ipynb")
-        (d / "manifest.json").write_text(json.dumps({"run_id": run_id, "job": "budget_variance", "period": PERIOD,
-                                                     "status": status, "variant_label": ""}))
+        (d / "manifest.json").write_text(json.dumps({
+            "run_id": run_id, "job": "budget_variance", "period": PERIOD, "status": status,
+            "variant_label": variant, "kpis": {"period": PERIOD, "opex_actual": value}}))
     got = archived_kpis(reports=reports)
-    assert list(got) == [("budget_variance", PERIOD)]
-    run_id, kpis = got[("budget_variance", PERIOD)]
-    assert run_id == "20261102T060000000Z-aaaaaa" and kpis["period"] == PERIOD and kpis["opex_actual"] > 0
+    assert got == {("budget_variance", PERIOD): ("20261102T060000000Z-aaaaaa", {"period": PERIOD, "opex_actual": 1.0})}
+    assert archived_kpis(reports=reports, periods=["2026-09"]) == {}
 
 
 def test_views_scraps_for_every_department(nb_env):
     from finlib.views import department
+    from finlib.views.common import jsonable
 
     for dept, key in (("Sales", "new_arr_won"), ("Marketing", "cac"), ("Product", "product_roi"),
                       ("Customer Success", "nrr")):
-        s = department.scraps(department.params(PERIOD, department=dept))
+        s = jsonable(department.scraps(department.params(PERIOD, department=dept)))
         assert s["kpis"]["department"] == dept and s["kpis"][key] is not None
-        assert s["tables"] and all(isinstance(v, list) for v in s["tables"].values())
+        assert s["tables"] and all(isinstance(v, list) and v for v in s["tables"].values())
 
 
 def test_unknown_department_or_segment_is_a_short_config_error():
@@ -275,14 +308,31 @@ def test_unknown_department_or_segment_is_a_short_config_error():
 
 
 def test_figures_are_plotly_figures_with_titles(nb_env):
-    from finlib.views import budget_variance, data, executive, product_roi, retention_roi
+    from finlib.views import budget_variance, executive, product_roi, retention_roi
 
-    m = data.metrics(PERIOD)
-    figs = [product_roi.feature_figure(product_roi.feature_table(m)),
-            budget_variance.department_figure(budget_variance.by_department(m, PERIOD)),
-            budget_variance.utilisation_figure(m["budget_utilisation"]),
-            executive.roi_figure(m["cross_domain_roi"]),
-            retention_roi.expansion_figure(m["expansion_split"])]
+    p, b, e, r = (product_roi.load(PERIOD), budget_variance.load(PERIOD), executive.load(PERIOD),
+                  retention_roi.load(PERIOD))
+    figs = [product_roi.feature_roi_chart(product_roi.feature_roi(p)),
+            product_roi.adoption_chart(product_roi.adoption(p)),
+            budget_variance.variance_by_department_chart(budget_variance.variance_by_department(b)),
+            budget_variance.utilisation_chart(budget_variance.utilisation(b)),
+            budget_variance.cost_trend_chart(budget_variance.cost_trend(b, "Sales")),
+            executive.cross_domain_roi_chart(executive.cross_domain_roi(e)),
+            executive.revenue_chart(e, executive.forecast(e)),
+            executive.trends_chart(executive.trends(e, 3)),
+            retention_roi.expansion_chart(retention_roi.expansion(r)),
+            retention_roi.revenue_at_risk_chart(retention_roi.revenue_at_risk(r, "SMB")),
+            retention_roi.calibration_chart(retention_roi.churn_model_summary(r)["calibration"])]
     for f in figs:
         assert f.layout.title.text
         assert len(f.data) >= 1
+
+
+def test_a_segment_narrows_the_customer_tables(nb_env):
+    from finlib.views import retention_roi as rr
+
+    frames = rr.load(PERIOD)
+    smb = rr.at_risk_customers(frames, segment="SMB", top=50)
+    assert len(smb) and set(smb["segment"]) == {"SMB"}
+    assert rr.revenue_at_risk(frames, "SMB")["arr"].sum() < rr.revenue_at_risk(frames)["arr"].sum()
+    assert list(rr.lifetime_value(frames, "Enterprise")["segment"]) == ["Enterprise"]
