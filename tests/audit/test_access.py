@@ -49,3 +49,19 @@ def test_every_ingest_is_an_integration_record(duckdb_url, tmp_path):
     assert [(r["target"], r["outcome"]) for r in recs] == [("file:departments.csv", "ok"), ("file:bad.csv", "failed")]
     assert recs[0]["details"]["rows"] == 2 and recs[0]["details"]["bytes"] == good.stat().st_size
     assert recs[0]["details"]["duration_s"] >= 0
+
+
+def test_access_control_records_share_the_chain_and_verify(any_db_url):
+    from finlib.access.log import record_access as access_control_record
+
+    wh = get_warehouse()
+    init_db(wh)
+    access_control_record(wh, "eve", "login", "/login", address="10.0.0.9", outcome="denied")
+    record_access(wh, "ana", "open", "executive.ipynb")
+    access_control_record(wh, "ana", "open-report", "executive/2026-10/r1")
+    assert [r["seq"] for r in read(wh)] == [1, 2, 3]
+    assert verify(wh).ok, verify(wh).problems
+    with wh.transaction() as conn:
+        conn.execute("DELETE FROM access_log WHERE seq = 2")
+    rep = verify(wh)
+    assert not rep.ok and rep.first.seq == 2
