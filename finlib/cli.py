@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "access": "finlib.access.cli:access",
     "archive": "finlib.security.cli:archive",
     "api": "finlib.security.cli:api",
+    "audit": "finlib.audit.cli:audit",
+    "retention": "finlib.audit.cli:retention",
 }
 
 

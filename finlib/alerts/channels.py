@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from finlib import config
 from finlib.alerts.rules import SEVERITIES, Severity
+from finlib.audit.integration import log_deliveries
 from finlib.security import outbound
 
 log = logging.getLogger("finlib.alerts")
@@ -70,7 +71,7 @@ def register_channel(type_name: str, config_model: type[ChannelConfig]):
 
 
 def make_channel(name: str, cfg: ChannelConfig) -> Channel:
-    return CHANNEL_TYPES[cfg.type].factory(name, cfg)
+    return log_deliveries(CHANNEL_TYPES[cfg.type].factory(name, cfg))  # timed, in the integration log
 
 
 class Channel:

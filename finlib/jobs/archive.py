@@ -33,6 +33,7 @@ from typing import Any
 
 import lazy_loader as lazy
 
+from finlib.audit.manifest import stamp_manifest
 from finlib.errors import JobError
 from finlib.jobs.report import stylesheet
 
@@ -73,6 +74,7 @@ def publish(tmp: Path, final: Path) -> Path:
     """Make a complete run visible in one rename. Never replaces an existing run."""
     if final.exists():
         raise JobError(f"run folder {final} already exists; refusing to overwrite it")
+    stamp_manifest(tmp / MANIFEST)  # the audit trail's head and the parameters' hash; never raises
     os.rename(tmp, final)
     return final
 

@@ -34,13 +34,21 @@ def _fmt(key: str, value, unit: str) -> str:
               help="Only this customer segment's customers (MRR, movements, retention, recognised "
                    "revenue and the segment's revenue target); CAC stays company-wide.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def kpis(period: str | None, segment: str | None, as_json: bool) -> None:
+@click.option("--as-of", "as_of", type=int, default=None, metavar="SEQ",
+              help="Recompute on the data as it stood after audit entry SEQ (finlib audit log).")
+def kpis(period: str | None, segment: str | None, as_json: bool, as_of: int | None = None) -> None:
     """Print headline KPIs for a month: MRR, ARR, MRR movements, recognised revenue vs
     target, NRR, GRR, logo churn and CAC (optionally for one customer segment)."""
     from finlib.metrics.kpis import headline_kpis, kpi_labels
 
     p = month_of(period) if period else last_closed_month()
-    figures = headline_kpis(get_warehouse(), p, segment=segment)
+    if as_of is not None:
+        from finlib.audit.history import warehouse_as_of
+
+        with warehouse_as_of(get_warehouse(), as_of) as past:
+            figures = headline_kpis(past, p, segment=segment)
+    else:
+        figures = headline_kpis(get_warehouse(), p, segment=segment)
     if as_json:
         click.echo(json.dumps(figures, allow_nan=False))
         return

@@ -20,7 +20,6 @@ purge) gets this by writing through the batch, without code of its own.
 
 from __future__ import annotations
 
-import getpass
 import importlib
 import re
 from collections.abc import Callable, Iterator
@@ -30,6 +29,8 @@ from typing import Any
 
 import lazy_loader as lazy
 
+from finlib.audit import trail as audit_trail
+from finlib.audit.identity import current_actor
 from finlib.warehouse.db import Connection, Warehouse
 from finlib.warehouse.schema import CANONICAL_TABLES, TABLES
 
@@ -62,10 +63,8 @@ def _import_hook_modules() -> None:
 
 
 def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # pragma: no cover - no passwd entry in some containers
-        return "unknown"
+    """The acting user: :func:`finlib.audit.identity.current_actor` (OS user by default)."""
+    return current_actor().name
 
 
 @dataclass
@@ -116,6 +115,7 @@ class Batch:
 
     def delete(self, table: str, where: str = "TRUE", params: dict | None = None) -> int:
         n = self.conn.scalar(f"SELECT count(*) FROM {table} WHERE {where}", params) or 0
+        audit_trail.on_delete(self, table, where, params)  # keeps the rows in <table>_history
         self.conn.execute(f"DELETE FROM {table} WHERE {where}", params)
         self.rows_deleted[table] = self.rows_deleted.get(table, 0) + int(n)
         return n
@@ -225,12 +225,17 @@ def write_batch(wh: Warehouse, *, action: str, target: str, actor: str | None = 
     caller that returns from the ``with`` block has its rows committed *and* described to
     the planner. ``timeout`` (seconds) overrides ``FINLIB_DB_TIMEOUT`` for waiting on a
     busy DuckDB file.
+    The audit trail is called directly, not registered as a hook, so no batch can skip it:
+    it reserves the entry's seq when the batch opens and appends the entry last, after the
+    registered hooks and before the statistics.
     """
     _import_hook_modules()
     with wh.transaction(timeout=timeout) as conn:
         batch = Batch(conn=conn, action=action, actor=actor or current_user(), target=target,
                       details=dict(details or {}))
+        audit_trail.on_begin(conn, batch)
         yield batch
         for hook in list(_HOOKS):
             hook(conn, batch)
+        audit_trail.on_write(conn, batch)
         refresh_statistics(conn, batch)

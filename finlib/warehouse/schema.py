@@ -400,14 +400,16 @@ _t("ingest_batches", [
 ], pk=("batch_id",), system=True, description="Every ingest batch, accepted or rejected.")
 
 _t("audit_log", [
-    C("seq", "int"),
-    C("recorded_at", "timestamp"),
+    C("seq", "int", description="1, 2, 3 ... without gaps"),
+    C("ts", "timestamp", description="UTC"),
     C("actor", "text"),
-    C("action", "text", description="ingest, replace, demo-data, run, alert, retention, ..."),
-    C("object", "text"),
-    C("details", "json", nullable=True),
+    C("action", "text", description="ingest, demo-data, db-init, run, alert, retention, config, ..."),
+    C("target", "text", description="what was changed (a table, a run, ...)"),
+    C("details", "json", nullable=True, description="tables and row counts, file and sha256, reason, ..."),
+    C("digests", "json", nullable=True,
+      description="per table touched: digests of rows written and deleted, fingerprint after"),
     C("prev_hash", "text"),
-    C("hash", "text", description="sha256(prev_hash || canonical JSON of this record)"),
+    C("entry_hash", "text", description="sha256(prev_hash, canonical JSON of this entry)"),
 ], pk=("seq",), system=True, description="Append-only, hash-chained audit trail.")
 
 _t("alerts", [

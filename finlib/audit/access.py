@@ -1,0 +1,138 @@
+"""The access and integration log: who opened what, and every exchange with the outside.
+
+One table, ``access_log``, with its own hash chain (same construction as ``audit_log``:
+``entry_hash = sha256(prev_hash + "\\n" + canonical JSON of the entry)``, seqs without gaps,
+PostgreSQL writers serialised by ``LOCK TABLE access_log IN EXCLUSIVE MODE``), so reading a
+dashboard never contends with the data trail. ``kind`` is ``access`` (a dashboard open, a
+control change, a report opened, an export, a login and its failure) or ``integration`` (an
+ingest, an outbound alert delivery) with its source, outcome, rows or bytes and duration.
+
+API for the dashboard server and other callers::
+
+    record_access(wh, user="ana", action="open", target="department.ipynb",
+                  address="10.0.0.7", outcome="ok", parameters={"department": "Sales"})
+    record_integration(wh, source="smtp:finance", action="deliver", outcome="failed",
+                       rows=3, duration_s=0.4, error="connection refused")
+
+:func:`unusual_access` applies two simple rules (failed-login bursts, bulk exports).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from finlib.audit.chain import GENESIS, Problem, canonical, entry_hash, parse_when, ts_text
+from finlib.audit.identity import current_actor
+from finlib.warehouse.db import Connection, Warehouse
+
+DDL = ("CREATE TABLE IF NOT EXISTS access_log (seq BIGINT PRIMARY KEY, ts TIMESTAMP NOT NULL, "
+       "kind VARCHAR NOT NULL, user_name VARCHAR NOT NULL, action VARCHAR NOT NULL, target VARCHAR, "
+       "address VARCHAR, outcome VARCHAR NOT NULL, details VARCHAR, prev_hash VARCHAR NOT NULL, "
+       "entry_hash VARCHAR NOT NULL)")
+OUTCOMES = ("ok", "denied", "failed")
+
+
+def _body(seq, ts, kind, user, action, target, address, outcome, details) -> dict:
+    return {"seq": int(seq), "ts": ts_text(ts), "kind": kind, "user": user, "action": action,
+            "target": target, "address": address, "outcome": outcome, "details": details or {}}
+
+
+def append(conn: Connection, kind: str, user: str, action: str, target: str | None,
+           address: str | None, outcome: str, details: dict | None) -> int:
+    """Append one record on an open (transactional) connection; returns its seq."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    if not conn.table_exists("access_log"):
+        conn.execute(DDL)
+    if conn.backend == "postgresql":
+        conn.execute("LOCK TABLE access_log IN EXCLUSIVE MODE")
+    last = conn.query("SELECT seq, entry_hash FROM access_log ORDER BY seq DESC LIMIT 1")
+    seq, prev = (int(last[0][0]) + 1, last[0][1]) if last else (1, GENESIS)
+    ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    details = json.loads(canonical(details or {}))
+    h = entry_hash(prev, _body(seq, ts, kind, user, action, target, address, outcome, details))
+    conn.execute("INSERT INTO access_log (seq, ts, kind, user_name, action, target, address, outcome, "
+                 "details, prev_hash, entry_hash) VALUES (:seq, :ts, :kind, :u, :a, :t, :addr, :o, :d, :p, :h)",
+                 {"seq": seq, "ts": ts, "kind": kind, "u": user, "a": action, "t": target, "addr": address,
+                  "o": outcome, "d": canonical(details), "p": prev, "h": h})
+    return seq
+
+
+def record_access(wh: Warehouse, user: str | None, action: str, target: str | None = None,
+                  address: str | None = None, outcome: str = "ok", **details: Any) -> int:
+    """Record one access (``user`` None: the current actor) in its own short transaction."""
+    with wh.transaction() as conn:
+        return append(conn, "access", user or current_actor().name, action, target, address, outcome, details)
+
+
+def record_integration(wh: Warehouse, source: str, action: str, outcome: str, *, rows: int | None = None,
+                       bytes: int | None = None, duration_s: float | None = None,  # noqa: A002
+                       user: str | None = None, conn: Connection | None = None, **details: Any) -> int:
+    """Record one exchange with an outside system (an ingest, a delivery)."""
+    d = {k: v for k, v in {"rows": rows, "bytes": bytes, "duration_s": duration_s, **details}.items()
+         if v is not None}
+    if conn is not None:
+        return append(conn, "integration", user or current_actor().name, action, source, None, outcome, d)
+    with wh.transaction() as c:
+        return append(c, "integration", user or current_actor().name, action, source, None, outcome, d)
+
+
+def read(wh: Warehouse, since: str | None = None, user: str | None = None, kind: str | None = None) -> list[dict]:
+    lo = parse_when(since) if since else None
+    with wh.connect(read_only=True) as conn:
+        if not conn.table_exists("access_log"):
+            return []
+        rows = conn.query("SELECT seq, ts, kind, user_name, action, target, address, outcome, details, "
+                          "prev_hash, entry_hash FROM access_log ORDER BY seq")
+    out = []
+    for seq, ts, k, u, a, t, addr, o, d, p, h in rows:
+        if lo and ts < lo or user and u != user or kind and k != kind:
+            continue
+        out.append({"seq": int(seq), "ts": ts, "kind": k, "user": u, "action": a, "target": t,
+                    "address": addr, "outcome": o, "details": json.loads(d) if d else {},
+                    "prev_hash": p, "entry_hash": h})
+    return out
+
+
+def check_chain(records: list[dict], start: dict | None = None) -> list:
+    """The access chain's problems (same rules as the data trail's). ``start`` is the prune
+    point a retention entry of the data trail recorded (``{"seq", "entry_hash"}``)."""
+    prev, expected = GENESIS, 1
+    if start:
+        prev, expected = start["entry_hash"], int(start["seq"]) + 1
+    for r in records:
+        if r["seq"] != expected:
+            return [Problem("missing", f"access_log seq {expected} is missing", expected)]
+        body = _body(r["seq"], r["ts"], r["kind"], r["user"], r["action"], r["target"], r["address"],
+                     r["outcome"], r["details"])
+        if r["prev_hash"] != prev or entry_hash(prev, body) != r["entry_hash"]:
+            return [Problem("edited", f"access_log seq {r['seq']} was edited, removed or reordered", r["seq"])]
+        prev, expected = r["entry_hash"], expected + 1
+    return []
+
+
+def unusual_access(records: list[dict], failed_logins: int = 5, window_min: int = 15,
+                   bulk_exports: int = 10) -> list[dict]:
+    """Simple rules: ``failed_logins`` failed logins of one user within ``window_min`` minutes;
+    more than ``bulk_exports`` exports by one user within an hour."""
+    found = []
+    by_user: dict[tuple[str, str], list[dt.datetime]] = {}
+    for r in records:
+        if r["kind"] != "access":
+            continue
+        if r["action"] == "login" and r["outcome"] != "ok":
+            by_user.setdefault(("failed_login", r["user"]), []).append(r["ts"])
+        if r["action"] == "export":
+            by_user.setdefault(("bulk_export", r["user"]), []).append(r["ts"])
+    for (rule, user), times in by_user.items():
+        limit, window = ((failed_logins, dt.timedelta(minutes=window_min)) if rule == "failed_login"
+                         else (bulk_exports + 1, dt.timedelta(hours=1)))
+        times.sort()
+        for i in range(len(times) - limit + 1):
+            if times[i + limit - 1] - times[i] <= window:
+                found.append({"rule": rule, "user": user, "count": limit, "from": times[i],
+                              "to": times[i + limit - 1]})
+                break
+    return found
