@@ -40,11 +40,42 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# name -> the one-line summary ``finlib --help`` prints, so that listing the commands imports
+# none of them (tests/test_packaging.py checks each equals the command's own summary)
+SUMMARIES: dict[str, str] = {
+    "db": "Create and inspect the warehouse (FINLIB_DB_URL).",
+    "demo-data": "Generate 36 months of a coherent demo company with planted truth.",
+    "ingest": "Validate FILE (CSV or Parquet) and load it into TABLE, all or nothing.",
+    "kpis": "Print headline KPIs for a month: MRR, ARR, MRR movements,...",
+    "alerts": "Alert rules (parameters/alerts.yaml): check a period, list and...",
+    "run": "Run JOBS (names of parameters/jobs/*.yaml), --all, or --due;...",
+    "schedule": "Run due jobs in a loop, in the foreground (Ctrl-C stops it).",
+    "reports": "Browse the report archive (reports/).",
+    "jobs": "Job specs in parameters/jobs/.",
+    "dashboards": "Voilà dashboards: the notebooks in notebooks/ as web pages for...",
+    "controls": "Financial controls over a period, with evidence...",
+    "period": "Close and reopen periods (a closed period refuses every change to...",
+    "users": "Users, roles and API tokens (docs/ACCESS.md).",
+    "access": "The role table and PostgreSQL row-level security (docs/ACCESS.md).",
+    "archive": "Encrypted archive files (FINLIB_ARCHIVE_KEY, keys newest first,...",
+    "api": "API usage and security: inbound webhook calls recorded in the...",
+    "audit": "The tamper-evident audit trail of every change to the warehouse.",
+    "retention": "Keep records for their retention period; archive and delete what is...",
+}
+
+
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands are imported on first use (``--help`` lists them from
+    :data:`SUMMARIES` without importing any)."""
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, SUMMARIES.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx, name):
         cmd = super().get_command(ctx, name)

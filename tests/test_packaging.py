@@ -83,6 +83,18 @@ def test_import_finlib_is_cheap():
     assert not heavy, f"import finlib pulled in heavy modules: {sorted(heavy)[:10]}"
 
 
+def test_every_command_has_its_own_summary_in_the_help_listing():
+    import importlib
+
+    from finlib.cli import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    for name, ref in COMMANDS.items():
+        module, attr = ref.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert SUMMARIES[name] == command.get_short_help_str(limit=70), name
+
+
 def test_finlib_help_loads_no_heavy_module():
     # --help imports every command's module to list it: each must stay light
     loaded = imported_by("from finlib.cli import main\nmain(['--help'])")
