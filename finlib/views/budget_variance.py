@@ -106,12 +106,15 @@ def by_department(m: dict, period: str) -> pd.DataFrame:
 
 def lines_outside_tolerance(m: dict, period: str, tolerance: float, department: str = "all") -> pd.DataFrame:
     """Budget lines (department x account) of the month whose |actual - budget| / budget
-    exceeds ``tolerance``: exactly the lines the ``budget_variance`` alert rule flags."""
-    cv = monitoring.cost_variance(m["budget_vs_actual"], by=("department", "account"), tolerance=tolerance)
+    exceeds ``tolerance``, and spend without a budget line above the rule's ``min_amount``
+    (``unbudgeted``): exactly the lines the ``budget_variance`` alert rule flags."""
+    min_amount = float(rule_settings()["budget_variance"]["min_amount"])
+    cv = monitoring.cost_variance(m["budget_vs_actual"], by=("department", "account"), tolerance=tolerance,
+                                  min_amount=min_amount)
     cv = _dept(_month(cv, period), department)
     out = cv[cv["outside_tolerance"].fillna(False).astype(bool)]
     cols = [c for c in ["department", "account", "actual", "budget", "variance", "variance_pct", "favourable",
-                        "mom_pct"] if c in out.columns]
+                        "unbudgeted", "mom_pct"] if c in out.columns]
     return out.sort_values("variance", ascending=False)[cols].reset_index(drop=True)
 
 
