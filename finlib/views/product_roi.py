@@ -309,25 +309,26 @@ def launch_uplift(frames: Frames) -> pd.DataFrame:
 
 def launch_uplift_table(t: pd.DataFrame) -> widgets.Table:
     """The uplift, its return and ROI with their intervals; a launch without figures shows why."""
-    shown = t[["product_id", "product_name", "launch_period", "adopters", "comparison_customers", "uplift_mrr",
-               "ci_low", "ci_high", "return", "cost", "roi", "roi_ci_low", "roi_ci_high"]]
-    shown = shown.assign(launch_period=pd.to_datetime(shown["launch_period"]).dt.strftime("%Y-%m"))
+    shown = t[["product_id", "launch_period", "adopters", "comparison_customers", "uplift_mrr", "ci_low", "ci_high",
+               "return", "cost", "roi", "roi_ci_low", "roi_ci_high"]]
+    shown = shown.assign(product_id=t["product_id"].astype(str) + " " + t["product_name"].fillna("").astype(str),
+                         launch_period=pd.to_datetime(shown["launch_period"]).dt.strftime("%Y-%m"))
     issues = [str(x) for x in t["data_issue"].dropna().unique() if str(x).strip()]
     measured = t["uplift_mrr"].notna().any()
     months = t["months"].dropna()
     horizon = f"{int(months.iloc[0])} months" if len(months) else "a year"
-    caption = (f"Return = uplift x adopters x {horizon}; cost = the product's features and launch campaigns; "
-               "95 % intervals." if measured else "")
+    caption = (f"Low and high: 95 % interval. Comparable: non-adopters of the adopters' segments and size bands. "
+               f"Return = uplift x adopters x {horizon}; cost = the product's features and launch campaigns."
+               if measured else "")
     if issues:
         caption = (caption + " " if caption else "Not enough data for a launch uplift: ") + "; ".join(issues) + "."
     if not measured:
         shown = shown.iloc[0:0]
     return widgets.Table(shown, money=("uplift_mrr", "ci_low", "ci_high", "return", "cost"),
                          pct=("roi", "roi_ci_low", "roi_ci_high"),
-                         rename={"product_id": "product", "product_name": "name", "launch_period": "launched",
-                                 "comparison_customers": "comparable customers",
-                                 "uplift_mrr": "MRR uplift / adopter", "ci_low": "low (95 %)",
-                                 "ci_high": "high (95 %)", "roi": "ROI", "roi_ci_low": "ROI low",
+                         rename={"product_id": "product", "launch_period": "launched",
+                                 "comparison_customers": "comparable", "uplift_mrr": "MRR uplift / adopter",
+                                 "ci_low": "low", "ci_high": "high", "roi": "ROI", "roi_ci_low": "ROI low",
                                  "roi_ci_high": "ROI high"},
                          caption=caption)
 

@@ -18,6 +18,8 @@ point of NPS or CSAT is worth in ARR retained, an association measured on histor
 
 from __future__ import annotations
 
+import warnings
+
 import lazy_loader as lazy
 import pandas as pd
 
@@ -139,10 +141,14 @@ def satisfaction_models(period: str) -> dict:
 
     When the warehouse holds too little for the model (no survey response in the history),
     the frames come back empty but for one ``score_effect`` row per survey kind whose
-    ``data_issue`` says why; a kind the model could not fit has its reason there too.
+    ``data_issue`` says why; a kind the model could not fit has its reason there too. When a
+    churn Logit stops before converging (statsmodels' ``ConvergenceWarning``, on short
+    histories), the kinds with figures say so in ``data_issue`` instead of a warning on the page.
     """
     try:
-        return satisfaction_frames(warehouse(), parse_period(period))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frames = satisfaction_frames(warehouse(), parse_period(period))
     except ModelError as exc:
         issue = str(exc).strip().splitlines()[0] if str(exc).strip() else "not enough survey data"
         return {"score_effect": pd.DataFrame({"kind": list(SCALES), "data_issue": issue},
@@ -150,6 +156,15 @@ def satisfaction_models(period: str) -> dict:
                 "nrr_by_band": pd.DataFrame(columns=NRR_BY_BAND_COLUMNS),
                 "churn_by_score": pd.DataFrame(columns=CHURN_BY_SCORE_COLUMNS),
                 "coefficients": pd.DataFrame(columns=COEFFICIENT_COLUMNS)}
+    for w in caught:
+        if w.category.__name__ != "ConvergenceWarning":
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if any(w.category.__name__ == "ConvergenceWarning" for w in caught):
+        effect = frames["score_effect"]
+        fitted = effect["coef_per_point"].notna() & effect["data_issue"].isna()
+        effect.loc[fitted, "data_issue"] = ("a churn Logit of this month did not converge: "
+                                            "read these figures with care")
+    return frames
 
 
 def _seg(df, segment: str):
@@ -380,28 +395,26 @@ def satisfaction_roi(frames: Frames) -> pd.DataFrame:
 
 def satisfaction_roi_table(t: pd.DataFrame) -> widgets.Table:
     """ARR retained per point of score with its interval, per survey kind."""
-    shown = t[["kind", "responses", "churn_change_per_point", "churn_change_ci_low", "churn_change_ci_high",
-               "priced_customers", "priced_arr", "revenue_per_point", "revenue_per_point_ci_low",
-               "revenue_per_point_ci_high", "revenue_per_point_per_customer", "data_issue"]]
+    shown = t[["kind", "responses", "churn_change_per_point", "priced_customers", "revenue_per_point",
+               "revenue_per_point_ci_low", "revenue_per_point_ci_high", "revenue_per_point_per_customer", "data_issue"]]
     shown = shown.assign(kind=shown["kind"].map(lambda k: SURVEY_KINDS.get(k, k)))
     months = t["horizon_months"].dropna()
     horizon = f"{int(months.iloc[0])} months" if len(months) else "the horizon"
     caption = (f"ARR kept from churning within {horizon} per point of score added to every priced customer "
-               "(paying now, answered in the last 12 months); churn per point in percentage points. "
+               "(paying now, answered in the last 12 months), low and high its 95 % interval; churn per point "
+               "in percentage points (its interval and the Logit's coefficients are in the frame). "
                "Measured on history: a point of score is worth this much as a signal, which is not proof "
                "that raising scores would keep the revenue.")
     if t["revenue_per_point"].isna().all():
         caption = "Not enough survey data to price a point of score this month."
     return widgets.Table(
-        shown, money=("priced_arr", "revenue_per_point", "revenue_per_point_ci_low", "revenue_per_point_ci_high",
+        shown, money=("revenue_per_point", "revenue_per_point_ci_low", "revenue_per_point_ci_high",
                       "revenue_per_point_per_customer"),
-        pct=("churn_change_per_point", "churn_change_ci_low", "churn_change_ci_high"),
+        pct=("churn_change_per_point",),
         rename={"kind": "survey", "responses": "responses fitted", "churn_change_per_point": "churn per point",
-                "churn_change_ci_low": "churn low", "churn_change_ci_high": "churn high",
-                "priced_customers": "customers priced", "priced_arr": "their ARR",
-                "revenue_per_point": "ARR retained per point", "revenue_per_point_ci_low": "low (95 %)",
-                "revenue_per_point_ci_high": "high (95 %)", "revenue_per_point_per_customer": "per customer",
-                "data_issue": "not enough data"},
+                "priced_customers": "customers priced", "revenue_per_point": "ARR retained per point",
+                "revenue_per_point_ci_low": "low", "revenue_per_point_ci_high": "high",
+                "revenue_per_point_per_customer": "per customer", "data_issue": "data issue"},
         caption=caption)
 
 
@@ -467,10 +480,12 @@ def churn_by_score_chart(curve: pd.DataFrame, effect: pd.DataFrame | None = None
                         legendgroup="fitted", showlegend=i == 1, row=1, col=i)
         fig.update_xaxes(title="score", dtick=1, row=1, col=i)
     fig.update_layout(title=f"Share of respondents churning within the horizon, by score "
-                            f"(money in {config.reporting_currency()})", height=380, hovermode="closest",
+                            f"(money in {config.reporting_currency()})", height=420, hovermode="closest",
                       bargap=0.15)
     viz.percent_axis(fig, "y")
-    return viz.style(fig)
+    viz.style(fig)
+    fig.update_layout(margin={"t": 90}, legend={"y": -0.3})  # room for the panel titles and axis titles
+    return fig
 
 
 # -- lifetime value ---------------------------------------------------------------------------

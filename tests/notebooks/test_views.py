@@ -437,3 +437,14 @@ def test_the_model_sections_are_computed_on_first_use(nb_env, monkeypatch):
     rr.headline_tiles(rr.load(PERIOD))
     pr.headline_tiles(pr.load(PERIOD))
     assert calls == []
+
+
+def test_a_churn_logit_that_does_not_converge_is_a_data_issue_not_a_warning(nb_env, recwarn):
+    """On the small demo the survey Logits of early 2025 stop before converging (short
+    history): the section says so in ``data_issue``; no warning reaches the page."""
+    from finlib.views import retention_roi as rr
+
+    t = rr.satisfaction_models("2025-03")["score_effect"]
+    assert t["revenue_per_point"].notna().all()
+    assert t["data_issue"].str.contains("did not converge").all()
+    assert not [w for w in recwarn if w.category.__name__ == "ConvergenceWarning"]
