@@ -5,10 +5,11 @@
     pr.feature_roi_chart(features)
 
 Sections: headline tiles, feature ROI (per feature and team), feature adoption effect
-(difference in differences, with confidence intervals), product launch ROI, milestone
-efficiency, customer development cost, and the product-development alerts. Figures come
-from :func:`finlib.metrics.kpis.period_metrics` and
-:func:`finlib.models.attribution.adoption_effect`; nothing is computed here but layout.
+(difference in differences, with confidence intervals), product launch ROI, launch uplift
+against comparable customers, milestone efficiency, customer development cost, and the
+product-development alerts. Figures come from :func:`finlib.metrics.kpis.period_metrics`,
+:func:`finlib.models.attribution.adoption_effect` and
+:func:`finlib.models.launch.launch_frames`; nothing is computed here but layout.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import lazy_loader as lazy
 import pandas as pd
 
 from finlib import viz, widgets
-from finlib.errors import FinlibError
+from finlib.errors import FinlibError, ModelError
 from finlib.metrics.core import roi
 from finlib.models.attribution import adoption_effect
+from finlib.models.launch import launch_frames
+from finlib.periods import parse_period
 from finlib.views import common, data
 from finlib.views.common import (
     Frames,
@@ -38,7 +41,7 @@ from finlib.views.common import (
 go = lazy.load("plotly.graph_objects", suppress_warning=True)
 
 TITLE = "Product development ROI"
-PRELOAD = ("statsmodels.api", "statsmodels.stats.proportion")
+PRELOAD = ("statsmodels.api", "statsmodels.stats.proportion", "scipy.stats")
 ALERT_RULES = ("product_development",)
 
 alerts_table = common.alerts_table
@@ -62,9 +65,10 @@ def load(period: str, adoption_features: int = 6) -> Frames:
     """Everything the notebook shows for ``period``, read once (cached): ``metrics``
     (:func:`finlib.metrics.kpis.period_metrics`), ``features`` (every feature with its
     release date and budget), ``milestones``, ``adoption`` (the difference-in-differences
-    model for the ``adoption_features`` newest eligible features, computed on first use),
-    ``first_period`` (the
-    month the data begins) and ``previous`` (last month's ``metrics``, or None)."""
+    model for the ``adoption_features`` newest eligible features) and ``launch`` (the latest
+    launch's uplift against comparable customers, :func:`launch_models`), both computed on
+    first use, ``first_period`` (the month the data begins) and ``previous`` (last month's
+    ``metrics``, or None)."""
     period = month(period)
 
     def compute():
@@ -77,6 +81,7 @@ def load(period: str, adoption_features: int = 6) -> Frames:
         return Frames(period=period, data_as_of=data_as_of(), metrics=m, features=m["facts"]["features"],
                       milestones=m["milestones"],
                       adoption=Later(lambda: adoption_models(m, period, first, adoption_features)),
+                      launch=Later(lambda: launch_models(period)),
                       first_period=first, previous=prev)
 
     return cached(("product_frames", period, int(adoption_features)), compute)
@@ -111,6 +116,37 @@ def adoption_models(m: dict, period: str, first_period: str, limit: int) -> pd.D
     cols = ["feature_id", "name", "release_period", "adopters", "effect_mrr", "ci_low", "ci_high",
             "annual_return", "dev_cost", "roi", "roi_ci_low", "roi_ci_high", "note"]
     return pd.DataFrame(rows, columns=cols)
+
+
+#: the columns of the launch frames the section reads (also when the model had no data)
+LAUNCH_UPLIFT_COLUMNS = ["product_id", "product_name", "launch_period", "pre_months", "post_months", "adopters",
+                         "comparison_customers", "unmatched_adopters", "uplift_mrr", "std_err", "ci_low", "ci_high",
+                         "p_value", "months", "return", "return_ci_low", "return_ci_high", "dev_cost",
+                         "launch_spend", "cost", "roi", "roi_ci_low", "roi_ci_high", "data_issue"]
+LAUNCH_COMPARISON_COLUMNS = ["method", "uplift_mrr", "ci_low", "ci_high", "adopters", "comparison_customers", "note"]
+LAUNCH_CELL_COLUMNS = ["segment", "size_band", "adopters", "non_adopters", "adopter_mrr_base", "non_adopter_mrr_base",
+                       "adopter_change", "non_adopter_change", "matched"]
+LAUNCH_TREND_COLUMNS = ["period", "group", "mrr_change"]
+
+
+def launch_models(period: str, product_id: str | None = None) -> dict:
+    """:func:`finlib.models.launch.launch_frames` at ``period`` (default windows): by default
+    the latest product launched with six months of data before it. ``uplift`` (one row),
+    ``comparison``, ``cells``, ``trend``.
+
+    When the data cannot answer (no launch with enough history, no adopter or no comparable
+    customer), ``uplift`` is one row whose ``data_issue`` says why and the other frames are
+    empty; a launch without cost has its uplift and ``data_issue`` explains the missing ROI.
+    """
+    try:
+        return launch_frames(warehouse(), parse_period(period), product_id=product_id)
+    except ModelError as exc:
+        issue = str(exc).strip().splitlines()[0] if str(exc).strip() else "not enough data"
+        return {"uplift": pd.DataFrame([{"product_id": product_id, "data_issue": issue}],
+                                       columns=LAUNCH_UPLIFT_COLUMNS),
+                "comparison": pd.DataFrame(columns=LAUNCH_COMPARISON_COLUMNS),
+                "cells": pd.DataFrame(columns=LAUNCH_CELL_COLUMNS),
+                "trend": pd.DataFrame(columns=LAUNCH_TREND_COLUMNS)}
 
 
 # -- headline ------------------------------------------------------------------------------
@@ -258,6 +294,92 @@ def launch_roi_table(t: pd.DataFrame, frames: Frames) -> widgets.Table:
                          caption=f"Products launched since {frames.first_period}, when the data begins.")
 
 
+# -- launch uplift against comparable customers ------------------------------------------------
+
+
+def launch_uplift(frames: Frames) -> pd.DataFrame:
+    """The latest launch's uplift (one row, :func:`finlib.models.launch.launch_frames`):
+    ``uplift_mrr`` (USD per adopting customer per month, adopters against non-adopters of the
+    same segment and size band, difference in differences) with ``ci_low``/``ci_high`` (95 %),
+    ``return`` (uplift x adopters x ``months``), ``cost`` (the product's features and launch
+    campaigns), ``roi`` with ``roi_ci_low``/``roi_ci_high``, and ``data_issue`` (why a figure
+    is missing)."""
+    return frames.launch["uplift"].reindex(columns=LAUNCH_UPLIFT_COLUMNS).reset_index(drop=True)
+
+
+def launch_uplift_table(t: pd.DataFrame) -> widgets.Table:
+    """The uplift, its return and ROI with their intervals; a launch without figures shows why."""
+    shown = t[["product_id", "launch_period", "adopters", "comparison_customers", "uplift_mrr", "ci_low", "ci_high",
+               "return", "cost", "roi", "roi_ci_low", "roi_ci_high"]]
+    shown = shown.assign(product_id=t["product_id"].astype(str) + " " + t["product_name"].fillna("").astype(str),
+                         launch_period=pd.to_datetime(shown["launch_period"]).dt.strftime("%Y-%m"))
+    issues = [str(x) for x in t["data_issue"].dropna().unique() if str(x).strip()]
+    measured = t["uplift_mrr"].notna().any()
+    months = t["months"].dropna()
+    horizon = f"{int(months.iloc[0])} months" if len(months) else "a year"
+    caption = (f"Low and high: 95 % interval. Comparable: non-adopters of the adopters' segments and size bands. "
+               f"Return = uplift x adopters x {horizon}; cost = the product's features and launch campaigns."
+               if measured else "")
+    if issues:
+        caption = (caption + " " if caption else "Not enough data for a launch uplift: ") + "; ".join(issues) + "."
+    if not measured:
+        shown = shown.iloc[0:0]
+    return widgets.Table(shown, money=("uplift_mrr", "ci_low", "ci_high", "return", "cost"),
+                         pct=("roi", "roi_ci_low", "roi_ci_high"),
+                         rename={"product_id": "product", "launch_period": "launched",
+                                 "comparison_customers": "comparable", "uplift_mrr": "MRR uplift / adopter",
+                                 "ci_low": "low", "ci_high": "high", "roi": "ROI", "roi_ci_low": "ROI low",
+                                 "roi_ci_high": "ROI high"},
+                         caption=caption)
+
+
+def launch_comparison(frames: Frames) -> pd.DataFrame:
+    """The matched estimate beside the two naive ones (adopters against every non-adopter,
+    adopters before against after): ``method``, ``uplift_mrr``, ``ci_low``, ``ci_high``,
+    ``adopters``, ``comparison_customers``, ``note``."""
+    return frames.launch["comparison"].reindex(columns=LAUNCH_COMPARISON_COLUMNS).reset_index(drop=True)
+
+
+def launch_comparison_table(t: pd.DataFrame) -> widgets.Table:
+    return widgets.Table(t, money=("uplift_mrr", "ci_low", "ci_high"),
+                         rename={"uplift_mrr": "MRR uplift / adopter", "ci_low": "low (95 %)",
+                                 "ci_high": "high (95 %)", "comparison_customers": "compared with"})
+
+
+def launch_trend(frames: Frames) -> pd.DataFrame:
+    """Mean MRR change against the month before the launch, per month and group
+    (``adopters``, ``comparable non-adopters`` weighted to the adopters' segment and size
+    mix, ``all non-adopters``): ``period``, ``group``, ``mrr_change`` (USD/month)."""
+    return frames.launch["trend"].reindex(columns=LAUNCH_TREND_COLUMNS).reset_index(drop=True)
+
+
+def launch_trend_chart(trend: pd.DataFrame, uplift: pd.DataFrame | None = None):
+    """Adopters' MRR change against comparable and all non-adopters, month by month; with
+    ``uplift`` (:func:`launch_uplift`) the launch month is marked. A note instead of a chart
+    when there is no launch to show."""
+    if trend.empty:
+        issues = [] if uplift is None else [str(x) for x in uplift["data_issue"].dropna().unique()]
+        return widgets.Note("No launch trend to chart: " + ("; ".join(issues) or "no launch to compare") + ".")
+    t = trend.assign(month=pd.to_datetime(trend["period"]).dt.strftime("%Y-%m"))
+    styles = {"adopters": (viz.PALETTE[0], "solid"), "comparable non-adopters": (viz.PALETTE[1], "solid"),
+              "all non-adopters": ("#9aa5b1", "dot")}
+    fig = go.Figure()
+    for group, g in t.groupby("group", sort=False):
+        colour, dash = styles.get(group, (None, "solid"))
+        fig.add_scatter(x=g["month"], y=g["mrr_change"], mode="lines+markers", name=str(group),
+                        line={"color": colour, "dash": dash})
+    title = "Mean MRR change per customer against the month before the launch"
+    if uplift is not None and len(uplift) and pd.notna(uplift["launch_period"].iloc[0]):
+        u = uplift.iloc[0]
+        launched = pd.Timestamp(u["launch_period"]).strftime("%Y-%m")
+        fig.add_vline(x=launched, line_color="#9aa5b1", line_dash="dash")
+        title = f"{u['product_name']} ({u['product_id']}), launched {launched}: " + title[0].lower() + title[1:]
+    fig.update_layout(title=title, height=360)
+    fig.update_xaxes(type="category")
+    viz.money_axis(fig, "y")
+    return viz.style(fig)
+
+
 # -- delivery ---------------------------------------------------------------------------------
 
 
@@ -312,6 +434,8 @@ def scraps(p: dict) -> dict:
         "team_roi": team_roi(frames),
         "adoption": adoption(frames),
         "launch_roi": launch_roi(frames),
+        "launch_uplift": launch_uplift(frames),
+        "launch_comparison": launch_comparison(frames),
         "milestones": milestones(frames),
         "alerts": alerts(frames.period, p["overrun_threshold"]),
         "period": frames.period, "data_as_of": frames.data_as_of,

@@ -10,17 +10,24 @@ them; every function below returns a value an analyst can keep, filter and chang
 Builders return DataFrames (the columns of the scraps in ``docs/SCRAPS.md``); ``*_chart``
 return plotly figures, ``*_table`` and ``*_tiles`` formatted tables and KPI tiles.
 The ``segment`` parameter narrows the customer-level tables (at risk, CLV) to one segment.
+
+The customer-satisfaction section (:func:`satisfaction_roi`, :func:`nrr_by_band`,
+:func:`churn_by_score`) shows :func:`finlib.models.satisfaction.satisfaction_frames`: what a
+point of NPS or CSAT is worth in ARR retained, an association measured on history.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import lazy_loader as lazy
 import pandas as pd
 
-from finlib import viz, widgets
-from finlib.errors import ConfigError, FinlibError
+from finlib import config, viz, widgets
+from finlib.errors import ConfigError, FinlibError, ModelError
 from finlib.metrics import retention as ret
 from finlib.models.attribution import campaign_uplift
+from finlib.models.satisfaction import BANDS, SCALES, satisfaction_frames
 from finlib.periods import month_end, parse_period
 from finlib.views import data
 from finlib.views.common import (
@@ -37,6 +44,7 @@ from finlib.views.common import (
 )
 
 go = lazy.load("plotly.graph_objects", suppress_warning=True)
+subplots = lazy.load("plotly.subplots", suppress_warning=True)
 
 TITLE = "Customer success and retention ROI"
 #: modules a dashboard kernel can import before its viewer arrives
@@ -65,8 +73,9 @@ def load(period: str) -> Frames:
     probabilities), ``churn`` (the fitted :func:`finlib.models.churn.churn_propensity`),
     ``snapshot`` (customers at month end: segment, health, ARR), ``scores`` (next-month churn
     probability and expected ARR lost per customer), ``campaigns`` (retention campaign
-    uplift) and ``clv`` (:func:`finlib.metrics.clv.clv_by_segment`), both computed on first
-    use, ``previous`` (last month's headline figures) and ``targets``.
+    uplift), ``clv`` (:func:`finlib.metrics.clv.clv_by_segment`) and ``satisfaction``
+    (:func:`satisfaction_models`), all three computed on first use, ``previous`` (last month's
+    headline figures) and ``targets``.
     """
     period = month(period)
 
@@ -75,7 +84,9 @@ def load(period: str) -> Frames:
         churn = data.churn_model(period)
         return Frames(period=period, data_as_of=data_as_of(), metrics=m, churn=churn,
                       snapshot=m["facts"]["snapshot"], scores=churn.scores_,
-                      campaigns=Later(lambda: campaign_uplifts(period)), clv=Later(lambda: data.clv(period)), previous=data.headline(month_before(period)) or {},
+                      campaigns=Later(lambda: campaign_uplifts(period)), clv=Later(lambda: data.clv(period)),
+                      satisfaction=Later(lambda: satisfaction_models(period)),
+                      previous=data.headline(month_before(period)) or {},
                       targets=data.targets(period))
 
     return cached(("retention_frames", period), compute)
@@ -107,6 +118,53 @@ def campaign_uplifts(period: str) -> pd.DataFrame:
             "treatment_churn", "uplift", "uplift_ci_low", "uplift_ci_high", "saved_arr", "cost", "roi",
             "roi_ci_low", "roi_ci_high", "window_complete", "note"]
     return pd.DataFrame(rows, columns=cols)
+
+
+#: the columns of the satisfaction frames the section reads (also when the model had no data)
+SCORE_EFFECT_COLUMNS = ["kind", "horizon_months", "responses", "customers", "churned", "churn_rate",
+                        "coef_per_point", "std_err", "ci_low", "ci_high", "p_value", "odds_ratio_per_point",
+                        "churn_change_per_point", "churn_change_ci_low", "churn_change_ci_high",
+                        "priced_customers", "priced_arr", "expected_arr_lost", "revenue_per_point",
+                        "revenue_per_point_ci_low", "revenue_per_point_ci_high", "revenue_per_point_per_customer",
+                        "score_12m", "data_issue"]
+NRR_BY_BAND_COLUMNS = ["kind", "band", "customers", "mrr_before", "mrr_after", "nrr", "ci_low", "ci_high",
+                       "churn_rate"]
+CHURN_BY_SCORE_COLUMNS = ["kind", "score", "responses", "churned", "observed_rate", "fitted_rate"]
+COEFFICIENT_COLUMNS = ["kind", "term", "coef", "std_err", "ci_low", "ci_high", "p_value", "odds_ratio"]
+#: survey kinds as readers know them
+SURVEY_KINDS = {"nps": "NPS (0-10)", "csat": "CSAT (1-5)"}
+
+
+def satisfaction_models(period: str) -> dict:
+    """:func:`finlib.models.satisfaction.satisfaction_frames` at ``period`` (default horizon
+    and history): ``score_effect``, ``nrr_by_band``, ``churn_by_score``, ``coefficients``.
+
+    When the warehouse holds too little for the model (no survey response in the history),
+    the frames come back empty but for one ``score_effect`` row per survey kind whose
+    ``data_issue`` says why; a kind the model could not fit has its reason there too. When a
+    churn Logit stops before converging (statsmodels' ``ConvergenceWarning``, on short
+    histories), the kinds with figures say so in ``data_issue`` instead of a warning on the page.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frames = satisfaction_frames(warehouse(), parse_period(period))
+    except ModelError as exc:
+        issue = str(exc).strip().splitlines()[0] if str(exc).strip() else "not enough survey data"
+        return {"score_effect": pd.DataFrame({"kind": list(SCALES), "data_issue": issue},
+                                             columns=SCORE_EFFECT_COLUMNS),
+                "nrr_by_band": pd.DataFrame(columns=NRR_BY_BAND_COLUMNS),
+                "churn_by_score": pd.DataFrame(columns=CHURN_BY_SCORE_COLUMNS),
+                "coefficients": pd.DataFrame(columns=COEFFICIENT_COLUMNS)}
+    for w in caught:
+        if w.category.__name__ != "ConvergenceWarning":
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if any(w.category.__name__ == "ConvergenceWarning" for w in caught):
+        effect = frames["score_effect"]
+        fitted = effect["coef_per_point"].notna() & effect["data_issue"].isna()
+        effect.loc[fitted, "data_issue"] = ("a churn Logit of this month did not converge: "
+                                            "read these figures with care")
+    return frames
 
 
 def _seg(df, segment: str):
@@ -312,6 +370,124 @@ def cs_investment_tiles(cs) -> widgets.Tiles:
     ])
 
 
+# -- customer satisfaction ----------------------------------------------------------------------
+
+
+def satisfaction_roi(frames: Frames) -> pd.DataFrame:
+    """Per survey kind (``nps``, ``csat``): what a point of score is worth, from
+    :func:`finlib.models.satisfaction.satisfaction_frames` (its ``score_effect``).
+
+    ``revenue_per_point`` (with ``revenue_per_point_ci_low``/``_high``, 95 %) is the ARR (USD)
+    retained within ``horizon_months`` per +1 point of score on every priced customer (those
+    paying at the period end with a response in the last 12 months); ``churn_change_per_point``
+    (and its interval) the change in the probability of churning within the horizon per
+    point; ``coef_per_point`` (``ci_low``, ``ci_high``, ``p_value``) the churn Logit's score
+    coefficient in log-odds; ``data_issue`` why a kind has no figures. An association
+    measured on history, not the effect of raising satisfaction.
+    """
+    t = frames.satisfaction["score_effect"]
+    cols = ["kind", "horizon_months", "responses", "customers", "churn_rate", "churn_change_per_point",
+            "churn_change_ci_low", "churn_change_ci_high", "priced_customers", "priced_arr", "revenue_per_point",
+            "revenue_per_point_ci_low", "revenue_per_point_ci_high", "revenue_per_point_per_customer",
+            "coef_per_point", "ci_low", "ci_high", "p_value", "score_12m", "data_issue"]
+    return t.reindex(columns=cols).reset_index(drop=True)
+
+
+def satisfaction_roi_table(t: pd.DataFrame) -> widgets.Table:
+    """ARR retained per point of score with its interval, per survey kind."""
+    shown = t[["kind", "responses", "churn_change_per_point", "priced_customers", "revenue_per_point",
+               "revenue_per_point_ci_low", "revenue_per_point_ci_high", "revenue_per_point_per_customer", "data_issue"]]
+    shown = shown.assign(kind=shown["kind"].map(lambda k: SURVEY_KINDS.get(k, k)))
+    months = t["horizon_months"].dropna()
+    horizon = f"{int(months.iloc[0])} months" if len(months) else "the horizon"
+    caption = (f"ARR kept from churning within {horizon} per point of score added to every priced customer "
+               "(paying now, answered in the last 12 months), low and high its 95 % interval; churn per point "
+               "in percentage points (its interval and the Logit's coefficients are in the frame). "
+               "Measured on history: a point of score is worth this much as a signal, which is not proof "
+               "that raising scores would keep the revenue.")
+    if t["revenue_per_point"].isna().all():
+        caption = "Not enough survey data to price a point of score this month."
+    return widgets.Table(
+        shown, money=("revenue_per_point", "revenue_per_point_ci_low", "revenue_per_point_ci_high",
+                      "revenue_per_point_per_customer"),
+        pct=("churn_change_per_point",),
+        rename={"kind": "survey", "responses": "responses fitted", "churn_change_per_point": "churn per point",
+                "priced_customers": "customers priced", "revenue_per_point": "ARR retained per point",
+                "revenue_per_point_ci_low": "low", "revenue_per_point_ci_high": "high",
+                "revenue_per_point_per_customer": "per customer", "data_issue": "data issue"},
+        caption=caption)
+
+
+def nrr_by_band(frames: Frames) -> pd.DataFrame:
+    """Net revenue retention over the horizon after each customer's latest response, by score
+    band (NPS detractor 0-6, passive 7-8, promoter 9-10, Reichheld 2003; CSAT dissatisfied
+    1-2, neutral 3, satisfied 4-5) with its 95 % interval and the band's churn rate
+    (:func:`finlib.models.satisfaction.nrr_by_band`)."""
+    return frames.satisfaction["nrr_by_band"].reindex(columns=NRR_BY_BAND_COLUMNS).reset_index(drop=True)
+
+
+def _band_label(kind: str, band: str) -> str:
+    for name, lo, hi in BANDS.get(kind, ()):
+        if name == band:
+            return f"{band} ({lo}-{hi})" if lo != hi else f"{band} ({lo})"
+    return str(band)
+
+
+def nrr_by_band_table(t: pd.DataFrame) -> widgets.Table:
+    """NRR and churn per band (bands without respondents left out)."""
+    t = t[t["customers"] > 0]
+    shown = t.assign(kind=t["kind"].map(lambda k: SURVEY_KINDS.get(k, k)),
+                     band=[_band_label(k, b) for k, b in zip(t["kind"], t["band"], strict=True)])
+    return widgets.Table(shown, money=("mrr_before", "mrr_after"), pct=("nrr", "ci_low", "ci_high", "churn_rate"),
+                         rename={"kind": "survey", "mrr_before": "MRR before", "mrr_after": "MRR after",
+                                 "nrr": "NRR", "ci_low": "NRR low (95 %)", "ci_high": "NRR high (95 %)",
+                                 "churn_rate": "churned"},
+                         caption="NRR = the band's MRR at the end of the horizon (churned customers at 0) over "
+                                 "its MRR the month before the response; one response per customer, the latest.")
+
+
+def churn_by_score(frames: Frames) -> pd.DataFrame:
+    """Per survey kind and score: responses, observed churn within the horizon and the
+    churn model's fitted rate (mean over the same responses)."""
+    return frames.satisfaction["churn_by_score"].reindex(columns=CHURN_BY_SCORE_COLUMNS).reset_index(drop=True)
+
+
+def churn_by_score_chart(curve: pd.DataFrame, effect: pd.DataFrame | None = None):
+    """Observed against fitted churn within the horizon by score, NPS and CSAT side by side;
+    with ``effect`` (:func:`satisfaction_roi`) each panel's title gives the ARR retained
+    per point. A note instead of a chart when no model could be fitted."""
+    kinds = [k for k in SCALES if (curve["kind"] == k).any()]
+    if not kinds:
+        issues = [] if effect is None else [str(x) for x in effect["data_issue"].dropna().unique()]
+        return widgets.Note("No churn-by-score chart: " + ("; ".join(issues) or "no survey model for this month")
+                            + ".")
+    rpp = {} if effect is None else effect.set_index("kind")["revenue_per_point"].to_dict()
+    titles = []
+    for k in kinds:
+        v = rpp.get(k)
+        worth = "" if v is None or pd.isna(v) else f": a point ≈ {viz.format_money(v)} ARR retained"
+        titles.append(SURVEY_KINDS.get(k, k) + worth)
+    fig = subplots.make_subplots(rows=1, cols=len(kinds), subplot_titles=titles, horizontal_spacing=0.1,
+                                 shared_yaxes=True)
+    for i, k in enumerate(kinds, start=1):
+        c = curve[curve["kind"] == k].sort_values("score")
+        fig.add_bar(x=c["score"], y=c["observed_rate"], name="observed", marker_color=viz.PALETTE[0],
+                    text=c["responses"].map(lambda n: f"{int(n)} responses"), textposition="none",
+                    hovertemplate="score %{x}: %{y:.1%} churned (%{text})<extra></extra>",
+                    legendgroup="observed", showlegend=i == 1, row=1, col=i)
+        fig.add_scatter(x=c["score"], y=c["fitted_rate"], mode="lines+markers", name="fitted (churn model)",
+                        line={"color": viz.PALETTE[1]}, hovertemplate="score %{x}: %{y:.1%} fitted<extra></extra>",
+                        legendgroup="fitted", showlegend=i == 1, row=1, col=i)
+        fig.update_xaxes(title="score", dtick=1, row=1, col=i)
+    fig.update_layout(title=f"Share of respondents churning within the horizon, by score "
+                            f"(money in {config.reporting_currency()})", height=420, hovermode="closest",
+                      bargap=0.15)
+    viz.percent_axis(fig, "y")
+    viz.style(fig)
+    fig.update_layout(margin={"t": 90}, legend={"y": -0.3})  # room for the panel titles and axis titles
+    return fig
+
+
 # -- lifetime value ---------------------------------------------------------------------------
 
 
@@ -345,6 +521,8 @@ def scraps(p: dict) -> dict:
         "campaigns": frames.campaigns,
         "expansion": expansion(frames),
         "clv": lifetime_value(frames, p["segment"]),
+        "satisfaction_roi": satisfaction_roi(frames),
+        "nrr_by_band": nrr_by_band(frames),
         "alerts": [],  # no alert rule covers retention yet (parameters/alerts.yaml)
         "period": frames.period, "data_as_of": frames.data_as_of,
     }

@@ -26,10 +26,10 @@ from tests.notebooks.conftest import NAMES, NOTEBOOKS, PERIOD, ROOT, static_para
 
 #: docs/SCRAPS.md: the scraps each notebook records
 SCRAPS = {
-    "product_roi": {"kpis", "feature_roi", "team_roi", "adoption", "launch_roi", "milestones", "alerts",
-                    "period", "data_as_of"},
+    "product_roi": {"kpis", "feature_roi", "team_roi", "adoption", "launch_roi", "launch_uplift",
+                    "launch_comparison", "milestones", "alerts", "period", "data_as_of"},
     "retention_roi": {"kpis", "revenue_at_risk", "at_risk_customers", "churn_model", "campaigns", "expansion",
-                      "clv", "alerts", "period", "data_as_of"},
+                      "satisfaction_roi", "nrr_by_band", "clv", "alerts", "period", "data_as_of"},
     "budget_variance": {"kpis", "variance_by_department", "variance_lines", "utilisation", "alerts", "period",
                         "data_as_of"},
     "executive": {"kpis", "revenue_vs_target", "forecast", "cost_by_department", "cross_domain_roi",
@@ -41,11 +41,13 @@ ALERT_KEYS = {"id", "rule", "severity", "state", "entity", "message", "value", "
 #: what each notebook leaves in the kernel: variable name -> type name
 NAMESPACE = {
     "product_roi": {"frames": "Frames", "kpis": "dict", "features": "DataFrame", "teams": "DataFrame",
-                    "adoption": "DataFrame", "launches": "DataFrame", "milestones": "DataFrame",
+                    "adoption": "DataFrame", "launches": "DataFrame", "launch_uplift": "DataFrame",
+                    "launch_comparison": "DataFrame", "launch_trend": "DataFrame", "milestones": "DataFrame",
                     "customer_costs": "DataFrame", "alerts": "list"},
     "retention_roi": {"frames": "Frames", "kpis": "dict", "at_risk": "DataFrame", "at_risk_customers": "DataFrame",
                       "churn_model": "dict", "campaigns": "DataFrame", "expansion": "DataFrame",
-                      "expansion_by_tier": "DataFrame", "clv": "DataFrame"},
+                      "expansion_by_tier": "DataFrame", "satisfaction_roi": "DataFrame", "nrr_by_band": "DataFrame",
+                      "churn_by_score": "DataFrame", "clv": "DataFrame"},
     "budget_variance": {"frames": "Frames", "kpis": "dict", "by_department": "DataFrame", "lines": "DataFrame",
                         "trend": "DataFrame", "utilisation": "DataFrame", "alerts": "list"},
     "executive": {"frames": "Frames", "kpis": "dict", "revenue_vs_target": "dict", "forecast": "DataFrame",
@@ -332,6 +334,54 @@ def test_retention_scraps_are_plausible(scraps_of):
     assert risks == sorted(risks, reverse=True) and len(risks) == 15
     assert {r["segment"] for r in s["clv"]} == {"SMB", "Mid-Market", "Enterprise"}
     assert s["alerts"] == []
+
+
+def assert_same_records(got: list[dict], want, columns) -> None:
+    """A table scrap holds ``want``'s rows (a DataFrame) in ``columns``, as JSON."""
+    from finlib.views.common import jsonable
+
+    expected = jsonable(want[list(columns)])
+    assert len(got) == len(expected)
+    for g, w in zip(got, expected, strict=True):
+        assert set(g) == set(columns)
+        for c in columns:
+            if isinstance(w[c], float):
+                assert g[c] == pytest.approx(w[c], rel=1e-9, abs=1e-9), c
+            else:
+                assert g[c] == w[c], c
+
+
+def test_satisfaction_scraps_are_the_satisfaction_model_called_directly(scraps_of, small_warehouse):
+    """``satisfaction_roi`` and ``nrr_by_band`` of retention_roi.ipynb are
+    ``satisfaction_frames`` on the same warehouse and month, column for column."""
+    from finlib.models.satisfaction import satisfaction_frames
+
+    s = scraps_of("retention_roi")
+    f = satisfaction_frames(small_warehouse.wh, PERIOD)
+    assert [r["kind"] for r in s["satisfaction_roi"]] == ["nps", "csat"]
+    assert_same_records(s["satisfaction_roi"], f["score_effect"], s["satisfaction_roi"][0].keys())
+    assert {"revenue_per_point", "revenue_per_point_ci_low", "revenue_per_point_ci_high", "coef_per_point",
+            "churn_change_per_point", "data_issue"} <= set(s["satisfaction_roi"][0])
+    for r in s["satisfaction_roi"]:  # the small demo prices both kinds
+        assert r["data_issue"] is None
+        assert r["revenue_per_point_ci_low"] < r["revenue_per_point"] < r["revenue_per_point_ci_high"]
+    assert_same_records(s["nrr_by_band"], f["nrr_by_band"], f["nrr_by_band"].columns)
+
+
+def test_launch_scraps_are_the_launch_model_called_directly(scraps_of, small_warehouse):
+    """``launch_uplift`` and ``launch_comparison`` of product_roi.ipynb are ``launch_frames``
+    on the same warehouse and month, column for column."""
+    from finlib.models.launch import launch_frames
+
+    s = scraps_of("product_roi")
+    f = launch_frames(small_warehouse.wh, PERIOD)
+    assert len(s["launch_uplift"]) == 1
+    assert_same_records(s["launch_uplift"], f["uplift"], f["uplift"].columns)
+    u = s["launch_uplift"][0]
+    assert u["ci_low"] < u["uplift_mrr"] < u["ci_high"] and u["cost"] > 0
+    assert u["roi"] == pytest.approx((u["return"] - u["cost"]) / u["cost"])
+    assert_same_records(s["launch_comparison"], f["comparison"], f["comparison"].columns)
+    assert s["launch_comparison"][0]["uplift_mrr"] == pytest.approx(u["uplift_mrr"])
 
 
 @pytest.mark.parametrize("name", NAMES)

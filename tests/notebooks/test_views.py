@@ -327,7 +327,9 @@ def test_figures_are_plotly_figures_with_titles(nb_env):
             executive.trends_chart(executive.trends(e, 3)),
             retention_roi.expansion_chart(retention_roi.expansion(r)),
             retention_roi.revenue_at_risk_chart(retention_roi.revenue_at_risk(r, "SMB")),
-            retention_roi.calibration_chart(retention_roi.churn_model_summary(r)["calibration"])]
+            retention_roi.calibration_chart(retention_roi.churn_model_summary(r)["calibration"]),
+            retention_roi.churn_by_score_chart(retention_roi.churn_by_score(r), retention_roi.satisfaction_roi(r)),
+            product_roi.launch_trend_chart(product_roi.launch_trend(p), product_roi.launch_uplift(p))]
     for f in figs:
         assert f.layout.title.text
         assert len(f.data) >= 1
@@ -341,3 +343,113 @@ def test_a_segment_narrows_the_customer_tables(nb_env):
     assert len(smb) and set(smb["segment"]) == {"SMB"}
     assert rr.revenue_at_risk(frames, "SMB")["arr"].sum() < rr.revenue_at_risk(frames)["arr"].sum()
     assert list(rr.lifetime_value(frames, "Enterprise")["segment"]) == ["Enterprise"]
+
+
+# -- the model sections: customer satisfaction and launch uplift ------------------------------
+
+
+def test_satisfaction_section_builders_on_the_small_demo(nb_env):
+    from finlib.views import retention_roi as rr
+
+    frames = rr.load(PERIOD)
+    t = rr.satisfaction_roi(frames)
+    assert list(t["kind"]) == ["nps", "csat"]
+    assert {"kind", "responses", "customers", "churn_change_per_point", "churn_change_ci_low",
+            "churn_change_ci_high", "revenue_per_point", "revenue_per_point_ci_low", "revenue_per_point_ci_high",
+            "revenue_per_point_per_customer", "priced_customers", "priced_arr", "coef_per_point", "ci_low",
+            "ci_high", "p_value", "data_issue"} <= set(t.columns)
+    assert t["data_issue"].isna().all()
+    assert (t["revenue_per_point_ci_low"] < t["revenue_per_point"]).all()
+    assert (t["revenue_per_point"] < t["revenue_per_point_ci_high"]).all()
+    assert (t["coef_per_point"] < 0).all()  # happier customers churn less
+    h = rr.satisfaction_roi_table(t)._repr_html_()
+    assert "ARR retained per point (USD)" in h and "NPS (0-10)" in h and "not proof" in h
+
+    bands = rr.nrr_by_band(frames)
+    assert list(bands.columns) == ["kind", "band", "customers", "mrr_before", "mrr_after", "nrr", "ci_low",
+                                   "ci_high", "churn_rate"]
+    assert list(bands.loc[bands["kind"] == "nps", "band"]) == ["detractor", "passive", "promoter"]
+    assert "detractor (0-6)" in rr.nrr_by_band_table(bands)._repr_html_()
+
+    curve = rr.churn_by_score(frames)
+    assert list(curve.columns) == ["kind", "score", "responses", "churned", "observed_rate", "fitted_rate"]
+    fig = rr.churn_by_score_chart(curve, t)
+    assert len(fig.data) == 4  # observed and fitted, per kind
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0].startswith("NPS (0-10): a point ≈ $") and "USD" in fig.layout.title.text
+
+
+def test_launch_section_builders_on_the_small_demo(nb_env):
+    from finlib.views import product_roi as pr
+
+    frames = pr.load(PERIOD)
+    u = pr.launch_uplift(frames)
+    assert len(u) == 1
+    assert {"product_id", "product_name", "launch_period", "adopters", "comparison_customers", "uplift_mrr",
+            "ci_low", "ci_high", "return", "cost", "roi", "roi_ci_low", "roi_ci_high", "data_issue"} <= set(u.columns)
+    assert u["adopters"].iloc[0] > 0 and u["comparison_customers"].iloc[0] > 0 and pd.isna(u["data_issue"].iloc[0])
+    h = pr.launch_uplift_table(u)._repr_html_()
+    assert "MRR uplift / adopter (USD)" in h and "ROI low" in h and u["product_id"].iloc[0] in h
+
+    c = pr.launch_comparison(frames)
+    assert list(c.columns) == ["method", "uplift_mrr", "ci_low", "ci_high", "adopters", "comparison_customers", "note"]
+    assert len(c) == 3 and c["uplift_mrr"].iloc[0] == pytest.approx(u["uplift_mrr"].iloc[0])
+    assert "naive" in pr.launch_comparison_table(c)._repr_html_()
+
+    trend = pr.launch_trend(frames)
+    assert list(trend.columns) == ["period", "group", "mrr_change"]
+    assert set(trend["group"]) == {"adopters", "comparable non-adopters", "all non-adopters"}
+    fig = pr.launch_trend_chart(trend, u)
+    assert len(fig.data) == 3 and fig.layout.yaxis.tickprefix == "$"
+    assert u["product_name"].iloc[0] in fig.layout.title.text
+
+
+def test_model_sections_say_when_there_is_not_enough_data(nb_env):
+    """Before the data begins the models cannot answer: each section is a short note, not a
+    traceback (the model's ModelError or data_issue as a sentence)."""
+    from finlib import widgets
+    from finlib.views import product_roi as pr
+    from finlib.views import retention_roi as rr
+    from finlib.views.common import Frames
+
+    for period in ("2020-01", "2024-01"):  # no survey at all; surveys too few to fit
+        frames = Frames(period=period, satisfaction=rr.satisfaction_models(period))
+        t = rr.satisfaction_roi(frames)
+        assert list(t["kind"]) == ["nps", "csat"] and t["data_issue"].notna().all()
+        assert t["revenue_per_point"].isna().all()
+        assert "Not enough survey data" in rr.satisfaction_roi_table(t)._repr_html_()
+        rr.nrr_by_band_table(rr.nrr_by_band(frames))._repr_html_()
+        note = rr.churn_by_score_chart(rr.churn_by_score(frames), t)
+        assert isinstance(note, widgets.Note) and "No churn-by-score chart" in note.text
+
+        frames = Frames(period=period, launch=pr.launch_models(period))
+        u = pr.launch_uplift(frames)
+        assert len(u) == 1 and u["uplift_mrr"].isna().all() and "no product launched" in u["data_issue"].iloc[0]
+        assert "Not enough data for a launch uplift" in pr.launch_uplift_table(u)._repr_html_()
+        assert pr.launch_comparison(frames).empty and pr.launch_trend(frames).empty
+        note = pr.launch_trend_chart(pr.launch_trend(frames), u)
+        assert isinstance(note, widgets.Note) and "no product launched" in note.text
+
+
+def test_the_model_sections_are_computed_on_first_use(nb_env, monkeypatch):
+    """The headline does not wait for the satisfaction and launch models."""
+    from finlib.views import product_roi as pr
+    from finlib.views import retention_roi as rr
+
+    calls = []
+    monkeypatch.setattr(rr, "satisfaction_models", lambda period: calls.append("satisfaction") or {})
+    monkeypatch.setattr(pr, "launch_models", lambda period: calls.append("launch") or {})
+    rr.headline_tiles(rr.load(PERIOD))
+    pr.headline_tiles(pr.load(PERIOD))
+    assert calls == []
+
+
+def test_a_churn_logit_that_does_not_converge_is_a_data_issue_not_a_warning(nb_env, recwarn):
+    """On the small demo the survey Logits of early 2025 stop before converging (short
+    history): the section says so in ``data_issue``; no warning reaches the page."""
+    from finlib.views import retention_roi as rr
+
+    t = rr.satisfaction_models("2025-03")["score_effect"]
+    assert t["revenue_per_point"].notna().all()
+    assert t["data_issue"].str.contains("did not converge").all()
+    assert not [w for w in recwarn if w.category.__name__ == "ConvergenceWarning"]
