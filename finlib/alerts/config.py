@@ -27,7 +27,6 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from finlib import config as finlib_config
@@ -162,15 +161,5 @@ def load_config(path: Path | str | None = None) -> AlertsConfig:
     A missing file is an error: the thresholds' one source of truth must exist.
     """
     p = Path(path) if path else default_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AlertError(f"{p}: alert configuration not found (set FINLIB_PARAMETERS or "
-                         "create parameters/alerts.yaml)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise AlertError(f"{p}:{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = finlib_config.read_parameters_yaml(p, AlertError, "alert configuration", "alerts.yaml")
     return parse_config(data, p)
