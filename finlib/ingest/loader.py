@@ -1040,6 +1040,22 @@ def _delete_scope(b, job: _Ingest, keys_rel: str | None) -> int:
     return b.delete(name, f"EXISTS (SELECT 1 FROM {keys_rel} k WHERE {job.key_match('k', name)})")
 
 
+def _delete_scope_duck(b, job: _Ingest, duck, stage: str) -> int:
+    """DuckDB target: :func:`_delete_scope`, a replace by keys matching the keys of the staged file
+    (collected into the temporary table ``_finlib_keys``)."""
+    keys_rel = None
+    if job.replace is not None and job.replace.kind == "keys":
+        kc = ", ".join(ident(k) for k in job.key_columns())
+        duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
+        keys_rel = "_finlib_keys"
+    return _delete_scope(b, job, keys_rel)
+
+
+def _insert_sql(name: str, cols: list[str], source: str) -> str:
+    """``INSERT INTO name (cols) SELECT cols FROM source`` (the file's columns, quoted)."""
+    return f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} FROM {source}"
+
+
 def _orphans(b, job: _Ingest) -> None:
     """After a replace deleted rows, refuse if other tables still point at missing ones."""
     problems = []
@@ -1132,15 +1148,10 @@ def _ingest_duckdb_one_pass(job: _Ingest, src: _Source, sha_future, record: dict
         guard = " OR ".join(f"({ch.sql})" for ch in job.checks)
         where = f" WHERE CASE WHEN {guard} THEN error('finlib: a row broke a rule') ELSE TRUE END" if guard else ""
         try:
-            keys_rel = None
-            if job.replace is not None and job.replace.kind == "keys":
-                kc = ", ".join(ident(k) for k in job.key_columns())
-                duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
-                keys_rel = "_finlib_keys"
-            deleted = _delete_scope(b, job, keys_rel)
+            deleted = _delete_scope_duck(b, job, duck, stage)
             duck.execute("SET preserve_insertion_order = false")
-            rows = _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
-                              f"FROM ({stage}) AS s{where}", job.progress, "loading").fetchone()[0]
+            rows = _run(duck, _insert_sql(name, cols, f"({stage}) AS s{where}"), job.progress,
+                        "loading").fetchone()[0]
         except duckdb.Error as exc:
             raise _NeedsReport(exc) from exc
         b._count(name, rows)
@@ -1175,17 +1186,11 @@ def _ingest_duckdb_two_pass(job: _Ingest, src: _Source, sha_future, record: dict
         _setup_duck(job, duck, pk_checked_by_insert=False)
         rows, sha = _validate(job, duck, src, sha_future, b.conn)
         stage = job.stage_sql(src, False)
-        keys_rel = None
-        if job.replace is not None and job.replace.kind == "keys":
-            kc = ", ".join(ident(k) for k in job.key_columns())
-            duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
-            keys_rel = "_finlib_keys"
-        deleted = _delete_scope(b, job, keys_rel)
+        deleted = _delete_scope_duck(b, job, duck, stage)
         cols = [c.name for c in job.cols]
         duck.execute("SET preserve_insertion_order = false")
         try:
-            written = _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
-                                 f"FROM ({stage})", job.progress, "loading").fetchone()[0]
+            written = _run(duck, _insert_sql(name, cols, f"({stage})"), job.progress, "loading").fetchone()[0]
         except Exception as exc:
             raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
                               f"{str(exc).splitlines()[0]}") from exc
