@@ -1135,14 +1135,26 @@ def _ingest_duckdb(job: _Ingest, src: _Source, sha_future, record: dict) -> Inge
         raise AssertionError("unreachable")  # noqa: B904 - _report_duckdb always raises
 
 
+def _ingest_batch(job: _Ingest):
+    """The audited write batch of one ingest (``action="ingest"``, the table, the user, the file)."""
+    return write_batch(job.wh, action="ingest", target=job.table.name, actor=job.user,
+                       details={"file": str(job.path)})
+
+
+def _warehouse_duck(job: _Ingest, conn, pk_checked_by_insert: bool):
+    """The raw DuckDB connection of the warehouse ``conn``, prepared (:func:`_prepare_duck`) and
+    set up for the job (:func:`_setup_duck`)."""
+    duck = conn.raw
+    _prepare_duck(duck)
+    _setup_duck(job, duck, pk_checked_by_insert=pk_checked_by_insert)
+    return duck
+
+
 def _ingest_duckdb_one_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
 
     name = job.table.name
-    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
-                     details={"file": str(job.path)}) as b:
-        duck = b.conn.raw
-        _prepare_duck(duck)
-        _setup_duck(job, duck, pk_checked_by_insert=True)
+    with _ingest_batch(job) as b:
+        duck = _warehouse_duck(job, b.conn, pk_checked_by_insert=True)
         cols = [c.name for c in job.cols]
         stage = job.stage_sql(src, False)
         guard = " OR ".join(f"({ch.sql})" for ch in job.checks)
@@ -1168,9 +1180,7 @@ def _report_duckdb(job: _Ingest, src: _Source, sha_future, cause: Exception) -> 
     rule (nothing is written) and raise the problems; raise the insert's own error if the
     rules find none."""
     with job.wh.transaction() as conn:
-        duck = conn.raw
-        _prepare_duck(duck)
-        _setup_duck(job, duck, pk_checked_by_insert=False)
+        duck = _warehouse_duck(job, conn, pk_checked_by_insert=False)
         _validate(job, duck, src, sha_future, conn)
     raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
                       f"{str(cause).splitlines()[0]}") from cause
@@ -1179,11 +1189,8 @@ def _report_duckdb(job: _Ingest, src: _Source, sha_future, cause: Exception) -> 
 def _ingest_duckdb_two_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
     """A table without a primary key: one aggregate validation pass, then the insert."""
     name = job.table.name
-    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
-                     details={"file": str(job.path)}) as b:
-        duck = b.conn.raw
-        _prepare_duck(duck)
-        _setup_duck(job, duck, pk_checked_by_insert=False)
+    with _ingest_batch(job) as b:
+        duck = _warehouse_duck(job, b.conn, pk_checked_by_insert=False)
         rows, sha = _validate(job, duck, src, sha_future, b.conn)
         stage = job.stage_sql(src, False)
         deleted = _delete_scope_duck(b, job, duck, stage)
@@ -1204,8 +1211,7 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
     """PostgreSQL target: validate in an in-memory DuckDB, stream the rows with COPY."""
 
     name = job.table.name
-    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
-                     details={"file": str(job.path)}) as b, duckdb.connect() as duck:
+    with _ingest_batch(job) as b, duckdb.connect() as duck:
         _prepare_duck(duck)
         pg = b.conn
         job._lookup_names = {}
