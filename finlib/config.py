@@ -83,6 +83,16 @@ def read_parameters_yaml(path: Path, error: type[Exception], what: str, default_
         raise error(f"{path}:{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
+def parameters_mapping(data: Any, where: str, error: type[Exception]) -> dict:
+    """The top level of a parsed parameters file: a mapping (an empty file is an empty one);
+    anything else raises ``error`` naming ``where``."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
 def notebooks_dir() -> Path:
     return project_root() / "notebooks"
 

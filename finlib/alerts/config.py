@@ -95,10 +95,7 @@ def _check_link(template: str, keys: set[str]) -> str | None:
 def parse_config(data: Any, path: Path | str | None = None) -> AlertsConfig:
     """Validate a parsed YAML mapping; raise :class:`AlertError` listing every problem."""
     where = str(path) if path else "alerts config"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise AlertError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    data = finlib_config.parameters_mapping(data, where, AlertError)
     problems: list[str] = []
     try:
         top = _Top.model_validate(data)

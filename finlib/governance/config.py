@@ -77,10 +77,7 @@ def parse_config(data: Any, path: Path | str | None = None) -> ControlsConfig:
     """Validate a parsed YAML mapping; raise :class:`ControlsConfigError` listing every problem."""
 
     where = str(path) if path else "controls config"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ControlsConfigError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    data = finlib_config.parameters_mapping(data, where, ControlsConfigError)
     try:
         top = _Top.model_validate(data)
     except ValidationError as exc:
