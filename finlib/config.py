@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 
 def project_root() -> Path:
@@ -58,6 +61,36 @@ def reports_dir() -> Path:
 def parameters_dir() -> Path:
     env = os.environ.get("FINLIB_PARAMETERS")
     return Path(env).resolve() if env else project_root() / "parameters"
+
+
+def read_parameters_yaml(path: Path, error: type[Exception], what: str, default_name: str) -> Any:
+    """Parse the YAML parameters file ``path`` (e.g. ``parameters/alerts.yaml``).
+
+    A missing file or invalid YAML raises ``error`` with one message that names the file
+    (and the line and column of a YAML error): ``what`` names the configuration in it,
+    ``default_name`` the file to create under ``parameters/``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found (set FINLIB_PARAMETERS or "
+                    f"create parameters/{default_name})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"{path}:{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def parameters_mapping(data: Any, where: str, error: type[Exception]) -> dict:
+    """The top level of a parsed parameters file: a mapping (an empty file is an empty one);
+    anything else raises ``error`` naming ``where``."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
 
 
 def notebooks_dir() -> Path:

@@ -164,22 +164,25 @@ def list_users(wh: Warehouse) -> list[UserRow]:
                     tuple(tokens.get(n, ()))) for n, r, dis, lu, ca in users]
 
 
+def _update_user(wh: Warehouse, name: str, action: str, actor: str | None, clock: Clock, assignments: str,
+                 **values) -> None:
+    """One audited write batch that sets ``assignments`` (and ``updated_at``) on the existing user ``name``."""
+    with write_batch(wh, action=action, target=name, actor=actor, details={"user": name}) as b:
+        _require(b.conn, name)
+        b.execute(f"UPDATE users SET {assignments}, updated_at = :t WHERE user_name = :n",
+                  {"n": name, **values, "t": clock()})
+        b._count("users", 1)
+
+
 def disable_user(wh: Warehouse, name: str, *, clock: Clock = utcnow, actor: str | None = None) -> None:
     """Disable ``name``: no login, and its sessions and tokens stop working at once."""
-    with write_batch(wh, action="user-disable", target=name, actor=actor, details={"user": name}) as b:
-        _require(b.conn, name)
-        b.execute("UPDATE users SET disabled = TRUE, session_version = session_version + 1, "
-                  "updated_at = :t WHERE user_name = :n", {"n": name, "t": clock()})
-        b._count("users", 1)
+    _update_user(wh, name, "user-disable", actor, clock,
+                 "disabled = TRUE, session_version = session_version + 1")
 
 
 def enable_user(wh: Warehouse, name: str, *, clock: Clock = utcnow, actor: str | None = None) -> None:
     """Enable ``name`` again (sessions issued before it was disabled stay ended)."""
-    with write_batch(wh, action="user-enable", target=name, actor=actor, details={"user": name}) as b:
-        _require(b.conn, name)
-        b.execute("UPDATE users SET disabled = FALSE, updated_at = :t WHERE user_name = :n",
-                  {"n": name, "t": clock()})
-        b._count("users", 1)
+    _update_user(wh, name, "user-enable", actor, clock, "disabled = FALSE")
 
 
 def set_password(wh: Warehouse, name: str, password: str, *, settings: AccessSettings | None = None,
@@ -188,21 +191,13 @@ def set_password(wh: Warehouse, name: str, password: str, *, settings: AccessSet
     settings = settings or load_settings()
     check_password(password, settings)
     pw_hash = hash_password(password)
-    with write_batch(wh, action="user-passwd", target=name, actor=actor, details={"user": name}) as b:
-        _require(b.conn, name)
-        b.execute("UPDATE users SET password_hash = :h, session_version = session_version + 1, "
-                  "locked_until = NULL, updated_at = :t WHERE user_name = :n",
-                  {"n": name, "h": pw_hash, "t": clock()})
-        b._count("users", 1)
+    _update_user(wh, name, "user-passwd", actor, clock,
+                 "password_hash = :h, session_version = session_version + 1, locked_until = NULL", h=pw_hash)
 
 
 def end_sessions(wh: Warehouse, name: str, *, clock: Clock = utcnow, actor: str | None = None) -> None:
     """End every session of ``name`` (logout): sessions issued before are refused."""
-    with write_batch(wh, action="user-logout", target=name, actor=actor, details={"user": name}) as b:
-        _require(b.conn, name)
-        b.execute("UPDATE users SET session_version = session_version + 1, updated_at = :t "
-                  "WHERE user_name = :n", {"n": name, "t": clock()})
-        b._count("users", 1)
+    _update_user(wh, name, "user-logout", actor, clock, "session_version = session_version + 1")
 
 
 def token_digest(secret: str) -> str:

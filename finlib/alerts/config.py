@@ -27,7 +27,6 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from finlib import config as finlib_config
@@ -96,10 +95,7 @@ def _check_link(template: str, keys: set[str]) -> str | None:
 def parse_config(data: Any, path: Path | str | None = None) -> AlertsConfig:
     """Validate a parsed YAML mapping; raise :class:`AlertError` listing every problem."""
     where = str(path) if path else "alerts config"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise AlertError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    data = finlib_config.parameters_mapping(data, where, AlertError)
     problems: list[str] = []
     try:
         top = _Top.model_validate(data)
@@ -162,15 +158,5 @@ def load_config(path: Path | str | None = None) -> AlertsConfig:
     A missing file is an error: the thresholds' one source of truth must exist.
     """
     p = Path(path) if path else default_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AlertError(f"{p}: alert configuration not found (set FINLIB_PARAMETERS or "
-                         "create parameters/alerts.yaml)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise AlertError(f"{p}:{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = finlib_config.read_parameters_yaml(p, AlertError, "alert configuration", "alerts.yaml")
     return parse_config(data, p)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import finlib.governance.controls  # noqa: F401  - importing it registers every control
@@ -78,10 +77,7 @@ def parse_config(data: Any, path: Path | str | None = None) -> ControlsConfig:
     """Validate a parsed YAML mapping; raise :class:`ControlsConfigError` listing every problem."""
 
     where = str(path) if path else "controls config"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ControlsConfigError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    data = finlib_config.parameters_mapping(data, where, ControlsConfigError)
     try:
         top = _Top.model_validate(data)
     except ValidationError as exc:
@@ -111,15 +107,5 @@ def load_config(path: Path | str | None = None) -> ControlsConfig:
     """
 
     p = Path(path) if path else default_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ControlsConfigError(f"{p}: controls configuration not found (set FINLIB_PARAMETERS or "
-                                  "create parameters/controls.yaml)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ControlsConfigError(f"{p}:{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = finlib_config.read_parameters_yaml(p, ControlsConfigError, "controls configuration", "controls.yaml")
     return parse_config(data, p)

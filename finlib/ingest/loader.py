@@ -1040,6 +1040,22 @@ def _delete_scope(b, job: _Ingest, keys_rel: str | None) -> int:
     return b.delete(name, f"EXISTS (SELECT 1 FROM {keys_rel} k WHERE {job.key_match('k', name)})")
 
 
+def _delete_scope_duck(b, job: _Ingest, duck, stage: str) -> int:
+    """DuckDB target: :func:`_delete_scope`, a replace by keys matching the keys of the staged file
+    (collected into the temporary table ``_finlib_keys``)."""
+    keys_rel = None
+    if job.replace is not None and job.replace.kind == "keys":
+        kc = ", ".join(ident(k) for k in job.key_columns())
+        duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
+        keys_rel = "_finlib_keys"
+    return _delete_scope(b, job, keys_rel)
+
+
+def _insert_sql(name: str, cols: list[str], source: str) -> str:
+    """``INSERT INTO name (cols) SELECT cols FROM source`` (the file's columns, quoted)."""
+    return f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} FROM {source}"
+
+
 def _orphans(b, job: _Ingest) -> None:
     """After a replace deleted rows, refuse if other tables still point at missing ones."""
     problems = []
@@ -1119,28 +1135,35 @@ def _ingest_duckdb(job: _Ingest, src: _Source, sha_future, record: dict) -> Inge
         raise AssertionError("unreachable")  # noqa: B904 - _report_duckdb always raises
 
 
+def _ingest_batch(job: _Ingest):
+    """The audited write batch of one ingest (``action="ingest"``, the table, the user, the file)."""
+    return write_batch(job.wh, action="ingest", target=job.table.name, actor=job.user,
+                       details={"file": str(job.path)})
+
+
+def _warehouse_duck(job: _Ingest, conn, pk_checked_by_insert: bool):
+    """The raw DuckDB connection of the warehouse ``conn``, prepared (:func:`_prepare_duck`) and
+    set up for the job (:func:`_setup_duck`)."""
+    duck = conn.raw
+    _prepare_duck(duck)
+    _setup_duck(job, duck, pk_checked_by_insert=pk_checked_by_insert)
+    return duck
+
+
 def _ingest_duckdb_one_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
 
     name = job.table.name
-    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
-                     details={"file": str(job.path)}) as b:
-        duck = b.conn.raw
-        _prepare_duck(duck)
-        _setup_duck(job, duck, pk_checked_by_insert=True)
+    with _ingest_batch(job) as b:
+        duck = _warehouse_duck(job, b.conn, pk_checked_by_insert=True)
         cols = [c.name for c in job.cols]
         stage = job.stage_sql(src, False)
         guard = " OR ".join(f"({ch.sql})" for ch in job.checks)
         where = f" WHERE CASE WHEN {guard} THEN error('finlib: a row broke a rule') ELSE TRUE END" if guard else ""
         try:
-            keys_rel = None
-            if job.replace is not None and job.replace.kind == "keys":
-                kc = ", ".join(ident(k) for k in job.key_columns())
-                duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
-                keys_rel = "_finlib_keys"
-            deleted = _delete_scope(b, job, keys_rel)
+            deleted = _delete_scope_duck(b, job, duck, stage)
             duck.execute("SET preserve_insertion_order = false")
-            rows = _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
-                              f"FROM ({stage}) AS s{where}", job.progress, "loading").fetchone()[0]
+            rows = _run(duck, _insert_sql(name, cols, f"({stage}) AS s{where}"), job.progress,
+                        "loading").fetchone()[0]
         except duckdb.Error as exc:
             raise _NeedsReport(exc) from exc
         b._count(name, rows)
@@ -1157,9 +1180,7 @@ def _report_duckdb(job: _Ingest, src: _Source, sha_future, cause: Exception) -> 
     rule (nothing is written) and raise the problems; raise the insert's own error if the
     rules find none."""
     with job.wh.transaction() as conn:
-        duck = conn.raw
-        _prepare_duck(duck)
-        _setup_duck(job, duck, pk_checked_by_insert=False)
+        duck = _warehouse_duck(job, conn, pk_checked_by_insert=False)
         _validate(job, duck, src, sha_future, conn)
     raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
                       f"{str(cause).splitlines()[0]}") from cause
@@ -1168,24 +1189,15 @@ def _report_duckdb(job: _Ingest, src: _Source, sha_future, cause: Exception) -> 
 def _ingest_duckdb_two_pass(job: _Ingest, src: _Source, sha_future, record: dict) -> IngestResult:
     """A table without a primary key: one aggregate validation pass, then the insert."""
     name = job.table.name
-    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
-                     details={"file": str(job.path)}) as b:
-        duck = b.conn.raw
-        _prepare_duck(duck)
-        _setup_duck(job, duck, pk_checked_by_insert=False)
+    with _ingest_batch(job) as b:
+        duck = _warehouse_duck(job, b.conn, pk_checked_by_insert=False)
         rows, sha = _validate(job, duck, src, sha_future, b.conn)
         stage = job.stage_sql(src, False)
-        keys_rel = None
-        if job.replace is not None and job.replace.kind == "keys":
-            kc = ", ".join(ident(k) for k in job.key_columns())
-            duck.execute(f"CREATE TEMP TABLE _finlib_keys AS SELECT DISTINCT {kc} FROM ({stage})")
-            keys_rel = "_finlib_keys"
-        deleted = _delete_scope(b, job, keys_rel)
+        deleted = _delete_scope_duck(b, job, duck, stage)
         cols = [c.name for c in job.cols]
         duck.execute("SET preserve_insertion_order = false")
         try:
-            written = _run(duck, f"INSERT INTO {name} ({', '.join(cols)}) SELECT {', '.join(ident(c) for c in cols)} "
-                                 f"FROM ({stage})", job.progress, "loading").fetchone()[0]
+            written = _run(duck, _insert_sql(name, cols, f"({stage})"), job.progress, "loading").fetchone()[0]
         except Exception as exc:
             raise IngestError(f"{src.path.name}: the insert failed and nothing was loaded: "
                               f"{str(exc).splitlines()[0]}") from exc
@@ -1199,8 +1211,7 @@ def _ingest_postgres(job: _Ingest, src: _Source, sha_future, record: dict) -> In
     """PostgreSQL target: validate in an in-memory DuckDB, stream the rows with COPY."""
 
     name = job.table.name
-    with write_batch(job.wh, action="ingest", target=name, actor=job.user,
-                     details={"file": str(job.path)}) as b, duckdb.connect() as duck:
+    with _ingest_batch(job) as b, duckdb.connect() as duck:
         _prepare_duck(duck)
         pg = b.conn
         job._lookup_names = {}

@@ -32,6 +32,12 @@ def money(x) -> str:
     return "n/a" if x is None else f"{float(x):,.2f}"
 
 
+def off_by(value, expected, tolerance) -> str:
+    """``(+12.50; tolerance 1.00)``: the signed difference value − expected and the tolerance
+    (for a tie control's message)."""
+    return f"({'+' if value >= expected else ''}{money(value - expected)}; tolerance {money(tolerance)})"
+
+
 def count_and_failures(conn, sql: str, failing: str, columns: tuple[str, ...], params: dict,
                        order: str | None = None) -> tuple[int, list[tuple]]:
     """Run ``sql`` once: return (rows it yields, the rows where ``failing`` holds as tuples of

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from finlib.governance.controls._evidence import by_key, count_and_failures, money
+from finlib.governance.controls._evidence import by_key, count_and_failures, money, off_by
 from finlib.governance.money import ledger_money
 from finlib.governance.registry import Context, ControlSettings, Finding, Outcome, control
 
@@ -66,7 +66,7 @@ def dev_cost_tie(ctx: Context, cfg: ToleranceSettings) -> Outcome:
     return Outcome([Finding(
         f"feature {fid}", round(cost, 2), round(ledger, 2),
         f"feature {fid}: dev costs of {ctx.month} are {money(cost)}, its ledger lines {money(ledger)} "
-        f"({'+' if cost >= ledger else ''}{money(cost - ledger)}; tolerance {money(cfg.tolerance)})",
+        f"{off_by(cost, ledger, cfg.tolerance)}",
         dc.get(str(fid), []) + gl.get(str(fid), [])) for fid, cost, ledger in rows], checked)
 
 
@@ -107,7 +107,7 @@ def campaign_spend_tie(ctx: Context, cfg: ToleranceSettings) -> Outcome:
     return Outcome([Finding(
         f"campaign {cid}", round(spend, 2), round(ledger, 2),
         f"campaign {cid} (ended by {ctx.end}): recorded spend {money(spend)}, its ledger lines total "
-        f"{money(ledger)} ({'+' if spend >= ledger else ''}{money(spend - ledger)}; tolerance {money(cfg.tolerance)})",
+        f"{money(ledger)} {off_by(spend, ledger, cfg.tolerance)}",
         camp.get(str(cid), []) + gl.get(str(cid), [])) for cid, spend, ledger in rows], checked)
 
 

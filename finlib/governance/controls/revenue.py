@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from finlib.governance.controls._evidence import by_key, count_and_failures, money
+from finlib.governance.controls._evidence import by_key, count_and_failures, money, off_by
 from finlib.governance.money import ledger_money
 from finlib.governance.registry import (
     Context,
@@ -130,12 +130,10 @@ def revenue_schedule(ctx: Context, cfg: ScheduleSettings) -> Outcome:
                  ctx.params, ctx.evidence_rows, source="revenue_recognized")
     findings = []
     for sid, recognised, expected in rows:
-        diff = recognised - expected
         findings.append(Finding(
             f"subscription {sid}", round(recognised, 2), round(expected, 2),
             f"subscription {sid}: recognised {money(recognised)} in {ctx.month}, the {cfg.convention} schedule "
-            f"of its invoices gives {money(expected)} ({'+' if diff >= 0 else ''}{money(diff)}; tolerance "
-            f"{money(cfg.tolerance)})",
+            f"of its invoices gives {money(expected)} {off_by(recognised, expected, cfg.tolerance)}",
             inv.get(str(sid), []) + rec.get(str(sid), [])))
     return Outcome(findings, checked)
 
@@ -238,5 +236,5 @@ def revenue_ledger_tie(ctx: Context, cfg: ToleranceSettings) -> Outcome:
     return Outcome([Finding(
         "company", round(sub, 2), round(led, 2),
         f"recognised revenue of {ctx.month} is {money(sub)} in revenue_recognized but {money(led)} on the "
-        f"ledger's revenue accounts ({'+' if sub >= led else ''}{money(sub - led)}; tolerance {money(cfg.tolerance)})",
+        f"ledger's revenue accounts {off_by(sub, led, cfg.tolerance)}",
         evidence)], 1)
