@@ -195,7 +195,7 @@ def table_html(df, money: tuple[str, ...] = (), pct: tuple[str, ...] = (), ratio
             numeric.add(col)
         elif pd.api.types.is_bool_dtype(s) or (s.dtype == object and s.dropna().map(type).eq(bool).all()
                                                  and s.notna().any()):
-            view[col] = s.map(lambda v: "" if v is None or v != v else ("yes" if v else "no"))
+            view[col] = s.map(lambda v: "" if pd.isna(v) else ("yes" if v else "no"))  # pd.NA: a nullable flag
         elif pd.api.types.is_datetime64_any_dtype(s):
             view[col] = s.dt.strftime("%Y-%m-%d")
         elif pd.api.types.is_integer_dtype(s):
