@@ -309,7 +309,10 @@ def test_budget_variance_scraps_add_up(scraps_of):
     assert k["opex_variance"] == pytest.approx(k["opex_actual"] - k["opex_budget"])
     assert k["threshold"] == pytest.approx(0.10)  # parameters/alerts.yaml
     assert k["lines_over_threshold"] == len(s["variance_lines"])
-    assert all(abs(r["variance_pct"]) > 0.10 for r in s["variance_lines"])
+    budgeted = [r for r in s["variance_lines"] if not r.get("unbudgeted")]
+    unbudgeted = [r for r in s["variance_lines"] if r.get("unbudgeted")]
+    assert all(abs(r["variance_pct"]) > 0.10 for r in budgeted)
+    assert all(r["budget"] is None and r["actual"] > 1000 for r in unbudgeted)  # min_amount
     assert {a["rule"] for a in s["alerts"]} <= {"budget_variance", "cost_control"}
 
 
