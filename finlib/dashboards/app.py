@@ -9,6 +9,7 @@ certfile"). :class:`FinlibVoila` adds ``certfile`` / ``keyfile`` and hands an
 from __future__ import annotations
 
 import functools
+import json
 import os
 import ssl
 
@@ -51,8 +52,7 @@ class FinlibVoila(Voila):
                 (r"/reports", auth.RedirectToSlash), (r"/reports/(.*)", ReportsHandler)]
         # no login: the Stripe signature is its credential. The secret is taken out of the
         # environment here, so kernels (which inherit it) never see it.
-        out.append((stripe_webhook.ENDPOINT, stripe_webhook.StripeWebhookHandler,
-                    {"secret": self._stripe_secret}))
+        out.append((stripe_webhook.ENDPOINT, WebhookHandler, {"secret": self._stripe_secret}))
         out.append((r"/.*", auth.NotServedHandler))  # last: anything else is refused and logged
         return [(pattern, auth.guard(cls), *rest) for pattern, cls, *rest in out]
 
@@ -111,3 +111,16 @@ def _track_kernel_owners(kernel_manager) -> None:
         return kernel_id
 
     kernel_manager.start_kernel = start_kernel
+
+
+class WebhookHandler(stripe_webhook.StripeWebhookHandler):
+    """The Stripe handler with its warehouse writes on the server's warehouse thread."""
+
+    async def post(self) -> None:
+        out = await auth.run_blocking(
+            stripe_webhook.handle_event, self.request.body, self.request.headers.get("Stripe-Signature"),
+            self.secret or os.environ.get(stripe_webhook.ENV_SECRET), self.wh,
+            source=self.request.remote_ip or "unknown")
+        self.set_status(out.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": out.status, "message": out.message}))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import html
 import inspect
 import ipaddress
@@ -71,6 +72,7 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 LOGIN_CONCURRENCY = 2
 LOGIN_PER_ADDRESS_PER_MINUTE = 20
+LOGIN_RATE_ENV = "FINLIB_LOGIN_RATE"  # password attempts per address per minute
 
 
 #: live kernels one user may hold (each page view holds one until culled)
@@ -118,8 +120,14 @@ def warehouse():
     return get_warehouse()
 
 
+#: every warehouse call of the server runs here, one at a time: DuckDB refuses a read-only and
+#: a read-write connection to the same file at once in one process
+WAREHOUSE_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="finlib-wh")
+
+
 async def run_blocking(fn, *args, **kwargs):
-    return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
+    """``fn(*args, **kwargs)`` on the warehouse thread, without blocking the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(WAREHOUSE_EXECUTOR, lambda: fn(*args, **kwargs))
 
 
 def client_address(handler) -> str:
@@ -336,7 +344,7 @@ class _Limiter:
         q = self.recent[address]
         while q and q[0] < now - 60:
             q.popleft()
-        if len(q) >= LOGIN_PER_ADDRESS_PER_MINUTE:
+        if len(q) >= int(os.environ.get(LOGIN_RATE_ENV) or LOGIN_PER_ADDRESS_PER_MINUTE):
             return False
         q.append(now)
         return True

@@ -36,13 +36,13 @@ from finlib.errors import ConfigError
 CONFIG_DIR = Path(__file__).resolve().parent  # holds voila.json
 DEFAULT_PORT = 8866
 DEFAULT_IP = "127.0.0.1"
+#: secrets of the former shared-token login: no longer read, still kept out of kernels
 TOKEN_ENV = "FINLIB_DASHBOARD_TOKEN"
 PASSWORD_HASH_ENV = "FINLIB_DASHBOARD_PASSWORD_HASH"
 CERTFILE_ENV = "FINLIB_TLS_CERT"
 KEYFILE_ENV = "FINLIB_TLS_KEY"
 OLD_CERTFILE_ENV = "FINLIB_DASHBOARD_CERTFILE"
 OLD_KEYFILE_ENV = "FINLIB_DASHBOARD_KEYFILE"
-MIN_TOKEN_LENGTH = 16
 
 
 def default_port() -> int:

@@ -67,7 +67,8 @@ def access_server(fixture_db_url, tmp_path_factory):
     (reports / "department" / "2024-06" / "r_link").symlink_to(reports / "department" / "2024-06" / "r_mkt")
     srv = DashboardServer(nb, fixture_db_url, log_path=logdir / "voila.log",
                           env={"FINLIB_DASHBOARD_LOG": str(logdir / "dashboards.log"),
-                               "FINLIB_REPORTS": str(reports)})
+                               "FINLIB_REPORTS": str(reports),
+                               "FINLIB_LOGIN_RATE": "1000"})  # this module logs in often
     srv.start()
     try:
         srv.wait_for_pools(3, timeout=240)
@@ -437,3 +438,62 @@ def test_a_malformed_comm_open_sends_no_traceback_to_the_browser(access_server, 
     for marker in ("Traceback", "site-packages", "/work/", "File \""):
         assert marker not in text, marker
     assert_clean(text, "Marketing", "Product")
+
+
+# -- in a real browser ------------------------------------------------------------------------
+
+EXPECTED = {  # role -> (dashboards on the landing page, reports in the index)
+    "admin": ({"department", "executive"}, {"r_sales", "r_mkt", "r_exec"}),
+    "exec": ({"department", "executive"}, {"r_sales", "r_mkt", "r_exec"}),
+    "sales_head": ({"department"}, {"r_sales"}),
+    "product_head": ({"department"}, set()),
+    "auditor": (set(), {"r_sales", "r_mkt", "r_exec"}),
+}
+
+
+def browser_login(page, server, name: str, pw: str) -> None:
+    page.goto(server.url, wait_until="load")
+    assert "/login" in page.url
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", pw)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_role_logs_in_and_sees_exactly_its_dashboards_and_reports(access_server, browser, name):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        browser_login(page, access_server, name, password(name))
+        assert page.url.rstrip("/") == access_server.url.rstrip("/"), page.url
+        links = page.locator("a[href^='/voila/render/']").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        assert {h.split("/")[-1].removesuffix(".ipynb") for h in links} == EXPECTED[name][0]
+        page.goto(access_server.url + "reports/", wait_until="load")
+        page.wait_for_timeout(300)  # the index fills its table with JavaScript
+        text = page.content()
+        assert {r for r in MARKS if r in text} == EXPECTED[name][1]
+        # the cookie is not readable by scripts
+        assert "finlib_session" not in page.evaluate("document.cookie")
+        # logout ends the session
+        page.goto(access_server.url + "logout", wait_until="load")
+        page.click("button[type=submit]")
+        page.wait_for_load_state("load")
+        page.goto(access_server.url, wait_until="load")
+        assert "/login" in page.url
+    finally:
+        ctx.close()
+
+
+def test_a_locked_user_cannot_log_in_in_the_browser(access_server, browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        for _ in range(5):
+            browser_login(page, access_server, "locked", "wrong-password-123")
+        browser_login(page, access_server, "locked", password("locked"))
+        assert "/login" in page.url
+        assert "locked" in page.inner_text("[role=alert]").lower()
+        assert page.context.cookies() == [] or all(c["name"] != "finlib_session" for c in page.context.cookies())
+    finally:
+        ctx.close()

@@ -127,11 +127,17 @@ def test_nothing_outside_the_dashboards_is_served(dashboard_server, path):
     assert err.value.code in (403, 404)
 
 
-def test_a_server_on_all_interfaces_requires_a_login(fixture_db_url, tmp_path):
+def test_a_server_on_all_interfaces_requires_a_login(tmp_path):
     from finlib.dashboards.harness import DashboardServer
+    from finlib.warehouse.db import get_warehouse
+    from tests.dashboards import logins
     from tests.dashboards.conftest import FIXTURE_NOTEBOOKS
+    from tests.dashboards.fixtures import warehouse
 
-    with DashboardServer(FIXTURE_NOTEBOOKS, fixture_db_url, ip="0.0.0.0", pool_size=0,
+    # its own warehouse: logins write, and the session's server has the shared one open
+    db_url = warehouse.build(tmp_path / "warehouse.duckdb")
+    logins.add_users(get_warehouse(db_url))
+    with DashboardServer(FIXTURE_NOTEBOOKS, db_url, ip="0.0.0.0", pool_size=0,
                          log_path=tmp_path / "voila.log") as srv:
         for url in (srv.url, srv.render_url(KPI), srv.url + "voila/api/contents/"):
             try:
