@@ -16,6 +16,7 @@ import ssl
 from traitlets import Bool, Unicode
 from voila import handler as voila_handler
 from voila.app import Voila
+from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 
 from finlib.dashboards import auth
 from finlib.dashboards.reports import ReportsHandler
@@ -47,6 +48,8 @@ class FinlibVoila(Voila):
             pattern, cls, *rest = spec
             if pattern in ("/", "/login", "/logout"):
                 continue
+            if cls is VoilaShutdownKernelHandler:
+                cls = ShutdownOnUnloadHandler
             out.append((pattern, cls, *rest))
         out += [("/login", auth.LoginHandler), ("/logout", auth.LogoutHandler),
                 (r"/reports", auth.RedirectToSlash), (r"/reports/(.*)", ReportsHandler)]
@@ -124,3 +127,12 @@ class WebhookHandler(stripe_webhook.StripeWebhookHandler):
         self.set_status(out.status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": out.status, "message": out.message}))
+
+
+class ShutdownOnUnloadHandler(VoilaShutdownKernelHandler):
+    """``POST /voila/api/shutdown/<kernel>``, sent by the page as it unloads (a beacon cannot
+    carry the XSRF token). The gate allows it only for the kernel's owner, and the session
+    cookie is SameSite=Lax, so another site cannot make a browser send it with the cookie."""
+
+    def check_xsrf_cookie(self) -> None:
+        return None

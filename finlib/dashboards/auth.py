@@ -89,6 +89,8 @@ class State:
     no_auth: bool = False
     owners: dict[str, str] = {}
     connected: set[str] = set()
+    handed: dict[str, float] = {}  # kernel -> when it was handed to a page (monotonic)
+    open_sockets: collections.Counter = collections.Counter()  # kernel -> open page websockets
     kernel_manager = None
     _lock = threading.Lock()
 
@@ -99,6 +101,7 @@ class State:
             return
         with cls._lock:
             cls.owners[kernel_id] = body["u"]
+            cls.handed[kernel_id] = time.monotonic()
         delay = float(os.environ.get(UNCONNECTED_ENV) or 60)
         IOLoop.current().call_later(delay, cls._cull_if_unconnected, kernel_id)
 
@@ -112,8 +115,14 @@ class State:
 
     @classmethod
     def live_kernels(cls, user: str) -> int:
+        """Kernels ``user`` holds: with a page connected, or handed out and still awaited
+        (a closed page's kernel no longer counts; idle culling ends it)."""
         km = cls.kernel_manager
-        return sum(1 for k, u in list(cls.owners.items()) if u == user and km is not None and k in km)
+        wait = float(os.environ.get(UNCONNECTED_ENV) or 60)
+        now = time.monotonic()
+        return sum(1 for k, u in list(cls.owners.items())
+                   if u == user and km is not None and k in km
+                   and (cls.open_sockets[k] > 0 or (k not in cls.connected and now - cls.handed.get(k, 0) < wait)))
 
 
 def warehouse():
@@ -252,6 +261,8 @@ async def authorise(handler, user: User) -> None:
         if owner is not None and owner == user.name:
             if path.endswith("/channels"):
                 State.connected.add(m.group("kid"))
+                State.open_sockets[m.group("kid")] += 1
+                handler._finlib_socket = m.group("kid")
             return
         await refuse(handler, user, 403, "not the owner of the kernel", path)
     await refuse(handler, user, 403, "not served", path)
@@ -298,6 +309,16 @@ class GateMixin:
     def set_default_headers(self):
         super().set_default_headers()
         set_security_headers(self)
+
+    def on_close(self):
+        kid = getattr(self, "_finlib_socket", None)
+        if kid is not None:
+            State.open_sockets[kid] -= 1
+            self._finlib_socket = None
+        parent = getattr(super(), "on_close", None)
+        if parent is not None:
+            return parent()
+        return None
 
     async def prepare(self):
         if not await gate(self):

@@ -31,15 +31,19 @@ def post(server, body: bytes, signature: str | None):
 def test_a_signed_invoice_paid_event_reaches_revenue_without_an_ingest(real_server, demo_env):
     wh = demo_env.wh
     with wh.connect(read_only=True) as conn:
-        customer = conn.scalar("SELECT min(customer_id) FROM customers")
+        customer, subscription = conn.query(
+            "SELECT customer_id, min(subscription_id) FROM subscriptions GROUP BY customer_id "
+            "ORDER BY customer_id LIMIT 1")[0]
 
     def figure():
         df = invoiced(wh, DEMO_END).set_index("period")["invoiced"]
         return float(df.iloc[-1]) if len(df) else 0.0
 
     before = figure()
-    body = invoice_event("evt_dash_1", invoice="in_dash_1", customer=str(customer), cents=4242400,
-                         when=f"{DEMO_END}-15")
+    event = json.loads(invoice_event("evt_dash_1", invoice="in_dash_1", customer=str(customer), cents=4242400,
+                                     when=f"{DEMO_END}-15"))
+    event["data"]["object"]["subscription"] = str(subscription)
+    body = json.dumps(event).encode()
     # unsigned, wrongly signed: refused, nothing written
     assert post(real_server, body, None)[0] == 401
     assert post(real_server, body, stripe_sign(body, "whsec_wrong_" + "x" * 24))[0] == 401
