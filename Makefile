@@ -56,7 +56,7 @@ test: system-deps setup  ## the whole test suite (small data; slow scale tests e
 lab: setup  ## JupyterLab on notebooks/ with finlib importable
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-dashboards: setup $(WAREHOUSE)  ## Voila dashboards on 127.0.0.1:$(PORT) (FINLIB_DASHBOARD_TOKEN needed for other addresses)
+dashboards: setup $(WAREHOUSE)  ## Voila dashboards and reports on 127.0.0.1:$(PORT), behind a login (finlib users add first)
 	PORT=$(PORT) $(BIN)/python -m finlib.dashboards serve --port $(PORT) --notebooks notebooks
 
 schedule: setup $(WAREHOUSE)  ## run due jobs in a loop (foreground; Ctrl-C stops)

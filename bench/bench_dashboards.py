@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -59,9 +60,16 @@ def pick_notebooks(args) -> tuple[Path, list[str], str]:
     return FIXTURE_DIR, sorted(p.name for p in FIXTURE_DIR.glob("*.ipynb")), url
 
 
-def new_page(browser):
+#: the dashboard server requires a login: the bench logs in as this user (a user of the warehouse)
+BENCH_USER = os.environ.get("FINLIB_BENCH_USER", "")
+BENCH_PASSWORD = os.environ.get("FINLIB_BENCH_PASSWORD", "")
+
+
+def new_page(browser, server=None):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     stub_external_assets(ctx)
+    if server is not None and BENCH_USER:
+        server.login_context(ctx, BENCH_USER, BENCH_PASSWORD)
     page = ctx.new_page()
     page.errors = []
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
@@ -69,9 +77,9 @@ def new_page(browser):
     return ctx, page
 
 
-def timed_open(browser, url: str, ctx=None) -> tuple[float, object, object]:
+def timed_open(browser, url: str, ctx=None, server=None) -> tuple[float, object, object]:
     if ctx is None:
-        ctx, page = new_page(browser)
+        ctx, page = new_page(browser, server)
     else:
         page = ctx.new_page()
         page.errors = []
@@ -164,7 +172,7 @@ def bench(args) -> dict:
                 r = results["notebooks"].setdefault(nb, {"errors": []})
                 times = []
                 for _ in range(args.loads):
-                    t, ctx, page = timed_open(browser, srv.render_url(nb))
+                    t, ctx, page = timed_open(browser, srv.render_url(nb), server=srv)
                     times.append(t)
                     r["errors"] += page.errors
                     close(ctx, page)
@@ -181,7 +189,7 @@ def bench(args) -> dict:
                 for _ in range(args.loads):
                     # the first load has an empty browser cache (Voilà's JavaScript is
                     # downloaded); later loads reuse the context, like a returning viewer
-                    t, ctx, page = timed_open(browser, srv.render_url(nb), ctx)
+                    t, ctx, page = timed_open(browser, srv.render_url(nb), ctx, server=srv)
                     times.append(t)
                     changes.append(control_change(page))
                     r["errors"] += page.errors
@@ -207,7 +215,7 @@ def bench(args) -> dict:
             sessions = []
             t0 = time.perf_counter()
             for _ in range(args.sessions):
-                ctx, page = new_page(browser)
+                ctx, page = new_page(browser, srv)
                 page.goto(srv.render_url(nb), wait_until="commit")
                 sessions.append((ctx, page))
             done, failures = [], []

@@ -9,11 +9,18 @@ certfile"). :class:`FinlibVoila` adds ``certfile`` / ``keyfile`` and hands an
 from __future__ import annotations
 
 import functools
+import json
 import os
 import ssl
 
-from traitlets import Unicode
+from traitlets import Bool, Unicode
+from voila import handler as voila_handler
 from voila.app import Voila
+from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+
+from finlib.dashboards import auth
+from finlib.dashboards.reports import ReportsHandler
+from finlib.integrations import stripe_webhook
 
 
 class FinlibVoila(Voila):
@@ -21,6 +28,36 @@ class FinlibVoila(Voila):
 
     certfile = Unicode("", config=True, help="PEM certificate chain: serve HTTPS instead of HTTP.")
     keyfile = Unicode("", config=True, help="PEM private key for certfile (if not inside it).")
+
+    no_auth = Bool(False, config=True, help="Development only: no login (every visitor is an admin).")
+
+    def init_settings(self):
+        # before any kernel starts: kernels inherit this environment, the webhook secret stays here
+        self._stripe_secret = os.environ.pop(stripe_webhook.ENV_SECRET, None)
+        self.identity_provider_class = auth.FinlibIdentityProvider
+        auth.configure(self.root_dir, tls=bool(self.certfile), no_auth=self.no_auth)
+        settings = super().init_settings()
+        settings["xsrf_cookie_kwargs"] = {"httponly": True, "samesite": "Strict", "secure": bool(self.certfile)}
+        _track_kernel_owners(self.kernel_manager)
+        return settings
+
+    def init_handlers(self):
+        """Voilà's handlers, ``/`` replaced by the per-user landing page, every one guarded."""
+        out = [(r"/", auth.LandingHandler)]
+        for spec in super().init_handlers():
+            pattern, cls, *rest = spec
+            if pattern in ("/", "/login", "/logout"):
+                continue
+            if cls is VoilaShutdownKernelHandler:
+                cls = ShutdownOnUnloadHandler
+            out.append((pattern, cls, *rest))
+        out += [("/login", auth.LoginHandler), ("/logout", auth.LogoutHandler),
+                (r"/reports", auth.RedirectToSlash), (r"/reports/(.*)", ReportsHandler)]
+        # no login: the Stripe signature is its credential. The secret is taken out of the
+        # environment here, so kernels (which inherit it) never see it.
+        out.append((stripe_webhook.ENDPOINT, WebhookHandler, {"secret": self._stripe_secret}))
+        out.append((r"/.*", auth.NotServedHandler))  # last: anything else is refused and logged
+        return [(pattern, auth.guard(cls), *rest) for pattern, cls, *rest in out]
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.certfile:
@@ -53,3 +90,49 @@ class FinlibVoila(Voila):
         if ctx is not None:
             self.app.listen = functools.partial(self.app.listen, ssl_options=ctx)
         super().listen()
+
+
+def _track_kernel_owners(kernel_manager) -> None:
+    """Remember which user each kernel was handed to (its grant names the user)."""
+    auth.State.kernel_manager = kernel_manager
+    info_handler = voila_handler.RequestInfoSocketHandler
+    original_send = info_handler.send_updates.__func__
+
+    def send_updates(cls, msg):
+        auth.State.own(msg["kernel_id"], msg["payload"].get("HTTP_X_FINLIB_GRANT"))
+        return original_send(cls, msg)
+
+    if not getattr(info_handler, "_finlib_tracked", False):
+        info_handler.send_updates = classmethod(send_updates)
+        info_handler._finlib_tracked = True
+
+    original_start = kernel_manager.start_kernel
+
+    async def start_kernel(*args, **kwargs):
+        kernel_id = await original_start(*args, **kwargs)
+        auth.State.own(kernel_id, (kwargs.get("env") or {}).get("HTTP_X_FINLIB_GRANT"))
+        return kernel_id
+
+    kernel_manager.start_kernel = start_kernel
+
+
+class WebhookHandler(stripe_webhook.StripeWebhookHandler):
+    """The Stripe handler with its warehouse writes on the server's warehouse thread."""
+
+    async def post(self) -> None:
+        out = await auth.run_blocking(
+            stripe_webhook.handle_event, self.request.body, self.request.headers.get("Stripe-Signature"),
+            self.secret or os.environ.get(stripe_webhook.ENV_SECRET), self.wh,
+            source=self.request.remote_ip or "unknown")
+        self.set_status(out.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": out.status, "message": out.message}))
+
+
+class ShutdownOnUnloadHandler(VoilaShutdownKernelHandler):
+    """``POST /voila/api/shutdown/<kernel>``, sent by the page as it unloads (a beacon cannot
+    carry the XSRF token). The gate allows it only for the kernel's owner, and the session
+    cookie is SameSite=Lax, so another site cannot make a browser send it with the cookie."""
+
+    def check_xsrf_cookie(self) -> None:
+        return None

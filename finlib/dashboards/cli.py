@@ -27,8 +27,7 @@ def dashboards() -> None:
     "--ip",
     default="127.0.0.1",
     show_default=True,
-    help="Address to bind. Anything but loopback needs FINLIB_DASHBOARD_TOKEN "
-    "(or FINLIB_DASHBOARD_PASSWORD_HASH).",
+    help="Address to bind. Every address needs a finlib login (finlib users add).",
 )
 @click.option(
     "--notebooks",
@@ -43,16 +42,17 @@ def dashboards() -> None:
     default=None,
     help="Preheated kernels kept ready per notebook (default from voila.json: 1; 0 disables).",
 )
-@click.option("--certfile", default=None, help="PEM certificate: serve HTTPS (or FINLIB_DASHBOARD_CERTFILE).")
-@click.option("--keyfile", default=None, help="PEM private key (or FINLIB_DASHBOARD_KEYFILE).")
+@click.option("--certfile", default=None, help="PEM certificate: serve HTTPS only (or FINLIB_TLS_CERT).")
+@click.option("--keyfile", default=None, help="PEM private key (or FINLIB_TLS_KEY).")
+@click.option("--no-auth", is_flag=True, help="Development only, 127.0.0.1 only: no login (logged loudly).")
 @click.option("--log-level", default=None, type=click.Choice(["DEBUG", "INFO", "WARN", "ERROR"]))
-def serve(port, ip, notebooks, pool_size, certfile, keyfile, log_level) -> None:
+def serve(port, ip, notebooks, pool_size, certfile, keyfile, no_auth, log_level) -> None:
     """Serve the dashboards with Voilà (preheated kernels, idle culling, no tracebacks).
 
     The warehouse is FINLIB_DB_URL, as for every command; the landing page lists the
     dashboards. Stop with Ctrl-C.
     """
-    opts = ServeOptions(ip=ip, pool_size=pool_size, log_level=log_level)
+    opts = ServeOptions(ip=ip, pool_size=pool_size, log_level=log_level, no_auth=no_auth)
     if port is not None:
         opts.port = port
     if notebooks is not None:
@@ -62,6 +62,8 @@ def serve(port, ip, notebooks, pool_size, certfile, keyfile, log_level) -> None:
     if keyfile:
         opts.keyfile = keyfile
     opts.check()
+    if no_auth:
+        click.echo("dashboards: WARNING --no-auth: NO LOGIN, every visitor is an admin", err=True)
     click.echo(f"dashboards: {opts.url} serving {Path(opts.notebooks).resolve()}", err=True)
     run(opts)
 

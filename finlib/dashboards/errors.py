@@ -49,6 +49,8 @@ from finlib.errors import FinlibError
 
 GENERIC = "This view could not be built. Please try again later or tell the analytics team"
 LOG_ENV = "FINLIB_DASHBOARD_LOG"
+#: loggers that write tracebacks of browser-sent comm messages
+COMM_LOGGERS = ("Comm", "ipykernel.comm")
 
 _log: logging.Logger | None = None
 _installed = False
@@ -182,4 +184,11 @@ def install(force: bool = False) -> None:
         show(exc)
 
     shell.showtraceback = showtraceback
+    # a malformed comm message from the browser (comm_open of an unknown widget, a bad
+    # comm_msg) is logged by ipykernel/comm with its traceback on stderr, which ipykernel
+    # forwards to the page: send those records to the dashboard log instead
+    for name in COMM_LOGGERS:
+        comm_log = logging.getLogger(name)
+        comm_log.handlers = list(_logger().handlers)
+        comm_log.propagate = False
     _installed = True

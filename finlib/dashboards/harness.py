@@ -12,14 +12,18 @@ use (``lazy_loader``), so importing this module never needs them.
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import os
+import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +63,7 @@ class DashboardServer:
         port: int | None = None,
         ip: str = "127.0.0.1",
         pool_size: int | None = None,
+        no_auth: bool = False,
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         startup_timeout: float = 60.0,
@@ -67,6 +72,7 @@ class DashboardServer:
         self.port = port or free_port()
         self.ip = ip
         self.pool_size = pool_size
+        self.no_auth = no_auth
         self.env = {**os.environ, "FINLIB_DB_URL": db_url, **(env or {})}
         self.env.setdefault("FINLIB_DASHBOARD_LOG", str(Path(tempfile.gettempdir()) / f"finlib-dash-{self.port}.log"))
         self.log_path = log_path or Path(tempfile.gettempdir()) / f"finlib-voila-{self.port}.log"
@@ -74,8 +80,16 @@ class DashboardServer:
         self.proc: subprocess.Popen | None = None
 
     @property
+    def tls(self) -> bool:
+        return bool(self.env.get("FINLIB_TLS_CERT"))
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/"
+
+    def ssl_context(self):
+        """For a test server's self-signed certificate: no verification."""
+        return ssl._create_unverified_context() if self.tls else None  # noqa: S323 - test certificate
 
     def render_url(self, notebook: str, query: str = "") -> str:
         return f"{self.url}voila/render/{notebook}" + (f"?{query}" if query else "")
@@ -85,6 +99,8 @@ class DashboardServer:
                "--ip", self.ip, "--notebooks", str(self.notebooks)]
         if self.pool_size is not None:
             cmd += ["--pool-size", str(self.pool_size)]
+        if self.no_auth:
+            cmd.append("--no-auth")
         return cmd
 
     def log(self) -> str:
@@ -104,7 +120,7 @@ class DashboardServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dashboard server exited ({self.proc.returncode}):\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as r:
+                with urllib.request.urlopen(self.url, timeout=2, context=self.ssl_context()) as r:
                     if r.status == 200:
                         return self
             except (urllib.error.URLError, OSError):
@@ -112,6 +128,29 @@ class DashboardServer:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"dashboard server not ready in {self.startup_timeout:.0f} s:\n{self.log()}")
+
+    def login(self, name: str, password: str) -> str:
+        """Log in through the form (XSRF cookie and field, like a browser); the session cookie
+        value. Raises ``urllib.error.HTTPError`` (403) when refused."""
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar),
+                                             urllib.request.HTTPSHandler(context=self.ssl_context()))
+        with opener.open(self.url + "login", timeout=30) as r:
+            form = r.read().decode()
+        xsrf = re.search(r"name='_xsrf' value='([^']+)'", form).group(1)
+        data = urllib.parse.urlencode({"_xsrf": xsrf, "username": name, "password": password,
+                                       "next": "/"}).encode()
+        with opener.open(self.url + "login", data=data, timeout=60):
+            pass
+        for c in jar:
+            if c.name == "finlib_session":
+                return c.value
+        raise RuntimeError("no session cookie after login")
+
+    def login_context(self, context, name: str, password: str) -> None:
+        """Give a Playwright browser context the session of ``name``."""
+        context.add_cookies([{"name": "finlib_session", "value": self.login(name, password),
+                              "url": self.url, "httpOnly": True, "sameSite": "Lax"}])
 
     def pools_filled(self) -> int:
         return self.log().count("Kernel pool of ")

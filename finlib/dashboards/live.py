@@ -56,7 +56,7 @@ from IPython.utils.capture import capture_output
 
 from finlib import config, viz, widgets
 from finlib.dashboards import errors, query
-from finlib.errors import FinlibError
+from finlib.errors import AccessDenied, FinlibError
 from finlib.views.common import SCRAP_MIME, clear_cache, data_as_of, period_choices, warehouse
 from finlib.warehouse.status import fingerprint
 
@@ -195,7 +195,15 @@ class LivePage:
 
     # -- controls ------------------------------------------------------------------------------
     def change(self, name: str, value: Any) -> None:
-        """A viewer picked ``value`` for ``name``: set it and re-draw the sections."""
+        """A viewer picked ``value`` for ``name``: set it and re-draw the sections.
+
+        The department is checked against the viewer's grant: a crafted widget message
+        naming another department changes nothing."""
+        if name == "department":
+            try:
+                query.in_scope(value)
+            except AccessDenied:
+                return
         values = {**self.params, name: value}
         names = inspect.signature(self.view.params).parameters
         self.params = self.view.params(**{k: v for k, v in values.items() if k in names})

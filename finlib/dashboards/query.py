@@ -31,12 +31,15 @@ import json
 import os
 import ssl
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs
 
 from websockets.sync.client import connect
 
-from finlib.errors import ConfigError, FinlibError
+from finlib.access.policy import User, departments_in_scope, scoped_departments
+from finlib.access.session import verify_grant
+from finlib.errors import AccessDenied, ConfigError, FinlibError
 
 #: environment variables Voilà sets from the viewer's request
 REQUEST_KEYS = (
@@ -49,6 +52,10 @@ REQUEST_KEYS = (
     "SERVER_SOFTWARE",
 )
 CONNECT_TIMEOUT = 10.0
+#: set by the dashboard server when it requires a login: kernels then require a grant
+AUTH_ENV = "FINLIB_DASHBOARD_AUTH"
+#: the signed grant of the viewer (the server's ``X-Finlib-Grant`` request header)
+GRANT_KEY = "HTTP_X_FINLIB_GRANT"
 
 _request: dict[str, str] | None = None  # this kernel's request, once known
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
@@ -176,6 +183,11 @@ def param(
     qs = request_info().get("QUERY_STRING", "")
     values = parse_qs(qs, keep_blank_values=False).get(name)
     if not values:
+        if name == "department":
+            user = viewer()
+            if user is not None and user.restricted and default not in departments_in_scope(user):
+                return departments_in_scope(user)[0]  # a department head's own department
+            return in_scope(default)
         return default
     raw = values[0]
     kind = cast or (type(default) if default is not None else str)
@@ -185,7 +197,34 @@ def param(
         if value not in allowed:
             shown = ", ".join(str(c) for c in allowed)
             raise ConfigError(f"Unknown {name} {raw!r}: choose one of {shown}.")
+    if name == "department":
+        in_scope(value)
     return value
+
+
+def viewer() -> User | None:
+    """The viewer this kernel serves, as the server's signed grant says (its departments are
+    the granted scope); ``None`` outside Voilà or when the server runs without login.
+
+    Raises :class:`~finlib.errors.AccessDenied` when the server requires a login and the
+    kernel got no genuine grant for this notebook (a client cannot send one: the server drops
+    the header from requests and signs its own)."""
+    info = request_info()
+    if not under_voila() or os.environ.get(AUTH_ENV) != "1":
+        return None
+    notebook = PurePosixPath(info.get("SCRIPT_NAME", "")).stem
+    user = verify_grant(os.environ.get(GRANT_KEY, ""), notebook)
+    if user is None:
+        raise AccessDenied("This page was not opened through the dashboard server's login: reload it.")
+    return user
+
+
+def in_scope(department: Any) -> Any:
+    """``department`` if the viewer may see it; raises :class:`AccessDenied` otherwise."""
+    user = viewer()
+    if user is not None and department is not None:
+        scoped_departments(user, department)
+    return department
 
 
 def _reset_for_tests() -> None:

@@ -11,11 +11,13 @@ Settings from the environment
 -----------------------------
 ``PORT``                           port (default 8866)
 ``FINLIB_DB_URL``                  the warehouse, read by the notebooks (see finlib.config)
-``FINLIB_DASHBOARD_TOKEN``         token viewers must present (``?token=...`` once; a cookie after)
-``FINLIB_DASHBOARD_PASSWORD_HASH`` alternatively a password hash from
-                                   ``python -c "from jupyter_server.auth import passwd; print(passwd())"``
-``FINLIB_DASHBOARD_CERTFILE``      PEM certificate (chain): serve HTTPS
-``FINLIB_DASHBOARD_KEYFILE``       PEM private key for the certificate
+``FINLIB_SESSION_KEY``             key of the login cookies and kernel grants (else random per run)
+``FINLIB_TLS_CERT``                PEM certificate (chain): serve HTTPS only
+                                   (``FINLIB_DASHBOARD_CERTFILE`` is the older name)
+``FINLIB_TLS_KEY``                 PEM private key for the certificate (``FINLIB_DASHBOARD_KEYFILE``)
+
+Every request needs a finlib login (``finlib users add``; ``finlib.dashboards.auth``) on every
+address; ``--no-auth`` (loopback only, logged loudly) is for development.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from finlib.errors import ConfigError
 CONFIG_DIR = Path(__file__).resolve().parent  # holds voila.json
 DEFAULT_PORT = 8866
 DEFAULT_IP = "127.0.0.1"
+#: secrets of the former shared-token login: no longer read, still kept out of kernels
 TOKEN_ENV = "FINLIB_DASHBOARD_TOKEN"
 PASSWORD_HASH_ENV = "FINLIB_DASHBOARD_PASSWORD_HASH"
-CERTFILE_ENV = "FINLIB_DASHBOARD_CERTFILE"
-KEYFILE_ENV = "FINLIB_DASHBOARD_KEYFILE"
-MIN_TOKEN_LENGTH = 16
+CERTFILE_ENV = "FINLIB_TLS_CERT"
+KEYFILE_ENV = "FINLIB_TLS_KEY"
+OLD_CERTFILE_ENV = "FINLIB_DASHBOARD_CERTFILE"
+OLD_KEYFILE_ENV = "FINLIB_DASHBOARD_KEYFILE"
 
 
 def default_port() -> int:
@@ -70,31 +74,22 @@ class ServeOptions:
     ip: str = DEFAULT_IP
     notebooks: Path = field(default_factory=config.notebooks_dir)
     pool_size: int | None = None  # None: voila.json's default_pool_size; 0: no preheating
-    token: str | None = field(default_factory=lambda: os.environ.get(TOKEN_ENV) or None)
-    password_hash: str | None = field(
-        default_factory=lambda: os.environ.get(PASSWORD_HASH_ENV) or None
-    )
-    certfile: str | None = field(default_factory=lambda: os.environ.get(CERTFILE_ENV) or None)
-    keyfile: str | None = field(default_factory=lambda: os.environ.get(KEYFILE_ENV) or None)
+    certfile: str | None = field(
+        default_factory=lambda: os.environ.get(CERTFILE_ENV) or os.environ.get(OLD_CERTFILE_ENV) or None)
+    keyfile: str | None = field(
+        default_factory=lambda: os.environ.get(KEYFILE_ENV) or os.environ.get(OLD_KEYFILE_ENV) or None)
     log_level: str | None = None
+    no_auth: bool = False
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for any unsafe or impossible combination."""
         nb = Path(self.notebooks)
         if not nb.is_dir():
             raise ConfigError(f"No notebook folder at {nb}: pass --notebooks DIR")
-        if not is_loopback(self.ip) and not (self.token or self.password_hash):
+        if self.no_auth and not is_loopback(self.ip):
             raise ConfigError(
-                f"Refusing to serve dashboards on {self.ip or 'all interfaces'} without "
-                f"authentication: anyone who can reach this address could read the data. "
-                f"Set {TOKEN_ENV} (at least {MIN_TOKEN_LENGTH} random characters, e.g. "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) or "
-                f"{PASSWORD_HASH_ENV}, or bind to 127.0.0.1."
-            )
-        if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
-            raise ConfigError(
-                f"{TOKEN_ENV} is too short ({len(self.token)} characters): use at least "
-                f"{MIN_TOKEN_LENGTH} random characters."
+                f"Refusing --no-auth on {self.ip or 'all interfaces'}: anyone who can reach this "
+                "address could read the data. --no-auth is for 127.0.0.1 only."
             )
         if self.keyfile and not self.certfile:
             raise ConfigError(f"{KEYFILE_ENV}/--keyfile given without a certificate (--certfile)")
@@ -123,16 +118,13 @@ class ServeOptions:
             args.append(f"--FinlibVoila.keyfile={self.keyfile}")
         if self.log_level:
             args.append(f"--Voila.log_level={self.log_level}")
+        if self.no_auth:
+            args.append("--FinlibVoila.no_auth=True")
         return args
 
     def secret_config(self):
-        """A traitlets Config with the token / password hash (kept off argv and out of ps)."""
-        cfg = Config()
-        if self.token:
-            cfg.Voila.token = self.token
-        if self.password_hash:
-            cfg.PasswordIdentityProvider.hashed_password = self.password_hash
-        return cfg
+        """A traitlets Config for what must stay off argv (nothing today: logins are users)."""
+        return Config()
 
     @property
     def url(self) -> str:

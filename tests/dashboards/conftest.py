@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dashboards import logins
 from tests.dashboards.fixtures import warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +17,11 @@ OUTPUT = ROOT / "test-output" / "dashboards"
 
 @pytest.fixture(scope="session")
 def fixture_db_url(tmp_path_factory) -> str:
-    return warehouse.build(tmp_path_factory.mktemp("dash-wh") / "warehouse.duckdb")
+    from finlib.warehouse.db import get_warehouse
+
+    url = warehouse.build(tmp_path_factory.mktemp("dash-wh") / "warehouse.duckdb")
+    logins.add_users(get_warehouse(url))
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +79,7 @@ def output_dir() -> Path:
 
 NOTEBOOKS = ROOT / "notebooks"
 DEMO_END = "2026-10"
+STRIPE_SECRET = "whsec_test_" + "d" * 24
 
 
 class Demo:
@@ -94,8 +100,10 @@ def demo_warehouse(tmp_path_factory) -> Demo:
     (base / "reports").mkdir()
     wh = get_warehouse(url)
     generate(wh, "small", 42, end=DEMO_END)
+    logins.add_users(wh)
     env = {"FINLIB_DB_URL": url, "FINLIB_REPORTS": str(base / "reports"),
-           "FINLIB_DASHBOARD_LOG": str(base / "dashboards.log")}
+           "FINLIB_DASHBOARD_LOG": str(base / "dashboards.log"),
+           "FINLIB_STRIPE_WEBHOOK_SECRET": STRIPE_SECRET}
     return Demo(url, wh, env)
 
 

@@ -112,27 +112,30 @@ def test_install_does_nothing_outside_voila():
 
 
 @pytest.mark.parametrize("ip", ["0.0.0.0", "", "192.168.1.10", "::", "example.com"])
-def test_binding_beyond_loopback_without_a_token_is_refused(ip, tmp_path):
-    with pytest.raises(ConfigError, match="Refusing to serve dashboards"):
-        ServeOptions(ip=ip, notebooks=tmp_path, token=None, password_hash=None).check()
+def test_no_auth_beyond_loopback_is_refused(ip, tmp_path):
+    with pytest.raises(ConfigError, match="Refusing --no-auth"):
+        ServeOptions(ip=ip, notebooks=tmp_path, no_auth=True).check()
 
 
 @pytest.mark.parametrize("ip", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
-def test_loopback_needs_no_token(ip, tmp_path):
-    ServeOptions(ip=ip, notebooks=tmp_path, token=None, password_hash=None).check()
+def test_no_auth_on_loopback_is_allowed(ip, tmp_path):
+    opts = ServeOptions(ip=ip, notebooks=tmp_path, no_auth=True)
+    opts.check()
+    assert "--FinlibVoila.no_auth=True" in opts.argv()
 
 
-def test_a_short_token_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="too short"):
-        ServeOptions(ip="0.0.0.0", notebooks=tmp_path, token="abc").check()
-
-
-def test_secrets_stay_off_the_command_line(tmp_path):
-    opts = ServeOptions(ip="0.0.0.0", notebooks=tmp_path, token="t" * 32, pool_size=0)
+def test_every_address_serves_with_a_login(tmp_path):
+    opts = ServeOptions(ip="0.0.0.0", notebooks=tmp_path, pool_size=0)
+    opts.check()
     argv = " ".join(opts.argv())
-    assert "t" * 32 not in argv
+    assert "no_auth" not in argv
     assert "--VoilaConfiguration.preheat_kernel=False" in argv
-    assert opts.secret_config().Voila.token == "t" * 32
+
+
+def test_theme_and_template_overrides_are_off():
+    cfg = json.loads((ROOT / "finlib" / "dashboards" / "voila.json").read_text())
+    assert cfg["VoilaConfiguration"]["allow_theme_override"] == "NO"
+    assert cfg["VoilaConfiguration"]["allow_template_override"] == "NO"
 
 
 def test_committed_config_preheats_culls_and_hides_tracebacks():
@@ -142,14 +145,12 @@ def test_committed_config_preheats_culls_and_hides_tracebacks():
     assert cfg["MappingKernelManager"]["cull_idle_timeout"] > 0
 
 
-def test_cli_refuses_to_bind_all_interfaces_without_a_token(tmp_path):
-    env = {k: v for k, v in __import__("os").environ.items()
-           if k not in ("FINLIB_DASHBOARD_TOKEN", "FINLIB_DASHBOARD_PASSWORD_HASH")}
+def test_cli_refuses_no_auth_on_all_interfaces(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "finlib.dashboards", "serve", "--ip", "0.0.0.0",
+        [sys.executable, "-m", "finlib.dashboards", "serve", "--ip", "0.0.0.0", "--no-auth",
          "--notebooks", str(tmp_path), "--port", "1"],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 2
-    assert "Refusing to serve dashboards on 0.0.0.0" in proc.stderr
+    assert "Refusing --no-auth on 0.0.0.0" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -10,6 +10,7 @@ import pytest
 
 from finlib.dashboards import ERROR_SELECTOR, KPI_SELECTOR
 from tests.dashboards.fixtures.warehouse import PERIODS, expected_revenue
+from tests.dashboards.logins import log_in, password
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +23,7 @@ def money(value) -> str:
 
 
 def open_dashboard(page, server, notebook=KPI, query=""):
+    log_in(page, server)
     page.goto(server.render_url(notebook, query), wait_until="domcontentloaded")
     page.wait_for_selector(f"{KPI_SELECTOR}, {ERROR_SELECTOR}", timeout=LOAD_TIMEOUT)
     page.wait_for_load_state("load")
@@ -36,6 +38,7 @@ def assert_no_python_error(page):
 
 
 def test_landing_page_lists_every_dashboard(dashboard_server, page, output_dir):
+    log_in(page, dashboard_server)
     page.goto(dashboard_server.url)
     links = page.locator("a[href*='/voila/render/']")
     names = sorted(links.all_inner_texts())
@@ -98,7 +101,8 @@ def test_missing_data_is_a_short_message_not_a_traceback(dashboard_server, page,
 def test_an_unknown_department_is_a_short_message(dashboard_server, page):
     open_dashboard(page, dashboard_server, query="department=Legal")
     text = page.locator(ERROR_SELECTOR).inner_text()
-    assert text.startswith("Unknown department 'Legal': choose one of Sales, Marketing")
+    # refused by the server before any kernel runs (the policy knows the departments)
+    assert text == "Not allowed: no department 'Legal'"
     assert_no_python_error(page)
 
 
@@ -116,28 +120,35 @@ def test_second_dashboard_reads_the_warehouse_when_opened(dashboard_server, page
     "voila/files/%2e%2e/conftest.py",
 ])
 def test_nothing_outside_the_dashboards_is_served(dashboard_server, path):
+    cookie = dashboard_server.login("admin", password("admin"))
+    req = urllib.request.Request(dashboard_server.url + path, headers={"Cookie": f"finlib_session={cookie}"})
     with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(dashboard_server.url + path, timeout=10)
+        urllib.request.urlopen(req, timeout=10)
     assert err.value.code in (403, 404)
 
 
-def test_a_server_on_all_interfaces_requires_its_token(fixture_db_url, tmp_path):
+def test_a_server_on_all_interfaces_requires_a_login(tmp_path):
     from finlib.dashboards.harness import DashboardServer
+    from finlib.warehouse.db import get_warehouse
+    from tests.dashboards import logins
     from tests.dashboards.conftest import FIXTURE_NOTEBOOKS
+    from tests.dashboards.fixtures import warehouse
 
-    token = "tok_" + "x7" * 16
-    with DashboardServer(FIXTURE_NOTEBOOKS, fixture_db_url, ip="0.0.0.0", pool_size=0,
-                         env={"FINLIB_DASHBOARD_TOKEN": token},
+    # its own warehouse: logins write, and the session's server has the shared one open
+    db_url = warehouse.build(tmp_path / "warehouse.duckdb")
+    logins.add_users(get_warehouse(db_url))
+    with DashboardServer(FIXTURE_NOTEBOOKS, db_url, ip="0.0.0.0", pool_size=0,
                          log_path=tmp_path / "voila.log") as srv:
-        pass_ = urllib.request.urlopen(f"{srv.url}?token={token}", timeout=10)
-        assert pass_.status == 200 and "kpi_fixture.ipynb" in pass_.read().decode()
         for url in (srv.url, srv.render_url(KPI), srv.url + "voila/api/contents/"):
             try:
                 r = urllib.request.urlopen(url, timeout=10)
                 body = r.read().decode(errors="replace")
-                # an unauthenticated GET may be redirected to the login page, never served
-                assert "/login" in r.url and "Password or token" in body, url
-                assert 'href="/voila/render/' not in body, url
+                # an unauthenticated GET is redirected to the login page, never served
+                assert "/login" in r.url and "Log in" in body, url
+                assert "href='/voila/render/" not in body and 'href="/voila/render/' not in body, url
             except urllib.error.HTTPError as exc:
                 assert exc.code in (401, 403), url
-        assert token not in srv.log()
+        cookie = srv.login("exec", password("exec"))
+        req = urllib.request.Request(srv.url, headers={"Cookie": f"finlib_session={cookie}"})
+        assert "kpi_fixture.ipynb" in urllib.request.urlopen(req, timeout=10).read().decode()
+        assert password("exec") not in srv.log() and cookie not in srv.log()
