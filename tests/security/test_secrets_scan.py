@@ -34,7 +34,7 @@ SENTINELS = {
     "TEST_HOOK_URL_TOKEN": "SENTINEL-hook-token-a81d",
     "TEST_HOOK_SECRET": "whsec_U0VOVElORUwtaG9vay1zZWNyZXQtMDEyMzQ1Njc=",
     "FINLIB_STRIPE_WEBHOOK_SECRET": "whsec_SENTINEL-stripe-secret-4e0b",
-    "FINLIB_DASHBOARD_TOKEN": "SENTINEL-dashboard-token-99aa",
+    "FINLIB_SESSION_KEY": "SENTINEL-session-key-99aa-0123456789abcdef",
 }
 
 
