@@ -18,7 +18,7 @@ import pandas as pd
 
 from finlib import viz, widgets
 from finlib.alerts import rule_settings
-from finlib.errors import ConfigError, FinlibError
+from finlib.errors import ConfigError
 from finlib.metrics import monitoring
 from finlib.views import common, data
 from finlib.views.common import (
@@ -77,10 +77,7 @@ def load(period: str) -> Frames:
 
     def compute():
         m = data.metrics(period)
-        try:
-            prev = data.metrics(month_before(period))
-        except FinlibError:  # no previous month in the warehouse
-            prev = None
+        prev = data.previous_metrics(period)
         return Frames(period=period, data_as_of=data_as_of(), metrics=m, budget_vs_actual=m["budget_vs_actual"],
                       department_costs=m["facts"]["department_costs"], utilisation=m["budget_utilisation"],
                       previous=prev)

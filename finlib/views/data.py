@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from finlib.errors import NoDataError
+from finlib.errors import FinlibError, NoDataError
 from finlib.metrics import facts
 from finlib.metrics.clv import clv_by_segment
 from finlib.metrics.kpis import headline_kpis, period_metrics
 from finlib.models.churn import churn_propensity
 from finlib.models.forecast import revenue_forecast
 from finlib.periods import parse_period
-from finlib.views.common import cached, require_period_data, warehouse
+from finlib.views.common import cached, month_before, require_period_data, warehouse
 
 
 def metrics(period: str) -> dict:
@@ -27,6 +27,15 @@ def metrics(period: str) -> dict:
         return period_metrics(warehouse(), period)
 
     return cached(("period_metrics", period), compute)
+
+
+def previous_metrics(period: str) -> dict | None:
+    """:func:`metrics` of the month before ``period``, or ``None`` when the warehouse has no
+    data for it (the first month of the books)."""
+    try:
+        return metrics(month_before(period))
+    except FinlibError:  # no previous month in the warehouse
+        return None
 
 
 def headline(period: str) -> dict | None:

@@ -33,7 +33,6 @@ from finlib.views.common import (
     data_as_of,
     jsonable,
     month,
-    month_before,
     period_choices,
     warehouse,
 )
@@ -73,10 +72,7 @@ def load(period: str, adoption_features: int = 6) -> Frames:
 
     def compute():
         m = data.metrics(period)
-        try:
-            prev = data.metrics(month_before(period))
-        except FinlibError:  # no previous month in the warehouse
-            prev = None
+        prev = data.previous_metrics(period)
         first = available_periods()[-1]
         return Frames(period=period, data_as_of=data_as_of(), metrics=m, features=m["facts"]["features"],
                       milestones=m["milestones"],
