@@ -123,14 +123,16 @@ def history_cmd(table: str, key: str, as_json: bool) -> None:
 @click.option("--to", "date_to", required=True, help="Last date, inclusive.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
 def export_cmd(date_from: str, date_to: str, out: str) -> None:
-    """Entries of a date range as JSONL and CSV, with a verification summary, for auditors."""
+    """Entries of a date range as JSONL and CSV, with a verification summary, for auditors
+    (encrypted when FINLIB_ARCHIVE_KEY is set; read them with `finlib archive decrypt`)."""
     from pathlib import Path
 
     from finlib.audit.query import export
 
     res = export(_wh(), date_from, date_to, Path(out))
-    click.echo(f"{res['entries']} entries ({res['first_seq']}..{res['last_seq']}) written to {out}; "
-               f"trail {'intact' if res['verification']['ok'] else 'NOT intact'}")
+    click.echo(f"{res['entries']} entries ({res['first_seq']}..{res['last_seq']}) written to {out}"
+               + (f", encrypted (key id {res['key_id']})" if res["key_id"] else "")
+               + f"; trail {'intact' if res['verification']['ok'] else 'NOT intact'}")
 
 
 @audit.command("access")
@@ -197,8 +199,8 @@ def plan_cmd(today, as_json) -> None:
 @_today_opt
 @click.option("--json", "as_json", is_flag=True)
 def apply_cmd(today, as_json) -> None:
-    """Archive to Parquet (with a sha256 manifest), then delete, what is past retention."""
-    from finlib.audit.retention import apply
+    """Archive (Parquet or tar, sha256 manifest, verified), then delete, what is past retention."""
+    from finlib.audit.retention import REPORTS, apply
 
     items = apply(_wh(), _today(today))
     if as_json:
@@ -206,24 +208,59 @@ def apply_cmd(today, as_json) -> None:
         return
     for i in items:
         if i.archive:
-            click.echo(f"{i.table}: {i.past:,} rows archived to {i.archive['path']} and deleted ({i.held:,} held)")
+            what = "report run folders" if i.table == REPORTS else "rows"
+            click.echo(f"{i.table}: {i.past:,} {what} archived to {i.archive['path']} and deleted ({i.held:,} held)")
+
+
+@retention.command("verify")
+@click.argument("archive", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", default=None, type=click.Path(exists=False, file_okay=False),
+              help="Also copy the verified plaintext files into this new folder (mode 0700).")
+@click.option("--json", "as_json", is_flag=True)
+def verify_archive_cmd(archive: str, out: str | None, as_json: bool) -> None:
+    """Check a retention archive against its manifest (decrypting it with FINLIB_ARCHIVE_KEY
+    when it is encrypted) and read it back; exit 0 when every file matches."""
+    import shutil
+    from pathlib import Path
+
+    from finlib.audit import sealed
+    from finlib.audit.retention import open_archive
+    from finlib.errors import FinlibError
+
+    if out is not None and Path(out).exists():
+        raise FinlibError(f"{out} already exists; give a new folder for --out")
+    with open_archive(Path(archive)) as (manifest, plain, counts):
+        if out is not None:
+            for name in manifest["files"]:
+                dst = Path(out) / name
+                sealed.private_dir(dst.parent)
+                shutil.copyfile(plain / name, dst)
+                dst.chmod(0o600)
+    if as_json:
+        click.echo(json.dumps({"archive": archive, "ok": True, "files": counts}))
+        return
+    unit = "files" if manifest.get("kind") == "reports" else "rows"
+    for name, n in counts.items():
+        click.echo(f"  ✓ {name}: {n:,} {unit}, sha256 as in the manifest")
+    click.echo(f"{archive}: intact ({len(counts)} file(s))" + (f"; plaintext copied to {out}" if out else ""))
 
 
 @retention.group("hold")
 def hold() -> None:
-    """Legal holds: rows that apply never deletes."""
+    """Legal holds: rows (or report runs, --table reports) that apply never deletes."""
 
 
 def _scope(f):
     f = click.option("--reason", required=True)(f)
-    f = click.option("--key", default=None, help="Primary-key value(s), comma-separated.")(f)
-    f = click.option("--period", default=None, metavar="YYYY-MM")(f)
-    return click.option("--table", required=True)(f)
+    f = click.option("--key", default=None, help="Primary-key value(s), comma-separated; for reports, a run id.")(f)
+    f = click.option("--period", default=None, metavar="YYYY-MM", help="Every row (or report run) of this month.")(f)
+    return click.option("--table", required=True, help="A warehouse table, or reports for the report archive.")(f)
 
 
 @hold.command("add")
 @_scope
 def hold_add(table, period, key, reason) -> None:
+    """Hold a month (--period) or a key (--key) of TABLE; reports: a month or a run id."""
     from finlib.audit.retention import add_hold
 
     click.echo(f"hold {add_hold(_wh(), table, reason, period=period, key=key)} placed on {table} "
@@ -233,6 +270,7 @@ def hold_add(table, period, key, reason) -> None:
 @hold.command("release")
 @_scope
 def hold_release(table, period, key, reason) -> None:
+    """Release the active holds on TABLE for a month or a key."""
     from finlib.audit.retention import release_hold
 
     n = release_hold(_wh(), table, reason, period=period, key=key)
