@@ -236,6 +236,7 @@ def verify_archive_cmd(archive: str, out: str | None, as_json: bool) -> None:
                 sealed.private_dir(dst.parent)
                 shutil.copyfile(plain / name, dst)
                 dst.chmod(0o600)
+            sealed.write_sealed(Path(out) / "manifest.json", sealed.read_bytes(Path(archive) / "manifest.json"))
     if as_json:
         click.echo(json.dumps({"archive": archive, "ok": True, "files": counts}))
         return
