@@ -28,7 +28,6 @@ from finlib.jobs.index import rebuild_index
 from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
 from finlib.warehouse.load import write_batch
-
 from tests.security.helpers import finlib
 
 TODAY = dt.date(2026, 11, 15)  # seven years: the cutoff is 2019-11-01
@@ -145,7 +144,7 @@ def test_apply_archives_then_deletes_report_runs_and_never_held_ones(any_db_url,
     arch = Path(entry["archive"])
     manifest = json.loads((arch / "manifest.json").read_text())
     assert set(entry["runs"]) == {f"executive/{p.parent.name}/{p.name}" for p in (old_a, old_d)}
-    for name, meta in manifest["files"].items():
+    for meta in manifest["files"].values():
         assert entry["runs"][meta["run"]]["sha256"] == meta["sha256"]
     assert verify(wh).ok, verify(wh).problems
 
@@ -163,7 +162,7 @@ def test_apply_archives_then_deletes_report_runs_and_never_held_ones(any_db_url,
     # a tampered archive is refused, by the function and by the auditor's command
     tar = arch / "executive" / old_a.parent.name / f"{old_a.name}.tar"
     raw = bytearray(tar.read_bytes())
-    raw[600] ^= 1  # inside the first member's content
+    raw[600] ^= 1  # one byte of the run archive
     tar.write_bytes(bytes(raw))
     with pytest.raises(FinlibError, match="sha256 differs"):
         read_archive(arch)
