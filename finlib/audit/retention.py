@@ -46,6 +46,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tarfile
@@ -67,6 +68,8 @@ from finlib.periods import parse_period
 from finlib.warehouse.db import Connection, Warehouse, translate_params
 from finlib.warehouse.load import write_batch
 from finlib.warehouse.schema import TABLES
+
+log = logging.getLogger("finlib.security")  # refused archives: tampered, or no key for them
 
 duckdb = lazy.load("duckdb")
 pa = lazy.load("pyarrow")
@@ -508,12 +511,23 @@ def _load_manifest(path: Path, keys: list[str] | None) -> dict:
     if not f.is_file():
         raise FinlibError(f"{path}: no {MANIFEST}; not a retention archive")
     try:
-        m = json.loads(sealed.read_bytes(f, keys))
+        try:
+            raw = sealed.read_bytes(f, keys)
+        except crypto.DecryptionError as exc:
+            raise crypto.DecryptionError(f"{f}: {exc}") from None
+        m = json.loads(raw)
         if not isinstance(m.get("files"), dict):
             raise ValueError
     except (ValueError, AttributeError):
         raise FinlibError(f"{f}: not a readable manifest: the archive was changed") from None
     return m
+
+
+def _decrypt(src: Path, dst: Path, keys: list[str] | None) -> None:
+    try:
+        crypto.decrypt_file(src, dst, keys)
+    except crypto.DecryptionError as exc:
+        raise crypto.DecryptionError(f"{src}: {exc}") from None
 
 
 def _check_parquet(f: Path, meta: dict, label: Path) -> int:
@@ -558,35 +572,44 @@ def open_archive(path: Path, keys: list[str] | None = None) -> Iterator[tuple[di
     is, per file, its rows (Parquet, counted by DuckDB) or its number of files (a report
     run's tar). Every file's sha256 must equal the manifest's; an encrypted file needs its key
     (``keys``, default ``FINLIB_ARCHIVE_KEY``); a file the manifest says was encrypted must
-    still be. Raises :class:`FinlibError` naming the file otherwise."""
-    path = Path(path)
+    still be. Raises :class:`FinlibError` naming the file otherwise, and logs the refusal
+    (WARNING on ``finlib.security``)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            opened = _check_archive(Path(path), keys, stack)
+        except FinlibError as exc:
+            log.warning("retention archive %s refused: %s", path, exc)
+            raise
+        yield opened
+
+
+def _check_archive(path: Path, keys: list[str] | None, stack: contextlib.ExitStack) -> tuple[dict, Path, dict]:
     m = _load_manifest(path, keys)
     kind = m.get("kind") or "table"
     encrypted = [n for n in m["files"] if (path / n).is_file() and crypto.is_encrypted(path / n)]
-    with contextlib.ExitStack() as stack:
-        plain = path
+    plain = path
+    if encrypted:
+        plain = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="finlib-archive-")))
+    counts = {}
+    for name, meta in m["files"].items():
+        f = path / name
+        if not f.is_file():
+            raise FinlibError(f"{f}: missing from the archive (the manifest lists it)")
+        if meta.get("key_id") and name not in encrypted:
+            raise FinlibError(f"{f}: not encrypted, but the manifest says it was (key id {meta['key_id']}): "
+                              "the archive was changed")
+        p = f
         if encrypted:
-            plain = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="finlib-archive-")))
-        counts = {}
-        for name, meta in m["files"].items():
-            f = path / name
-            if not f.is_file():
-                raise FinlibError(f"{f}: missing from the archive (the manifest lists it)")
-            if meta.get("key_id") and name not in encrypted:
-                raise FinlibError(f"{f}: not encrypted, but the manifest says it was (key id {meta['key_id']}): "
-                                  "the archive was changed")
-            p = f
-            if encrypted:
-                p = plain / name
-                sealed.private_dir(p.parent)
-                if name in encrypted:
-                    crypto.decrypt_file(f, p, keys)
-                else:
-                    shutil.copyfile(f, p)
-            if sealed.sha256_file(p) != meta.get("sha256"):
-                raise FinlibError(f"{f}: sha256 differs from the manifest: the archive was changed")
-            counts[name] = _check_tar(p, meta, f) if kind == REPORTS else _check_parquet(p, meta, f)
-        yield m, plain, counts
+            p = plain / name
+            sealed.private_dir(p.parent)
+            if name in encrypted:
+                _decrypt(f, p, keys)
+            else:
+                shutil.copyfile(f, p)
+        if sealed.sha256_file(p) != meta.get("sha256"):
+            raise FinlibError(f"{f}: sha256 differs from the manifest: the archive was changed")
+        counts[name] = _check_tar(p, meta, f) if kind == REPORTS else _check_parquet(p, meta, f)
+    return m, plain, counts
 
 
 def read_archive(path: Path, keys: list[str] | None = None) -> dict:

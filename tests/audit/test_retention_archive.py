@@ -105,7 +105,7 @@ def _entries(wh, target):
     return [json.loads(r[0]) for r in rows]
 
 
-def test_apply_archives_then_deletes_report_runs_and_never_held_ones(any_db_url, setup, capsys):
+def test_apply_archives_then_deletes_report_runs_and_never_held_ones(any_db_url, setup, capsys, caplog):
     wh = get_warehouse()
     init_db(wh)
     reports = setup / "reports"
@@ -164,15 +164,16 @@ def test_apply_archives_then_deletes_report_runs_and_never_held_ones(any_db_url,
     raw = bytearray(tar.read_bytes())
     raw[600] ^= 1  # one byte of the run archive
     tar.write_bytes(bytes(raw))
-    with pytest.raises(FinlibError, match="sha256 differs"):
+    with caplog.at_level("WARNING", logger="finlib.security"), pytest.raises(FinlibError, match="sha256 differs"):
         read_archive(arch)
+    assert any(str(tar) in r.getMessage() and "refused" in r.getMessage() for r in caplog.records)
     capsys.readouterr()
     assert main(["retention", "verify", str(arch)]) == 1
     err = capsys.readouterr().err
     assert str(tar) in err and "sha256" in err and "Traceback" not in err
 
 
-def test_archives_and_exports_are_encrypted_with_the_archive_key(any_db_url, setup, monkeypatch, capsys):
+def test_archives_and_exports_are_encrypted_with_the_archive_key(any_db_url, setup, monkeypatch, capsys, caplog):
     key = crypto.new_key()
     monkeypatch.setenv(crypto.ENV, key)
     kid = crypto.key_id(key)
@@ -199,6 +200,11 @@ def test_archives_and_exports_are_encrypted_with_the_archive_key(any_db_url, set
     [rep] = _entries(wh, "reports")
     plain_tar = crypto.read_bytes(Path(rep["archive"]) / "executive" / "2018-05" / f"{old.name}.tar")
     assert f"{CUSTOMER} paid {AMOUNT}".encode() in plain_tar
+
+    # the key itself is nowhere: not in the manifests (decrypted), nor in the audit entries
+    for m in (p for p in files if p.name == "manifest.json"):
+        assert key.encode() not in crypto.read_bytes(m) and kid.encode() in crypto.read_bytes(m)
+    assert key not in json.dumps(inv) + json.dumps(rep)
 
     # read back with the key: digests, DuckDB row counts, the rows themselves
     assert read_archive(Path(inv["archive"])) == {"rows.parquet": 1, "history.parquet": 1}
@@ -227,8 +233,11 @@ def test_archives_and_exports_are_encrypted_with_the_archive_key(any_db_url, set
     raw = bytearray(tampered.read_bytes())
     raw[len(raw) // 2] ^= 1
     tampered.write_bytes(bytes(raw))
-    with pytest.raises(crypto.DecryptionError, match="altered"):
+    with caplog.at_level("WARNING", logger="finlib.security"), \
+            pytest.raises(crypto.DecryptionError, match=f"{tampered}: the file does not decrypt: it was altered"):
         read_archive(Path(inv["archive"]))
+    [refusal] = [r.getMessage() for r in caplog.records if r.name == "finlib.security"]
+    assert str(tampered) in refusal and kid in refusal and key not in refusal
 
     # the auditor's export: all three files encrypted, readable with `finlib archive decrypt`
     exp = setup / "export"
