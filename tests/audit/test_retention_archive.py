@@ -366,3 +366,31 @@ def test_a_crashed_apply_is_settled_by_the_next(duckdb_url, setup):
     (again / "report.html").write_text("left behind")
     apply(wh, TODAY)
     assert not again.exists() and not old.exists()
+
+
+def test_a_run_changed_while_it_is_archived_does_not_verify_and_nothing_is_deleted(any_db_url, setup, monkeypatch,
+                                                                                      capsys):
+    """A writer changes a run folder between its files being hashed and the tar being
+    written (a real race, provoked here at that instant): the archive does not match the
+    folder, so the run folders stay, the batch leaves no entry and the archive is removed."""
+    from finlib.audit import retention
+
+    wh = get_warehouse()
+    init_db(wh)
+    reports = setup / "reports"
+    runs = [_publish(reports, "executive", "2018-04"), _publish(reports, "executive", "2018-05")]
+    real_tar = retention._tar_run
+
+    def concurrent_writer(run, dst):
+        if run.run_id == runs[1].name:
+            (run.path / archive.REPORT).write_text("<html>rewritten meanwhile</html>")
+        real_tar(run, dst)
+
+    monkeypatch.setattr(retention, "_tar_run", concurrent_writer)
+    capsys.readouterr()
+    assert main(["retention", "apply", "--today", str(TODAY)]) == 1
+    err = capsys.readouterr().err
+    assert "did not verify" in err and "report.html" in err and "nothing was deleted" in err
+    assert all(p.exists() for p in runs) and not list(reports.glob("*/*/.retention-*"))
+    assert _entries(wh, "reports") == [] and not [p for p in (setup / "archive").rglob("*") if p.is_file()]
+    assert verify(wh).ok
