@@ -85,4 +85,11 @@ def test_policy_errors_name_the_file_and_key(tmp_path):
     p.write_text("tabels: {}\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_policy(p)
+    p.write_text("reports: {years: 0}\n")
+    with pytest.raises(ConfigError, match=r"retention.yaml: reports.years must be a whole number"):
+        load_policy(p)
+    p.write_text("reports: {keep: 7}\n")
+    with pytest.raises(ConfigError, match=r"retention.yaml: reports: give"):
+        load_policy(p)
     assert load_policy().rules["gl_entries"].years == 7  # the project's default policy
+    assert load_policy().report_years == 7
