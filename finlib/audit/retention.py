@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lazy_loader as lazy
+import pyarrow as pa
+import pyarrow.parquet as pq  # not lazy: a placeholder for the submodule breaks pandas' read_parquet
 import yaml
 
 from finlib import config, crypto
@@ -72,8 +74,6 @@ from finlib.warehouse.schema import TABLES
 log = logging.getLogger("finlib.security")  # refused archives: tampered, or no key for them
 
 duckdb = lazy.load("duckdb")
-pa = lazy.load("pyarrow")
-pq = lazy.load("pyarrow.parquet", suppress_warning=True)
 
 HOLDS_DDL = ("CREATE TABLE IF NOT EXISTS retention_holds (hold_id VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, "
              "period DATE, key_value VARCHAR, reason VARCHAR NOT NULL, created_by VARCHAR NOT NULL, "
