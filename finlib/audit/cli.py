@@ -167,7 +167,7 @@ def watch_cmd(since, no_deliver, as_json) -> None:
     """Raise alerts for unusual access, failed integrations and refused API calls, and
     deliver every pending alert. Exit 0, or 5 when a new critical alert was raised."""
     from finlib.audit.chain import parse_when
-    from finlib.audit.monitor import watch
+    from finlib.audit.monitor import NewCriticalAlerts, watch
 
     res = watch(_wh(), since=parse_when(since) if since else None, deliver=not no_deliver)
     if as_json:
@@ -180,7 +180,7 @@ def watch_cmd(since, no_deliver, as_json) -> None:
             click.secho(f"  {'NEW ' if a['id'] in new else '    '}[{a['severity']}] {a['id']} {a['rule']}: "
                         f"{a['message']}", fg="red" if a["severity"] == "critical" else "yellow")
     if res["new_critical"]:
-        raise click.exceptions.Exit(5)
+        raise NewCriticalAlerts(f"{res['new_critical']} new critical alert(s): `finlib alerts list --state open`")
 
 
 @audit.command("api")

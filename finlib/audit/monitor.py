@@ -41,11 +41,13 @@ send alerts about itself, and two failing channels produce one alert each per da
 When: ``finlib audit watch`` (for a scheduler, e.g. every five minutes) and the start of
 every ``finlib run`` batch (:func:`watch_for_batch`) evaluate the rules over the last
 ``lookback_hours`` (24), store, and deliver every pending alert; then, once, the alerts about
-deliveries that failed in that pass are raised and delivered too.
+deliveries that failed in that pass are raised and delivered on the channels that worked.
 
 Alert text names the user, address, source and count, never a secret: messages hold no
 request payload, and any value of an environment variable whose name says KEY, SECRET,
-TOKEN or PASSWORD is replaced by ``***`` before an alert is stored.
+TOKEN or PASSWORD is replaced by ``***`` in the message, entity and details before an alert
+is stored (a password typed into the user-name field stays in ``access_log``, which is not
+sent anywhere, but never reaches an alert).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ from finlib.alerts.config import AlertsConfig, load_config
 from finlib.alerts.engine import deliver_pending
 from finlib.alerts.rules import Severity
 from finlib.audit.access import bursts, read, unusual_access
-from finlib.errors import ConfigError
+from finlib.errors import ConfigError, FinlibError
 from finlib.warehouse.db import Warehouse
 
 log = logging.getLogger("finlib.monitor")
@@ -80,6 +82,12 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RULES = ("failed_login", "bulk_export", "after_hours", "integration_failure", "api_refusals")
 SECURITY_RULE = "api_security"
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD", re.IGNORECASE)
+
+
+class NewCriticalAlerts(FinlibError):
+    """``finlib audit watch`` raised at least one new critical alert (exit status 5)."""
+
+    exit_code = 5
 
 
 class _Rule(BaseModel):
@@ -112,8 +120,8 @@ class AfterHours(_Rule):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _quoted(cls, v):
-        if isinstance(v, int):  # YAML reads an unquoted 08:00 as a number of minutes
-            raise ValueError("write the time in quotes, e.g. \"08:00\"")
+        if isinstance(v, int):  # YAML reads an unquoted 9:30 as a number (570)
+            raise ValueError(f"{v} is a number: write the time in quotes, e.g. \"09:30\"")
         return v
 
     @field_validator("timezone")
@@ -312,13 +320,22 @@ def api_findings(wh: Warehouse, since: dt.datetime, s: MonitoringSettings) -> li
     return rows
 
 
+def _scrubbed(v):
+    if isinstance(v, str):
+        return scrub(v)
+    if isinstance(v, list):
+        return [_scrubbed(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _scrubbed(x) for k, x in v.items()}
+    return v
+
+
 def _row(rule, entity, day, severity, value, threshold, message, details) -> dict:
     period = day.replace(day=1)
+    entity = _scrubbed(entity)
     return {"id": store.alert_id(rule, entity, period), "rule": rule, "period": period, "entity": entity,
             "severity": severity, "value": float(value), "threshold": float(threshold),
-            "message": scrub(message), "details": {k: scrub(v) if isinstance(v, str) else v
-                                                   for k, v in details.items()},
-            "report_link": None}
+            "message": scrub(message), "details": _scrubbed(details), "report_link": None}
 
 
 # ---- channels, storing, delivering ----------------------------------------------------------
@@ -383,7 +400,8 @@ def watch(wh: Warehouse, since: dt.datetime | None = None, deliver: bool = True,
 
     ``since``: naive UTC (default ``now - lookback_hours``). With ``deliver``, every pending
     alert (these and any other) is sent; the failures of that pass are then evaluated once
-    more and their alerts sent in a second, last pass (no loop).
+    more and their new alerts sent in a second, last pass on the channels that did not fail
+    in the first (no loop, and a failing channel is tried once per watch).
 
     Returns ``{"since", "alerts": [stored alert dicts of the findings], "new": [ids],
     "new_critical": n, "deliveries": {"delivered", "failed"}}``.
@@ -400,13 +418,18 @@ def watch(wh: Warehouse, since: dt.datetime | None = None, deliver: bool = True,
         before = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
         sent = deliver_pending(wh, alerts_cfg)
         if sent["failed"]:
-            records = [r for r in read(wh, kind="integration") if r["ts"] >= before]
+            records = [r for r in read(wh, kind="integration") if r["ts"] >= since]
+            failing = {r["target"].split(":", 1)[-1] for r in records
+                       if r["ts"] >= before and r["action"] == "deliver" and r["outcome"] == "failed"}
             second = integration_findings(records, settings)
             more = store_alerts(wh, second, settings, alerts_cfg)
             out["new"] += more["new"]
             ids += [r["id"] for r in second]
-            again = deliver_pending(wh, alerts_cfg)
-            sent = {k: sent[k] + again[k] for k in sent}
+            if more["new"]:  # the last pass: only on the channels that did not just fail
+                working = AlertsConfig(alerts_cfg.path, alerts_cfg.report_base, alerts_cfg.rules,
+                                       {n: c for n, c in alerts_cfg.channels.items() if n not in failing})
+                again = deliver_pending(wh, working)
+                sent = {k: sent[k] + again[k] for k in sent}
     alerts = store.list_alerts(wh, ids=list(dict.fromkeys(ids))) if ids else []
     critical = sum(1 for a in alerts if a["id"] in out["new"] and a["severity"] == "critical")
     return {"since": since.isoformat(sep=" ", timespec="seconds"), "alerts": alerts, "new": out["new"],
