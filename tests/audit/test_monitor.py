@@ -319,3 +319,23 @@ def test_the_shipped_monitoring_file_is_valid():
 
     s = load_settings(project_root() / "parameters" / "monitoring.yaml")
     assert s.rules.after_hours is None and s.rules.failed_login.count == 5
+
+
+def test_a_real_finlib_run_batch_raises_and_delivers_the_monitoring_alerts(tmp_path, monkeypatch):
+    """The scheduler needs nothing more: `finlib run` (here one real papermill run) raises them."""
+    import yaml
+
+    from tests.jobs.conftest import Project
+
+    p = Project(tmp_path / "proj")
+    p.finlib("db", "init", check=True)
+    (p.root / "parameters" / "alerts.yaml").write_text(yaml.safe_dump(
+        {"version": 1, "channels": {"log": {"type": "jsonl", "path": "data/alerts.jsonl"}}}))
+    p.job("quick", "notebook: notebooks/quick.ipynb\ntitle: Quick\nparameters: {period: last_closed_month}\n")
+    p.use_env(monkeypatch)
+    wh = get_warehouse()
+    failed_logins(wh, 6, user="mallory", start=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=20))
+    p.finlib("run", "quick", "--period", "2024-03", check=True)
+    lines = [json.loads(x) for x in (p.root / "data" / "alerts.jsonl").read_text().splitlines()]
+    assert [(x["rule"], x["entity"]["user"]) for x in lines] == [("failed_login", "mallory")]
+    assert (p.root / "data" / "alerts.jsonl").stat().st_mode & 0o077 == 0
