@@ -80,17 +80,23 @@ def record_integration(wh: Warehouse, source: str, action: str, outcome: str, *,
         return append(c, "integration", user or current_actor().name, action, source, None, outcome, d)
 
 
-def read(wh: Warehouse, since: str | None = None, user: str | None = None, kind: str | None = None) -> list[dict]:
-    lo = parse_when(since) if since else None
+def read(wh: Warehouse, since: str | dt.datetime | None = None, user: str | None = None,
+         kind: str | None = None) -> list[dict]:
+    """Records (oldest first) at or after ``since`` (ISO text or naive UTC), of one user or kind."""
+    lo = parse_when(since) if isinstance(since, str) else since
+    where, params = [], {}
+    for col, key, value in (("ts >=", "lo", lo), ("user_name =", "u", user), ("kind =", "k", kind)):
+        if value is not None:
+            where.append(f"{col} :{key}")
+            params[key] = value
     with wh.connect(read_only=True) as conn:
         if not conn.table_exists("access_log"):
             return []
         rows = conn.query("SELECT seq, ts, kind, user_name, action, target, address, outcome, details, "
-                          "prev_hash, entry_hash FROM access_log ORDER BY seq")
+                          "prev_hash, entry_hash FROM access_log "
+                          + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY seq", params or None)
     out = []
     for seq, ts, k, u, a, t, addr, o, d, p, h in rows:
-        if lo and ts < lo or user and u != user or kind and k != kind:
-            continue
         out.append({"seq": int(seq), "ts": ts, "kind": k, "user": u, "action": a, "target": t,
                     "address": addr, "outcome": o, "details": json.loads(d) if d else {},
                     "prev_hash": p, "entry_hash": h})

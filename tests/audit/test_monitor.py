@@ -59,6 +59,11 @@ def log_lines(tmp_path) -> list[dict]:
     return [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
 
 
+def audit_entries(wh) -> int:
+    with wh.connect(read_only=True) as conn:
+        return int(conn.scalar("SELECT count(*) FROM audit_log"))
+
+
 def failed_logins(wh, n, user="eve", address="10.0.0.9", start=T0, step_s=60):
     for i in range(n):
         record_access(wh, user, "login", None, address, "failed", ts=start + dt.timedelta(seconds=i * step_s),
@@ -73,9 +78,11 @@ def test_a_failed_login_burst_raises_one_alert_delivered_once_to_file_and_webhoo
         failed_logins(wh, 5)
         record_access(wh, "ana", "login", None, "10.0.0.7", "ok", ts=T0)
         first = watch(wh, since=T0 - dt.timedelta(hours=1), alerts_cfg=cfg)
+        entries = audit_entries(wh)
         again = watch(wh, since=T0 - dt.timedelta(hours=2), alerts_cfg=cfg)  # overlapping span
     finally:
         hook.stop()
+    assert audit_entries(wh) == entries  # nothing new, nothing to send: nothing written
     assert len(first["new"]) == 1 and first["new_critical"] == 1
     (a,) = first["alerts"]
     assert a["rule"] == "failed_login" and a["entity"] == {"user": "eve", "day": "2026-03-04"}
