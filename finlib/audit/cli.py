@@ -1,4 +1,4 @@
-"""``finlib audit`` (verify, checkpoint, log, history, export, access) and ``finlib retention``
+"""``finlib audit`` (verify, checkpoint, log, history, export, access, watch, api) and ``finlib retention``
 (plan, apply, legal holds)."""
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ def export_cmd(date_from: str, date_to: str, out: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def access_cmd(since, user, kind, as_json) -> None:
     """Who opened what, and every ingest and delivery; then unusual access (failed-login
-    bursts, bulk exports)."""
-    from finlib.audit.access import read, unusual_access
+    bursts, bulk exports, after hours) by the rules of parameters/monitoring.yaml."""
+    from finlib.audit.access import read
+    from finlib.audit.monitor import access_findings, load_settings
 
     rows = read(_wh(), since=since, user=user, kind=kind)
     if as_json:
@@ -155,9 +156,73 @@ def access_cmd(since, user, kind, as_json) -> None:
         extra = ", ".join(f"{k}={v}" for k, v in d.items() if k in ("rows", "bytes", "duration_s", "error"))
         click.echo(f"{r['seq']:>6} {str(r['ts'])[:19]} {r['kind']:<11} {r['user']:<12} {r['action']:<18} "
                    f"{r['target'] or '':<30} {r['address'] or '':<15} {r['outcome']:<7} {extra}")
-    for u in unusual_access(rows):
-        click.secho(f"unusual: {u['rule']} by {u['user']}: {u['count']} between {u['from']} and {u['to']}",
-                    fg="yellow")
+    for u in access_findings(rows, load_settings()):
+        click.secho(f"unusual: [{u['severity']}] {u['rule']}: {u['message']}", fg="yellow")
+
+
+@audit.command("watch")
+@click.option("--since", default=None,
+              help="Evaluate from this date/time (UTC, ISO; default: lookback_hours of monitoring.yaml).")
+@click.option("--no-deliver", is_flag=True, help="Store the alerts, send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def watch_cmd(since, no_deliver, as_json) -> None:
+    """Raise alerts for unusual access, failed integrations and refused API calls, and
+    deliver every pending alert. Exit 0, or 5 when a new critical alert was raised."""
+    from finlib.audit.chain import parse_when
+    from finlib.audit.monitor import NewCriticalAlerts, watch
+
+    res = watch(_wh(), since=parse_when(since) if since else None, deliver=not no_deliver)
+    if as_json:
+        click.echo(json.dumps(res, default=str))
+    else:
+        new = set(res["new"])
+        click.echo(f"monitoring since {res['since']} UTC: {len(res['alerts'])} alert(s), {len(new)} new; "
+                   f"deliveries: {res['deliveries']['delivered']} sent, {res['deliveries']['failed']} failed")
+        for a in res["alerts"]:
+            click.secho(f"  {'NEW ' if a['id'] in new else '    '}[{a['severity']}] {a['id']} {a['rule']}: "
+                        f"{a['message']}", fg="red" if a["severity"] == "critical" else "yellow")
+    if res["new_critical"]:
+        raise NewCriticalAlerts(f"{res['new_critical']} new critical alert(s): `finlib alerts list --state open`")
+
+
+@audit.command("api")
+@click.option("--since", default=None, help="Only calls at or after this date/time (UTC, ISO).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def api_cmd(since, as_json) -> None:
+    """API usage per endpoint and source (calls, failures, bad signatures, 429s, latency p50
+    and p95), and the integrations (ingests, deliveries) with rows, bytes and duration."""
+    from finlib.audit.access import read
+    from finlib.audit.chain import parse_when
+    from finlib.audit.monitor import api_summary, integration_summary
+
+    wh = _wh()
+    lo = parse_when(since) if since else None
+    calls = api_summary(wh, lo)
+    integrations = integration_summary(read(wh, since=since, kind="integration"))
+    if as_json:
+        click.echo(json.dumps({"api_calls": calls, "integrations": integrations}, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    def ms(v):
+        return "" if v is None else f"{v:.1f}"
+
+    t = Table(title="API calls", title_justify="left")
+    for c in ("direction", "endpoint", "source", "calls", "failures", "bad signature", "429", "p50 ms",
+              "p95 ms", "last call"):
+        t.add_column(c)
+    for r in calls:
+        t.add_row(r["direction"], r["endpoint"], r["source"], str(r["calls"]), str(r["failures"]),
+                  str(r["bad_signature"]), str(r["rate_limited"]), ms(r["p50_ms"]), ms(r["p95_ms"]),
+                  r["last_call"])
+    i = Table(title="Integrations", title_justify="left")
+    for c in ("source", "action", "count", "failed", "rows", "bytes", "p50 s", "p95 s"):
+        i.add_column(c)
+    for r in integrations:
+        i.add_row(r["source"], r["action"], str(r["count"]), str(r["failed"]), str(r["rows"]), str(r["bytes"]),
+                  "" if r["p50_s"] is None else f"{r['p50_s']:.3f}", "" if r["p95_s"] is None else f"{r['p95_s']:.3f}")
+    Console().print(t, i)
 
 
 # ---------------------------------------------------------------------------- retention
