@@ -41,12 +41,11 @@ anything. A server on PostgreSQL without ``FINLIB_DASHBOARD_DB_URL`` refuses to 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import logging
-from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
