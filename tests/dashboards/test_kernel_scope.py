@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -250,7 +251,7 @@ def test_a_sales_head_kernel_reads_as_the_sales_role_over_postgres(
         sales = server.login("sales_head", logins.password("sales_head"))
         status, body = fetch(server, "voila/render/department.ipynb", sales)
         assert status == 200, body[-2000:]
-        text = re.sub(r"<[^>]+>", " ", body)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", body))
         assert "NO-READ-BEFORE-GRANT" in text and "READ-BEFORE-GRANT " not in text.replace("NO-READ", "")
         assert "ROLE=finlib_dash_sales" in text
         assert "WRITE-REFUSED" in text
@@ -271,7 +272,7 @@ def test_a_sales_head_kernel_reads_as_the_sales_role_over_postgres(
 
         boss = server.login("exec", logins.password("exec"))
         status, body = fetch(server, "voila/render/department.ipynb", boss)
-        text = re.sub(r"<[^>]+>", " ", body)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", body))
         assert status == 200 and "ROLE=finlib_dash_all" in text
         assert all(f"FIGURE {d} {TOTALS[d]:.2f}" in text for d in DEPARTMENTS)
     finally:
