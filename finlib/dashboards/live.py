@@ -76,7 +76,9 @@ _version: tuple | None = None
 def page(view: Any, namespace: dict, interactive: bool = True) -> LivePage | None:
     """Make the notebook whose namespace is ``namespace`` a report or a live dashboard of
     ``view`` (see the module docstring). Returns None, so the cell shows only the controls
-    (or the data-as-of stamp)."""
+    (or the data-as-of stamp). Also defines ``scope`` in the namespace: the departments the
+    page may read (:func:`finlib.dashboards.query.scope`), which data functions that read
+    department figures require."""
     errors.install()  # under Voilà: cell errors as short messages
     names = list(inspect.signature(view.params).parameters)
     values = {n: namespace[n] for n in names if n in namespace}
@@ -89,6 +91,7 @@ def page(view: Any, namespace: dict, interactive: bool = True) -> LivePage | Non
     revalidate()
     p = view.params(**values)
     namespace.update({n: p[n] for n in values})
+    namespace["scope"] = query.scope()  # the departments the page may read (every one outside a dashboard)
     if not interactive:
         display(HTML(widgets.as_of_html(data_as_of)))
         return None

@@ -1,6 +1,6 @@
 """What ``notebooks/department.ipynb`` shows: one department's figures.
 
-    frames = dv.load(period, department=department, segment=segment, scope=query.scope())
+    frames = dv.load(period, department=department, segment=segment, scope=scope)
     tables = dv.tables(frames)          # the department's own tables, by name
     dv.detail(frames, tables)           # its charts and tables
 
@@ -12,11 +12,11 @@
 * **Customer Success**: the retention block (:mod:`finlib.views.retention_roi`), by segment.
 
 ``scope`` (required) is the departments the reader may see: a dashboard kernel passes its
-viewer's granted scope (``finlib.dashboards.query.scope()``), a job or an analyst every
-department (what ``query.scope()`` returns outside a dashboard). A department outside it is
-refused, and a figure that needs another department's ledger (the magic number needs
-Marketing's cost, the blended CAC and its payback need Sales') is left out (``None``) unless
-that department is in the scope too: on PostgreSQL the kernel could not read that ledger
+viewer's granted scope (``scope``, set by ``live.page`` from ``finlib.dashboards.query.scope()``),
+a job or an analyst every department (what ``query.scope()`` returns outside a dashboard).
+A department outside it is refused, and a figure that needs another department's ledger
+(the magic number needs Marketing's cost, the blended CAC and its payback need Sales') is
+left out (``None``) unless that department is in the scope too: on PostgreSQL the kernel could not read that ledger
 anyway (row-level security), and on DuckDB the figure would let a head work it out.
 """
 
