@@ -9,6 +9,7 @@ from pathlib import Path
 
 from finlib import crypto
 from finlib.audit import sealed
+from finlib.audit.access import record_access
 from finlib.audit.chain import parse_when as _parse_when
 from finlib.audit.verify import read_entries, verify
 from finlib.warehouse.db import Warehouse
@@ -66,4 +67,8 @@ def export(wh: Warehouse, date_from: str, date_to: str, out: Path) -> dict:
                "key_id": crypto.key_id(key) if key else None,
                "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     sealed.write_sealed(out / "verification.json", (json.dumps(summary, indent=2, default=str) + "\n").encode(), key)
+    # an export is an access: the access log records who took which entries where (the
+    # bulk-export rule of finlib.audit.monitor counts these)
+    record_access(wh, None, "export", target="audit_log", entries=len(rows), date_from=date_from,
+                  date_to=date_to, out=str(out), encrypted=bool(key))
     return summary
