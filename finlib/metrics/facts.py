@@ -112,6 +112,13 @@ def _df(src, sql: str, params: dict | None = None, dates: tuple[str, ...] = ("pe
     return df
 
 
+def query_checked(src, sql: str, params: dict | None = None, dates: tuple[str, ...] = ("period",)):
+    """Run ``sql`` (which may use :func:`in_reporting_currency`) on ``src`` (a warehouse or
+    an open connection) as a DataFrame: a missing exchange rate raises
+    :class:`MissingRateError`, DECIMAL columns come back as float, ``dates`` as datetimes."""
+    return _df(src, sql, params, dates)
+
+
 def _is_decimal(s) -> bool:
     first = s.dropna()
     return len(first) > 0 and isinstance(first.iloc[0], Decimal)
