@@ -45,7 +45,7 @@ from finlib import config
 from finlib.errors import ConfigError, FinlibError, WarehouseError
 from finlib.periods import add_months, month_end
 from finlib.periods import month_of as parse_period
-from finlib.warehouse.db import _PARAM_RE
+from finlib.warehouse.db import PARAM_RE
 from finlib.warehouse.schema import SEGMENTS, TABLES
 
 FAR_FUTURE = "9999-12-01"
@@ -62,7 +62,7 @@ def _used(sql: str, params: dict | None) -> dict | None:
     """Only the parameters the statement names (DuckDB rejects extra ones)."""
     if not params:
         return params
-    names = set(_PARAM_RE.findall(sql))
+    names = set(PARAM_RE.findall(sql))
     return {k: v for k, v in params.items() if k in names}
 
 
