@@ -35,7 +35,7 @@ from finlib import config
 from finlib.errors import ConfigError, WarehouseBusyError, WarehouseError
 from finlib.warehouse import encryption
 
-_PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 #: set (to ``1``) in a dashboard kernel's environment: every connection it opens is read-only
 READ_ONLY_ENV = "FINLIB_DB_READ_ONLY"
 
@@ -52,9 +52,9 @@ def translate_params(sql: str, backend: str) -> str:
     ``::`` casts are left alone. For psycopg, literal ``%`` is escaped.
     """
     if backend == "duckdb":
-        return _PARAM_RE.sub(r"$\1", sql)
+        return PARAM_RE.sub(r"$\1", sql)
     sql = sql.replace("%", "%%")
-    return _PARAM_RE.sub(r"%(\1)s", sql)
+    return PARAM_RE.sub(r"%(\1)s", sql)
 
 
 class Connection:
