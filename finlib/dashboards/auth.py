@@ -181,8 +181,9 @@ def _jupyter_user(user: User) -> JupyterUser:
     return JupyterUser(username=user.name, name=user.name, display_name=f"{user.name} ({user.role})")
 
 
-#: refusals logged per address and minute (a header from an untrusted address, an unknown
-#: proxy user): beyond it they go to the server log only, so nobody can flood the access log
+#: refusals logged per user, address and minute (a header from an untrusted address, a
+#: refused kernel message): beyond it they go to the server log only, so nobody can flood the
+#: access log
 REFUSALS_LOGGED_PER_MINUTE = 20
 _refusal_times: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
@@ -199,7 +200,9 @@ def _may_log_refusal(address: str) -> bool:
 
 
 async def _log_refusal(user: User | None, action: str, target: str, address: str, reason: str, **details) -> None:
-    if _may_log_refusal(address):
+    """``record_refusal``, at most ``REFUSALS_LOGGED_PER_MINUTE`` per user and address (users
+    behind one proxy share its address: one of them cannot use up another's records)."""
+    if _may_log_refusal(f"{user.name if user else ''}@{address}"):
         await run_blocking(record_refusal, warehouse(), user, action, target, address, reason, **details)
     else:
         log.warning("finlib dashboards: refused %s %s from %s (%s); not logged again this minute",
