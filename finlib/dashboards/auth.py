@@ -445,7 +445,10 @@ V1 = "v1.kernel.websocket.jupyter.org"
 #: what a Voilà page sends over its kernel's websocket: the kernel's info, and the messages of
 #: its widgets (comms). Voilà executes the notebook on the server, and the page renders the
 #: outputs it was sent; it never sends code (no execute, complete, inspect, history, debug,
-#: input or shutdown message). Also set as jupyter_server's ``allowed_message_types``.
+#: input or shutdown message). Voilà 0.5 passes its kernel manager a similar list
+#: (``allowed_message_types``, which also lets ``shutdown_request`` through) and drops the rest
+#: with a line in the server log; this filter refuses the shutdown too, and logs each refusal
+#: in the access log under the user's name.
 PAGE_MESSAGES = frozenset({"kernel_info_request", "comm_info_request", "comm_open", "comm_msg", "comm_close"})
 #: refused messages one websocket may send before the server closes it
 REFUSALS_PER_SOCKET = 20
