@@ -508,6 +508,9 @@ def learn_widget_options(kernel_id: str, kind: str, content: dict) -> None:
         states[content.get("comm_id")] = data.get("state") or {}
     elif data.get("method") == "update_states":
         states = {cid: (s or {}).get("state") or {} for cid, s in (data.get("states") or {}).items()}
+    if kernel_id not in State.widget_labels and State.kernel_manager is not None:
+        for gone in [k for k in State.widget_labels if k not in State.kernel_manager]:
+            State.widget_labels.pop(gone, None)  # kernels shut down or culled since
     known = State.widget_labels.setdefault(kernel_id, {})
     for comm_id, state in states.items():
         labels = state.get("_options_labels") if isinstance(state, dict) else None

@@ -557,19 +557,20 @@ SHUTDOWN = [("shutdown_request", {"restart": False}, "control"), ("shutdown_requ
 
 
 @pytest.mark.parametrize("v1", [False, True], ids=["json", "v1"])
-def test_the_page_cannot_send_code_to_its_kernel(access_server, sessions, fixture_db_url, v1):
+def test_the_page_cannot_send_code_to_its_kernel(access_server, fixture_db_url, v1):
     wh = get_warehouse(fixture_db_url)
-    status, _, body = fetch(access_server, "voila/render/department.ipynb?department=Sales", sessions["sales_head"])
+    cookie = access_server.login("sales_head", password("sales_head"))  # the browser tests log out
+    status, _, body = fetch(access_server, "voila/render/department.ipynb?department=Sales", cookie)
     assert status == 200
     kid = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", body).group(0)
     before = len([r for r in refusals(wh, "sales_head") if r["action"] == "kernel-message"])
-    text = _exchange(access_server, kid, sessions["sales_head"], CODE_MESSAGES, v1=v1)
+    text = _exchange(access_server, kid, cookie, CODE_MESSAGES, v1=v1)
     assert "kernel_info_reply" in text  # the socket works: what a page needs still goes through
     for marker in ("EXECUTED-BY-THE-BROWSER", "EXECUTED-ON-CONTROL", "execute_reply", "complete_reply",
                    "inspect_reply", "history_reply", SESSION_KEY):
         assert marker not in text, marker
     assert_clean(text, "Marketing", "Product")
-    text = _exchange(access_server, kid, sessions["sales_head"], SHUTDOWN, v1=v1)
+    text = _exchange(access_server, kid, cookie, SHUTDOWN, v1=v1)
     assert "kernel_info_reply" in text and "shutdown_reply" not in text and "restarting" not in text
     sent = CODE_MESSAGES + SHUTDOWN
     deadline = time.monotonic() + 20  # refusals are written off the event loop
@@ -581,4 +582,4 @@ def test_the_page_cannot_send_code_to_its_kernel(access_server, sessions, fixtur
     assert sorted(r["details"]["msg_type"] for r in rows) == sorted(m[0] for m in sent)
     assert all(r["target"] == f"/api/kernels/{kid}/channels" and r["address"] for r in rows)
     # the kernel is alive and still the page's (the shutdown request never reached it)
-    assert fetch(access_server, f"api/kernels/{kid}", sessions["sales_head"])[0] == 200
+    assert fetch(access_server, f"api/kernels/{kid}", cookie)[0] == 200
