@@ -114,6 +114,7 @@ class State:
     open_sockets: collections.Counter = collections.Counter()  # kernel -> open page websockets
     kernel_manager = None
     proxy: Proxy = Proxy()  # single sign-on (off by default): parameters/access.yaml, proxy
+    proxy_log_hours: float = 8.0  # a proxy user's login is recorded again after this (sessions.max_age_hours)
     proxy_logged: dict[str, float] = {}  # proxy user -> when their last ok was logged (monotonic)
     #: kernel -> widget comm id -> the option labels of a selection widget (seen going to the page)
     widget_labels: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -212,9 +213,8 @@ async def _log_refusal(user: User | None, action: str, target: str, address: str
 async def _proxy_user(handler, name: str) -> User | None:
     """The user a trusted proxy named (per request: the proxy authenticates every request)."""
     address = client_address(handler)
-    hours = load_settings().sessions.max_age_hours
     last = State.proxy_logged.get(name)
-    record_ok = last is None or time.monotonic() - last > hours * 3600
+    record_ok = last is None or time.monotonic() - last > State.proxy_log_hours * 3600
     try:
         user = await run_blocking(authenticate_proxy, warehouse(), name, address, record_ok=record_ok)
     except AccessDenied as exc:
@@ -735,7 +735,9 @@ def configure(root: Path, tls: bool, no_auth: bool) -> None:
     State.root = Path(root).resolve()
     State.tls = tls
     State.no_auth = no_auth
-    State.proxy = load_settings().proxy  # a bad value: one ConfigError naming the file and key
+    settings = load_settings()  # a bad value: one ConfigError naming the file and the key
+    State.proxy = settings.proxy
+    State.proxy_log_hours = settings.sessions.max_age_hours
     if State.proxy.enabled and not no_auth:
         log.warning("finlib dashboards: single sign-on: the %s header names the user on requests from %s "
                     "(this port must be reachable from the proxy only)", State.proxy.user_header,
