@@ -39,6 +39,7 @@ WRONG = "wrong user name or password"
 LOCKED = "too many failed logins: this user is locked for a while, try again later"
 DISABLED = "this user is disabled"
 BAD_TOKEN = "invalid or revoked token"
+NOT_A_USER = "your single sign-on account is not a user of this workbench (or it is disabled): ask its administrator"
 
 
 class AuthenticationError(AccessDenied):
@@ -204,6 +205,33 @@ def authenticate_token(wh: Warehouse, token: str, address: str | None = None, *,
             b._count("api_tokens", 1)
     if error is not None:
         raise error
+    return user
+
+
+def authenticate_proxy(wh: Warehouse, name: str, address: str | None = None, *, record_ok: bool = True,
+                       clock: Clock = utcnow) -> User:
+    """The user ``name`` as a trusted single sign-on proxy named it: it must exist and be enabled.
+
+    The caller has checked that the request came from a trusted proxy (the proxy authenticated
+    the person; finlib decides the role and departments). A refusal (unknown or disabled) is
+    logged as ``denied``; a success is logged (``ok``, ``method`` ``proxy``) when ``record_ok``
+    (the server logs a proxy user's first request, not every one). No ``login_attempts`` row:
+    the lockout counts password guesses, and there is no password here."""
+    now = clock()
+    name = str(name or "").strip()
+    found = None
+    with wh.connect(read_only=True) as conn:
+        if name and len(name) <= 64:
+            found = _load(conn, name)
+    user = found[0] if found else None
+    reason = "unknown" if user is None else "disabled" if user.disabled else None
+    if reason is not None or record_ok:
+        shown = name[:64] or "anonymous"
+        with write_batch(wh, action="user-login", target=shown, actor=shown, details={"method": "proxy"}) as b:
+            append_access(b, shown, "login", None, address, "denied" if reason else "ok", ts=now,
+                          method="proxy", **({"reason": reason} if reason else {}))
+    if reason is not None:
+        raise AuthenticationError(NOT_A_USER, reason)
     return user
 
 

@@ -1,8 +1,10 @@
 """The server layer of access control: one login, and a gate in front of every handler.
 
 * :class:`FinlibIdentityProvider` (a jupyter_server ``IdentityProvider``) turns the finlib
-  session cookie or an ``Authorization: token <TOKEN>`` header into a Jupyter ``User``; every
-  Jupyter/Voilà handler (pages, ``/api/*``, websockets) asks it in ``prepare``.
+  session cookie, an ``Authorization: token <TOKEN>`` header or, behind a single sign-on
+  proxy, the proxy's user header (only from a trusted proxy address: :func:`identify`) into a
+  Jupyter ``User``; every Jupyter/Voilà handler (pages, ``/api/*``, websockets) asks it in
+  ``prepare``.
 * :func:`guard` wraps **every** handler class the server mounts (Voilà's static and websocket
   handlers are plain tornado handlers that never ask an identity provider, and Voilà's page
   handler never asks the Authorizer), so :func:`gate` runs before any of them: public paths
@@ -12,6 +14,11 @@
 
 Every refusal of an authenticated user is logged (``enforce`` / ``record_refusal``) and
 answered 403/404 with a short page that names no figure.
+
+* :class:`ChannelsMixin` filters what a browser sends over a kernel's websocket: a Voilà page
+  only asks for kernel info and talks to its widgets (Voilà executes the notebook on the
+  server), so any other message (``execute_request`` above all) is dropped and logged, and so
+  is a widget update that picks a department outside the viewer's scope.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import concurrent.futures
 import html
 import inspect
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -35,19 +43,32 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import IdentityProvider
 from jupyter_server.auth.identity import User as JupyterUser
 from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.services.kernels.connection.base import (
+    deserialize_binary_message,
+    deserialize_msg_from_ws_v1,
+)
+from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
 from tornado import web
 from tornado.ioloop import IOLoop
 
 from finlib.access.auth import (
     AuthenticationError,
     authenticate_password,
+    authenticate_proxy,
     authenticate_token,
     enforce,
     record_refusal,
 )
-from finlib.access.policy import User, can_open_dashboard, dashboards_for, notebook_name
+from finlib.access.policy import (
+    DEPARTMENTS,
+    User,
+    can_open_dashboard,
+    dashboards_for,
+    departments_in_scope,
+    notebook_name,
+)
 from finlib.access.session import KEY_ENV, issue_grant, issue_session, read_session, verify_session
-from finlib.access.settings import load_settings
+from finlib.access.settings import Proxy, load_settings
 from finlib.access.users import end_sessions
 from finlib.dashboards import ERROR_CLASS
 from finlib.dashboards.query import AUTH_ENV
@@ -92,6 +113,11 @@ class State:
     handed: dict[str, float] = {}  # kernel -> when it was handed to a page (monotonic)
     open_sockets: collections.Counter = collections.Counter()  # kernel -> open page websockets
     kernel_manager = None
+    proxy: Proxy = Proxy()  # single sign-on (off by default): parameters/access.yaml, proxy
+    proxy_log_hours: float = 8.0  # a proxy user's login is recorded again after this (sessions.max_age_hours)
+    proxy_logged: dict[str, float] = {}  # proxy user -> when their last ok was logged (monotonic)
+    #: kernel -> widget comm id -> the option labels of a selection widget (seen going to the page)
+    widget_labels: dict[str, dict[str, tuple[str, ...]]] = {}
     _lock = threading.Lock()
 
     @classmethod
@@ -156,15 +182,81 @@ def _jupyter_user(user: User) -> JupyterUser:
     return JupyterUser(username=user.name, name=user.name, display_name=f"{user.name} ({user.role})")
 
 
+#: refusals logged per user, address and minute (a header from an untrusted address, a
+#: refused kernel message): beyond it they go to the server log only, so nobody can flood the
+#: access log
+REFUSALS_LOGGED_PER_MINUTE = 20
+_refusal_times: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
+
+def _may_log_refusal(address: str) -> bool:
+    now = time.monotonic()
+    q = _refusal_times[address]
+    while q and q[0] < now - 60:
+        q.popleft()
+    if len(q) >= REFUSALS_LOGGED_PER_MINUTE:
+        return False
+    q.append(now)
+    return True
+
+
+async def _log_refusal(user: User | None, action: str, target: str, address: str, reason: str, **details) -> None:
+    """``record_refusal``, at most ``REFUSALS_LOGGED_PER_MINUTE`` per user and address (users
+    behind one proxy share its address: one of them cannot use up another's records)."""
+    if _may_log_refusal(f"{user.name if user else ''}@{address}"):
+        await run_blocking(record_refusal, warehouse(), user, action, target, address, reason, **details)
+    else:
+        log.warning("finlib dashboards: refused %s %s from %s (%s); not logged again this minute",
+                    action, target, address, reason)
+
+
+async def _proxy_user(handler, name: str) -> User | None:
+    """The user a trusted proxy named (per request: the proxy authenticates every request)."""
+    address = client_address(handler)
+    last = State.proxy_logged.get(name)
+    record_ok = last is None or time.monotonic() - last > State.proxy_log_hours * 3600
+    try:
+        user = await run_blocking(authenticate_proxy, warehouse(), name, address, record_ok=record_ok)
+    except AccessDenied as exc:
+        handler.finlib_refusal = str(exc)
+        return None
+    if record_ok:
+        State.proxy_logged[name] = time.monotonic()
+    return user
+
+
 async def identify(handler) -> User | None:
-    """The finlib user of this request (cached on the handler), else ``None``."""
+    """The finlib user of this request (cached on the handler), else ``None``.
+
+    In order: ``--no-auth`` (development); the single sign-on proxy's user header, when the
+    request's TCP peer is a trusted proxy (the header is taken off the request first, by
+    :func:`_strip_request`, so it never reaches Voilà or a kernel; from any other address it is
+    ignored and the attempt logged); an ``Authorization: token`` header; the session cookie.
+    A proxy user is identified on every request and gets no finlib cookie: the proxy
+    authenticates each request, so its logout or an account closed at the identity provider
+    ends access at once, and a cookie could not outlive it."""
     if hasattr(handler, "_finlib_user"):
         return handler._finlib_user
     user = None
     handler._finlib_token = False
+    proxied = getattr(handler, "_finlib_proxy_user", None)
     if State.no_auth:
         user = User("developer", "admin")
+    elif proxied is not None and State.proxy.trusts(client_address(handler)):
+        if len(proxied) != 1:  # a refused proxy user gets no other identity on this request
+            handler.finlib_refusal = f"the proxy sent {len(proxied)} {State.proxy.user_header} headers"
+            await _log_refusal(None, "login", handler.request.path, client_address(handler),
+                               "more than one proxy user header", method="proxy")
+        else:
+            user = await _proxy_user(handler, proxied[0])
+        handler._finlib_user = user
+        return user
     else:
+        if proxied is not None and State.proxy.enabled:
+            await _log_refusal(None, "login", handler.request.path, client_address(handler),
+                               "proxy user header from an address that is not a trusted proxy",
+                               method="proxy", header=State.proxy.user_header,
+                               claimed=" ".join(proxied)[:64])
         auth = handler.request.headers.get("Authorization", "")
         if auth[:6].lower() == "token ":
             try:
@@ -205,10 +297,17 @@ class FinlibIdentityProvider(IdentityProvider):
 # -- the gate ---------------------------------------------------------------------------------
 
 def _strip_request(handler) -> None:
-    """Drop client-sent grants and the parameters that must never reach Voilà or a kernel."""
+    """Drop client-sent grants, the proxy's user header (kept on the handler for
+    :func:`identify`) and the parameters that must never reach Voilà or a kernel."""
     req = handler.request
     if GRANT_HEADER in req.headers:
         del req.headers[GRANT_HEADER]
+    header = State.proxy.user_header
+    if not hasattr(handler, "_finlib_proxy_user"):
+        values = req.headers.get_list(header)
+        handler._finlib_proxy_user = [v.strip() for v in values] if values else None
+    if header in req.headers:
+        del req.headers[header]
     if any(p in req.query_arguments for p in DROPPED_PARAMS):
         pairs = [(k, v) for k, v in urllib.parse.parse_qsl(req.query, keep_blank_values=True)
                  if k not in DROPPED_PARAMS]
@@ -282,6 +381,8 @@ async def gate(handler) -> bool:
             return True
         raise web.HTTPError(403)
     user = await identify(handler)
+    if user is None and getattr(handler, "finlib_refusal", None):
+        raise web.HTTPError(403, reason="Forbidden")  # a proxy user finlib does not know (logged)
     if user is None:
         if handler.request.method in ("GET", "HEAD") and not path.startswith("/api/") \
                 and "Upgrade" not in handler.request.headers:
@@ -338,10 +439,165 @@ class GateMixin:
                           "<p><a href='/'>Dashboards</a></p>"))
 
 
+# -- what a page may send to its kernel -----------------------------------------------------
+
+V1 = "v1.kernel.websocket.jupyter.org"
+#: what a Voilà page sends over its kernel's websocket: the kernel's info, and the messages of
+#: its widgets (comms). Voilà executes the notebook on the server, and the page renders the
+#: outputs it was sent; it never sends code (no execute, complete, inspect, history, debug,
+#: input or shutdown message). Voilà 0.5 passes its kernel manager a similar list
+#: (``allowed_message_types``, which also lets ``shutdown_request`` through) and drops the rest
+#: with a line in the server log; this filter refuses the shutdown too, and logs each refusal
+#: in the access log under the user's name.
+PAGE_MESSAGES = frozenset({"kernel_info_request", "comm_info_request", "comm_open", "comm_msg", "comm_close"})
+#: refused messages one websocket may send before the server closes it
+REFUSALS_PER_SOCKET = 20
+
+
+def _json(raw: bytes | str):
+    return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+
+
+def parse_incoming(message: bytes | str, v1: bool) -> tuple[str, dict, dict]:
+    """``(channel, header, content)`` of a message from the page; ``ValueError`` if malformed."""
+    try:
+        if v1:
+            channel, parts = deserialize_msg_from_ws_v1(message)
+            header, content = _json(parts[0]), _json(parts[3])
+        else:
+            msg = deserialize_binary_message(message) if isinstance(message, bytes) else json.loads(message)
+            channel, header, content = msg.get("channel") or "shell", msg["header"], msg["content"]
+    except Exception as exc:  # noqa: BLE001 - any garbage is one answer: malformed
+        raise ValueError("malformed kernel message") from exc
+    if not isinstance(header, dict) or not isinstance(content, dict) or not isinstance(header.get("msg_type"), str):
+        raise ValueError("malformed kernel message")
+    return str(channel), header, content
+
+
+def _outgoing_comm(message: bytes | str, binary: bool, v1: bool) -> tuple[str, dict] | None:
+    """``(msg_type, content)`` of a comm message to the page that carries selection options."""
+    if isinstance(message, dict):
+        header, content = message.get("header") or {}, message.get("content")
+    elif isinstance(message, bytes) and v1:
+        n = int.from_bytes(message[:8], "little")
+        offsets = [int.from_bytes(message[8 * (i + 1):8 * (i + 2)], "little") for i in range(n)]
+        if len(offsets) < 6 or b"_options_labels" not in message[offsets[4]:offsets[5]]:
+            return None
+        header, content = _json(message[offsets[1]:offsets[2]]), _json(message[offsets[4]:offsets[5]])
+    elif isinstance(message, str):
+        if "_options_labels" not in message:
+            return None
+        msg = json.loads(message)
+        header, content = msg.get("header") or {}, msg.get("content")
+    elif isinstance(message, bytes):
+        if b"_options_labels" not in message:
+            return None
+        msg = deserialize_binary_message(message)
+        header, content = msg.get("header") or {}, msg.get("content")
+    else:
+        return None
+    kind = header.get("msg_type")
+    return (kind, content) if kind in ("comm_open", "comm_msg") and isinstance(content, dict) else None
+
+
+def learn_widget_options(kernel_id: str, kind: str, content: dict) -> None:
+    """Remember the option labels of every selection widget the kernel shows the page."""
+    data = content.get("data") or {}
+    states: dict = {}
+    if kind == "comm_open" or data.get("method") == "update":
+        states[content.get("comm_id")] = data.get("state") or {}
+    elif data.get("method") == "update_states":
+        states = {cid: (s or {}).get("state") or {} for cid, s in (data.get("states") or {}).items()}
+    if kernel_id not in State.widget_labels and State.kernel_manager is not None:
+        for gone in [k for k in State.widget_labels if k not in State.kernel_manager]:
+            State.widget_labels.pop(gone, None)  # kernels shut down or culled since
+    known = State.widget_labels.setdefault(kernel_id, {})
+    for comm_id, state in states.items():
+        labels = state.get("_options_labels") if isinstance(state, dict) else None
+        if isinstance(comm_id, str) and isinstance(labels, list):
+            known[comm_id] = tuple(str(x) for x in labels)
+
+
+def widget_choice_refused(user: User, kernel_id: str, content: dict) -> str | None:
+    """Why a widget message from ``user``'s page is refused, or ``None``.
+
+    A department head's page may not pick a department outside their scope in any widget:
+    the picked option (``index``, resolved with the labels the kernel sent the page) and any
+    value named in the update are checked. A selection update of a widget the server never
+    saw going to the page is refused too (a real page always learns its widgets first)."""
+    if not user.restricted:
+        return None
+    data = content.get("data")
+    if not isinstance(data, dict) or data.get("method") != "update" or not isinstance(data.get("state"), dict):
+        return None
+    state = data["state"]
+    scope = set(departments_in_scope(user))
+    picked: list = [v for k, v in state.items() if k != "index" and isinstance(v, str)]
+    if "index" in state:
+        labels = State.widget_labels.get(kernel_id, {}).get(content.get("comm_id"))
+        if labels is None:
+            return "a selection update of a widget this page was never shown"
+        idx = state["index"]
+        for i in (idx if isinstance(idx, list) else [idx]):
+            if isinstance(i, int) and 0 <= i < len(labels):
+                picked.append(labels[i])
+    outside = sorted({v for v in picked if v in DEPARTMENTS and v not in scope})
+    if outside:
+        return f"{user.name} may not see {', '.join(outside)}"
+    return None
+
+
+class ChannelsMixin:
+    """The kernel websocket's side of the gate: learn the widgets the page is shown, and drop
+    (and log) whatever a Voilà page would never send."""
+
+    def write_message(self, message, binary=False):
+        kid = getattr(self, "kernel_id", None)
+        if kid is not None:
+            try:
+                found = _outgoing_comm(message, binary, self.selected_subprotocol == V1)
+                if found is not None:
+                    learn_widget_options(kid, *found)
+            except Exception:  # noqa: BLE001 - never break the page over what we merely learn
+                log.debug("finlib dashboards: could not read an outgoing comm message", exc_info=True)
+        return super().write_message(message, binary=binary)
+
+    def on_message(self, message):
+        kid = getattr(self, "kernel_id", "?")
+        user = getattr(self, "_finlib_user", None)
+        try:
+            channel, header, content = parse_incoming(message, self.selected_subprotocol == V1)
+        except ValueError:
+            return self._refuse_message(user, kid, "malformed", "a malformed kernel message")
+        kind = header["msg_type"]
+        if kind not in PAGE_MESSAGES or (kind != "kernel_info_request" and channel != "shell"):
+            return self._refuse_message(user, kid, kind, f"{kind} on {channel}: a dashboard page sends no such message")
+        if kind == "comm_msg" and user is not None:
+            why = widget_choice_refused(user, kid, content)
+            if why is not None:
+                return self._refuse_message(user, kid, kind, why)
+        return super().on_message(message)
+
+    def _refuse_message(self, user: User | None, kid: str, kind: str, reason: str) -> None:
+        self._finlib_refused = getattr(self, "_finlib_refused", 0) + 1
+        target = f"/api/kernels/{kid}/channels"
+        address = client_address(self)
+        if self._finlib_refused <= REFUSALS_PER_SOCKET:
+            IOLoop.current().spawn_callback(_log_refusal, user, "kernel-message", target, address, reason,
+                                            msg_type=kind)
+        else:
+            log.warning("finlib dashboards: %s sent %d refused kernel messages; closing the socket",
+                        user.name if user else "anonymous", self._finlib_refused)
+            self.close(1008, "refused kernel messages")
+
+
 def guard(cls):
-    """``cls`` with the gate in front (idempotent)."""
+    """``cls`` with the gate in front (idempotent); a kernel websocket also gets the message
+    filter (:class:`ChannelsMixin`)."""
     if issubclass(cls, GateMixin):
         return cls
+    if issubclass(cls, KernelWebsocketHandler):
+        return type(f"Guarded{cls.__name__}", (GateMixin, ChannelsMixin, cls), {})
     return type(f"Guarded{cls.__name__}", (GateMixin, cls), {})
 
 
@@ -479,6 +735,13 @@ def configure(root: Path, tls: bool, no_auth: bool) -> None:
     State.root = Path(root).resolve()
     State.tls = tls
     State.no_auth = no_auth
+    settings = load_settings()  # a bad value: one ConfigError naming the file and the key
+    State.proxy = settings.proxy
+    State.proxy_log_hours = settings.sessions.max_age_hours
+    if State.proxy.enabled and not no_auth:
+        log.warning("finlib dashboards: single sign-on: the %s header names the user on requests from %s "
+                    "(this port must be reachable from the proxy only)", State.proxy.user_header,
+                    ", ".join(State.proxy.trusted))
     if no_auth:
         log.warning("finlib dashboards: AUTHENTICATION IS OFF (--no-auth): every visitor is an admin")
         os.environ.pop(AUTH_ENV, None)

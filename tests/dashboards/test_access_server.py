@@ -33,6 +33,7 @@ LATEST = PERIODS[-1]
 RUNS = [("r_sales", "department", {"department": "Sales"}),
         ("r_mkt", "department", {"department": "Marketing"}),
         ("r_exec", "executive", {})]
+SESSION_KEY = "access-test-session-key-" + "k" * 24  # the server's key: it must never reach a page
 MARKS = {"r_sales": "SALES-FIGURE-111", "r_mkt": "MARKETING-FIGURE-222", "r_exec": "EXEC-FIGURE-333"}
 
 
@@ -67,6 +68,7 @@ def access_server(fixture_db_url, tmp_path_factory):
     srv = DashboardServer(nb, fixture_db_url, log_path=logdir / "voila.log",
                           env={"FINLIB_DASHBOARD_LOG": str(logdir / "dashboards.log"),
                                "FINLIB_REPORTS": str(reports),
+                               "FINLIB_SESSION_KEY": SESSION_KEY,
                                "FINLIB_LOGIN_RATE": "1000"})  # this module logs in often
     srv.start()
     try:
@@ -496,3 +498,88 @@ def test_a_locked_user_cannot_log_in_in_the_browser(access_server, browser):
         assert page.context.cookies() == [] or all(c["name"] != "finlib_session" for c in page.context.cookies())
     finally:
         ctx.close()
+
+
+# -- what a page may send its kernel ----------------------------------------------------------
+
+def _v1_message(msg_type: str, content: dict, session: str, channel: str) -> bytes:
+    import uuid
+
+    from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
+
+    header = {"msg_id": uuid.uuid4().hex, "username": "probe", "session": session, "msg_type": msg_type,
+              "version": "5.3", "date": "2026-01-01T00:00:00Z"}
+    return serialize_msg_to_ws_v1([json.dumps(p).encode() for p in (header, {}, {}, content)], channel)
+
+
+def _exchange(server, kid: str, session_cookie: str, messages, *, v1: bool) -> str:
+    """Send ``messages`` (msg_type, content, channel) then a kernel_info_request; everything
+    the kernel's websocket answered until the reply (and 3 s of iopub after it)."""
+    import uuid
+
+    session = uuid.uuid4().hex
+    ws = server.url.replace("http", "ws") + f"api/kernels/{kid}/channels?session_id={session}"
+    kwargs = {"subprotocols": ["v1.kernel.websocket.jupyter.org"]} if v1 else {}
+    received = []
+    with connect(ws, additional_headers={"Cookie": f"finlib_session={session_cookie}"}, open_timeout=30,
+                 **kwargs) as conn:
+        for msg_type, content, channel in [*messages, ("kernel_info_request", {}, "shell")]:
+            if v1:
+                conn.send(_v1_message(msg_type, content, session, channel))
+            else:
+                msg = json.loads(_kernel_message(msg_type, content, session))
+                msg["channel"] = channel
+                conn.send(json.dumps(msg))
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            try:
+                raw = conn.recv(timeout=5)
+            except TimeoutError:
+                break
+            received.append(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+            if "kernel_info_reply" in received[-1]:
+                deadline = min(deadline, time.monotonic() + 3)
+    return "\n".join(received)
+
+
+CODE_MESSAGES = [
+    ("execute_request", {"code": "print('EXECUTED-' + 'BY-THE-BROWSER')", "silent": False, "store_history": False,
+                         "user_expressions": {"k": "__import__('os').environ.get('FINLIB_SESSION_KEY')"},
+                         "allow_stdin": False, "stop_on_error": True}, "shell"),
+    ("execute_request", {"code": "print('EXECUTED-' + 'ON-CONTROL')", "silent": False}, "control"),
+    ("complete_request", {"code": "import o", "cursor_pos": 8}, "shell"),
+    ("inspect_request", {"code": "os", "cursor_pos": 2, "detail_level": 1}, "shell"),
+    ("history_request", {"output": True, "raw": True, "hist_access_type": "tail", "n": 10}, "shell"),
+    ("input_reply", {"value": "x"}, "stdin"),
+    ("comm_msg", {"comm_id": "x", "data": {}}, "control"),
+]
+SHUTDOWN = [("shutdown_request", {"restart": False}, "control"), ("shutdown_request", {"restart": True}, "shell")]
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["json", "v1"])
+def test_the_page_cannot_send_code_to_its_kernel(access_server, fixture_db_url, v1):
+    wh = get_warehouse(fixture_db_url)
+    cookie = access_server.login("sales_head", password("sales_head"))  # the browser tests log out
+    status, _, body = fetch(access_server, "voila/render/department.ipynb?department=Sales", cookie)
+    assert status == 200
+    kid = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", body).group(0)
+    before = len([r for r in refusals(wh, "sales_head") if r["action"] == "kernel-message"])
+    text = _exchange(access_server, kid, cookie, CODE_MESSAGES, v1=v1)
+    assert "kernel_info_reply" in text  # the socket works: what a page needs still goes through
+    for marker in ("EXECUTED-BY-THE-BROWSER", "EXECUTED-ON-CONTROL", "execute_reply", "complete_reply",
+                   "inspect_reply", "history_reply", SESSION_KEY):
+        assert marker not in text, marker
+    assert_clean(text, "Marketing", "Product")
+    text = _exchange(access_server, kid, cookie, SHUTDOWN, v1=v1)
+    assert "kernel_info_reply" in text and "shutdown_reply" not in text and "restarting" not in text
+    sent = CODE_MESSAGES + SHUTDOWN
+    deadline = time.monotonic() + 20  # refusals are written off the event loop
+    while time.monotonic() < deadline:
+        rows = [r for r in refusals(wh, "sales_head") if r["action"] == "kernel-message"][before:]
+        if len(rows) >= len(sent):
+            break
+        time.sleep(0.5)
+    assert sorted(r["details"]["msg_type"] for r in rows) == sorted(m[0] for m in sent)
+    assert all(r["target"] == f"/api/kernels/{kid}/channels" and r["address"] for r in rows)
+    # the kernel is alive and still the page's (the shutdown request never reached it)
+    assert fetch(access_server, f"api/kernels/{kid}", cookie)[0] == 200
