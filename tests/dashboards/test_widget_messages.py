@@ -143,8 +143,9 @@ def marketing_markers(period: str) -> list[str]:
     """How Marketing's headline tiles carry its figures (``data-value`` with 6 decimals)."""
     from finlib.views import data
     from finlib.views import department as view
+    from finlib.warehouse.schema import DEPARTMENTS
 
-    k = view.marketing_kpis(data.metrics(period))
+    k = view.marketing_kpis(data.metrics(period), DEPARTMENTS)  # as a viewer of every department sees them
     out = ['data-kpi="cac"', 'data-kpi="campaign_roi"']
     for key in ("cac", "campaign_spend", "campaign_new_arr"):
         if k.get(key) is not None:
@@ -189,7 +190,7 @@ def test_a_crafted_widget_message_naming_another_department_is_refused_and_logge
         sock.settle()
         crafted = sock.text
         # the same socket still carries what the page may do: another month redraws Sales
-        sales = view.sales_kpis(data.metrics(other))
+        sales = view.sales_kpis(data.metrics(other), ["Sales"])  # as the head of Sales sees them
         want = _escaped(f'data-value="{float(sales["new_arr_won"]):.6f}"')
         sock.update(period_comm, {"index": o_index})
         assert sock.read_until(lambda _m, t: want in t, timeout=120), "the legitimate change drew nothing"
@@ -220,7 +221,7 @@ def test_a_department_head_in_the_browser_changes_the_month_and_nothing_is_refus
     options = select.locator("option").all_inner_texts()
     current = select.input_value()
     target = options[options.index(current) - 1]
-    want = view.sales_kpis(data.metrics(target))["new_arr_won"]
+    want = view.sales_kpis(data.metrics(target), ["Sales"])["new_arr_won"]
     select.select_option(target)
     page.wait_for_function(
         "([sel, want]) => Math.abs(parseFloat(document.querySelector(sel)?.dataset.value) - want) < 1e-3",
