@@ -26,11 +26,12 @@ What that line does depends on where the notebook runs, so no analysis cell has 
   - cell errors become short messages (:mod:`finlib.dashboards.errors`); a section that
     fails shows its message and the sections after it stay empty until the next change;
   - in a *preheated* kernel (started before anyone asks for the page) the line imports
-    the heavy modules and, on a server without login only, computes the view's default
-    figures (``view.scraps``) ahead of time; then it waits for the viewer
-    (:mod:`finlib.dashboards.query`). With a login nothing is read before the viewer's grant
-    is verified, and on PostgreSQL the reads are made as the login role of the viewer's
-    scope (``query.bind``); the address's
+    the heavy modules and, on DuckDB, computes the view's default figures (``view.scraps``,
+    every department) into the kernel's cache ahead of time; then it waits for the viewer
+    (:mod:`finlib.dashboards.query`). Nothing is *shown* before the viewer's grant is
+    verified, and what is shown is limited to the grant's scope. On PostgreSQL nothing is
+    read before the grant: the reads are made as the login role of the viewer's scope
+    (``query.bind``), which the kernel only gets with the grant; the address's
     ``?period=``, ``?segment=``, ``?department=`` ... then override the parameters, and
     whatever was computed ahead of time is dropped if the warehouse (or the report archive)
     changed in between, so a viewer always sees the data as of the page view;
@@ -61,6 +62,7 @@ from finlib import config, viz, widgets
 from finlib.dashboards import errors, query
 from finlib.errors import AccessDenied, FinlibError
 from finlib.views.common import SCRAP_MIME, clear_cache, data_as_of, period_choices, warehouse
+from finlib.warehouse.schema import DEPARTMENTS
 from finlib.warehouse.status import fingerprint
 
 #: modules every dashboard page needs; a preheated kernel imports them ahead of time
@@ -283,17 +285,20 @@ def preheat(view: Any, values: dict, compute: Callable[[dict], Any] | None = Non
             importlib.import_module(name)
         except ImportError:
             pass
-    if os.environ.get(query.AUTH_ENV) == "1" or os.environ.get(query.DB_TEMPLATE_ENV):
-        # the viewer is not known yet: read nothing before the grant (on PostgreSQL the
-        # kernel could not: it has no login role yet); the figures are read at page view
+    if os.environ.get(query.DB_TEMPLATE_ENV):
+        # PostgreSQL: the viewer is not known yet and the kernel has no login role before the
+        # grant (it could not read if it tried); the figures are read at page view
         try:
             viz.warm()
         except Exception:  # noqa: BLE001 - a cold chart library only costs time
             pass
         return
     if compute is None:
+        # DuckDB: the default page's figures go into this kernel's cache ahead of time, for
+        # every department (the viewer is not known yet); what is *shown* is decided after
+        # the grant, with the viewer's scope (query.param / query.scope)
         takes_scope = "scope" in inspect.signature(view.scraps).parameters
-        compute = (lambda p: view.scraps(p, scope=query.scope())) if takes_scope else view.scraps
+        compute = (lambda p: view.scraps(p, scope=DEPARTMENTS)) if takes_scope else view.scraps
     try:
         version = data_version()
         with capture_output():
