@@ -112,12 +112,44 @@ def charts_drawn(pg, timeout=30_000) -> int:
     return pg.locator(".js-plotly-plot .main-svg").count()
 
 
+HOVER_ALL = """() => { let n = 0;
+  for (const el of document.querySelectorAll('.js-plotly-plot')) {
+    for (let c = 0; c < (el.data || []).length; c++) {
+      try { window.Plotly.Fx.hover(el, [{curveNumber: c, pointNumber: 0}]); } catch (e) { continue; }
+      n += el.querySelectorAll('.hoverlayer .hovertext').length;
+    }
+  } return n; }"""
+SVG_NAMES = "(t) => [...document.querySelectorAll('.js-plotly-plot svg text')].filter(x => x.textContent.includes(t)).length"
+
+
+def hover_every_chart(pg) -> int:
+    """Show the hover label of each trace's first point (plotly.js's own API in a report; the
+    mouse on a dashboard, whose plotly is not global); returns the labels shown."""
+    if pg.evaluate("() => !!(window.Plotly && window.Plotly.Fx)"):
+        return pg.evaluate(HOVER_ALL)
+    shown = 0
+    points = pg.locator(".js-plotly-plot .point")
+    for i in range(min(points.count(), 12)):
+        try:
+            points.nth(i).hover(timeout=2_000, force=True)
+        except Exception:  # noqa: BLE001 - a point hidden under another is skipped
+            continue
+        shown += pg.locator(".hoverlayer .hovertext").count()
+    return shown
+
+
 def assert_inert(pg) -> None:
     pg.wait_for_timeout(500)  # an error handler of a broken image fires after load
     assert pg.evaluate("typeof window.__xss") == "undefined"
     assert pg.locator("img[src='x']").count() == 0  # no element was made from a name
     text = pg.inner_text("body")
     assert IMG in text, "the name is not shown as text"
+    # in the charts too: axis labels and hover labels are SVG text showing the whole name
+    assert pg.evaluate(SVG_NAMES, IMG) > 0
+    assert hover_every_chart(pg) > 0
+    pg.wait_for_timeout(300)
+    assert pg.evaluate("typeof window.__xss") == "undefined"
+    assert pg.locator("img[src='x']").count() == 0
 
 
 # -- reports ---------------------------------------------------------------------------------------
