@@ -118,7 +118,8 @@ def billings(period: str) -> dict:
     (``issued_on``), ``void`` ones excluded (a voided invoice leaves billings; a credit note,
     negative, reduces them), each converted at the rate of its issue month
     (:func:`finlib.metrics.facts.invoiced`). ``{"billings", "invoices", "previous"}``
-    (``previous``: last month's billings; None before the books begin).
+    (``previous``: last month's billings; None when last month has no invoice, e.g. before the
+    books begin).
 
     Billings are not revenue. Recognised revenue follows the service period (ASC 606 /
     IFRS 15: a subscription's fee is earned over the months it covers), so an invoice for a
