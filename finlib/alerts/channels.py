@@ -80,6 +80,8 @@ class Channel:
     def __init__(self, name: str, cfg: ChannelConfig):
         self.name = name
         self.cfg = cfg
+        #: bytes handed to the outside by the last :meth:`send` (the integration log records it)
+        self.bytes_sent = 0
 
     def secrets(self) -> list[str]:
         """Values that must never appear in an error message or a log line."""
@@ -142,6 +144,7 @@ class JsonlChannel(Channel):
     cfg: JsonlConfig
 
     def send(self, alerts: list[dict]) -> dict[str, str | None]:
+        self.bytes_sent = 0
         path = self.cfg.resolved_path()
         payload = "".join(json.dumps({"channel": self.name, **a}, sort_keys=True, default=str)
                           + "\n" for a in alerts)
@@ -149,7 +152,9 @@ class JsonlChannel(Channel):
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, payload.encode("utf-8"))
+                data = payload.encode("utf-8")
+                os.write(fd, data)
+                self.bytes_sent = len(data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -220,6 +225,7 @@ class SmtpChannel(Channel):
         return msg
 
     def send(self, alerts: list[dict]) -> dict[str, str | None]:
+        self.bytes_sent = 0
         try:
             user = _env(self.cfg.username_env, "SMTP user")
             password = _env(self.cfg.password_env, "SMTP password")
@@ -233,7 +239,9 @@ class SmtpChannel(Channel):
                     smtp.starttls(context=tls)  # refuses to go on in clear text
                 if user or password:
                     smtp.login(user or "", password or "")
-                smtp.send_message(self.message(alerts))
+                msg = self.message(alerts)
+                smtp.send_message(msg)
+                self.bytes_sent = len(msg.as_bytes())
         except (OSError, smtplib.SMTPException, ChannelUnavailable) as exc:
             err = self.redact(f"{type(exc).__name__}: {exc}")
             return {a["id"]: err for a in alerts}
@@ -276,6 +284,7 @@ class WebhookChannel(Channel):
 
     def send(self, alerts: list[dict]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
+        self.bytes_sent = 0
         try:
             url = self.cfg.url or _env(self.cfg.url_env, "webhook URL")
             secret = _env(self.cfg.secret_env, "webhook signing secret")
@@ -292,10 +301,12 @@ class WebhookChannel(Channel):
             call = outbound.CallTimer(self.name, outbound.endpoint_of(url), bool(secret))
             try:
                 with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
+                    self.bytes_sent += len(body)  # the request body was accepted by the server
                     resp.read()
                     call.status = resp.status
                 out[a["id"]] = None
             except urllib.error.HTTPError as exc:
+                self.bytes_sent += len(body)  # sent, then refused
                 call.status = exc.code
                 out[a["id"]] = self.redact(f"HTTP {exc.code} {exc.reason}")
             except (urllib.error.URLError, OSError) as exc:

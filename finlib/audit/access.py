@@ -14,7 +14,8 @@ API for the dashboard server and other callers::
     record_integration(wh, source="smtp:finance", action="deliver", outcome="failed",
                        rows=3, duration_s=0.4, error="connection refused")
 
-:func:`unusual_access` applies two simple rules (failed-login bursts, bulk exports).
+:func:`unusual_access` applies the rules (failed-login bursts, bulk exports, access outside
+working hours when configured); :mod:`finlib.audit.monitor` turns what they find into alerts.
 """
 
 from __future__ import annotations
@@ -79,17 +80,23 @@ def record_integration(wh: Warehouse, source: str, action: str, outcome: str, *,
         return append(c, "integration", user or current_actor().name, action, source, None, outcome, d)
 
 
-def read(wh: Warehouse, since: str | None = None, user: str | None = None, kind: str | None = None) -> list[dict]:
-    lo = parse_when(since) if since else None
+def read(wh: Warehouse, since: str | dt.datetime | None = None, user: str | None = None,
+         kind: str | None = None) -> list[dict]:
+    """Records (oldest first) at or after ``since`` (ISO text or naive UTC), of one user or kind."""
+    lo = parse_when(since) if isinstance(since, str) else since
+    where, params = [], {}
+    for col, key, value in (("ts >=", "lo", lo), ("user_name =", "u", user), ("kind =", "k", kind)):
+        if value is not None:
+            where.append(f"{col} :{key}")
+            params[key] = value
     with wh.connect(read_only=True) as conn:
         if not conn.table_exists("access_log"):
             return []
         rows = conn.query("SELECT seq, ts, kind, user_name, action, target, address, outcome, details, "
-                          "prev_hash, entry_hash FROM access_log ORDER BY seq")
+                          "prev_hash, entry_hash FROM access_log "
+                          + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY seq", params or None)
     out = []
     for seq, ts, k, u, a, t, addr, o, d, p, h in rows:
-        if lo and ts < lo or user and u != user or kind and k != kind:
-            continue
         out.append({"seq": int(seq), "ts": ts, "kind": k, "user": u, "action": a, "target": t,
                     "address": addr, "outcome": o, "details": json.loads(d) if d else {},
                     "prev_hash": p, "entry_hash": h})
@@ -113,26 +120,99 @@ def check_chain(records: list[dict], start: dict | None = None) -> list:
     return []
 
 
+EXPORT_ACTIONS = ("export",)
+
+
+def is_failed_login(r: dict) -> bool:
+    """A login attempt that did not let the user in (wrong password or token: ``failed``;
+    locked, disabled or revoked: ``denied``)."""
+    return r["kind"] == "access" and r["action"] == "login" and r["outcome"] != "ok"
+
+
+def is_export(r: dict) -> bool:
+    """An export: action ``export`` or ``export-<what>`` (``export-csv``, ``export-report``)."""
+    return r["kind"] == "access" and (r["action"] in EXPORT_ACTIONS or r["action"].startswith("export-"))
+
+
+def bursts(times: list[dt.datetime], limit: int, window: dt.timedelta) -> dict[dt.date, dict]:
+    """Where at least ``limit`` of ``times`` fall within ``window`` (both ends inclusive).
+
+    For every event ``i`` (sorted) the window ``[t_i, t_i + window]`` holds ``n_i`` events;
+    the windows with ``n_i >= limit`` fire, and each is attributed to the UTC day of its first
+    event. Returns ``{day: {"count": the largest n_i of the day, "from": t_i, "to": the last
+    event of that window}}``: one finding per day, so evaluating an overlapping span again
+    finds the same day (and the same alert id).
+    """
+    times = sorted(times)
+    out: dict[dt.date, dict] = {}
+    j = 0
+    for i, t in enumerate(times):
+        j = max(j, i)
+        while j + 1 < len(times) and times[j + 1] - t <= window:
+            j += 1
+        n = j - i + 1
+        if n >= limit and (t.date() not in out or n > out[t.date()]["count"]):
+            out[t.date()] = {"count": n, "from": t, "to": times[j]}
+    return out
+
+
 def unusual_access(records: list[dict], failed_logins: int = 5, window_min: int = 15,
-                   bulk_exports: int = 10) -> list[dict]:
-    """Simple rules: ``failed_logins`` failed logins of one user within ``window_min`` minutes;
-    more than ``bulk_exports`` exports by one user within an hour."""
+                   bulk_exports: int = 10, export_window_min: int = 60,
+                   after_hours=None) -> list[dict]:
+    """The unusual access in ``records`` (as :func:`read` returns them), oldest day first.
+
+    Rules (defaults; ``parameters/monitoring.yaml`` sets them for ``finlib audit watch``):
+
+    ``failed_login``
+        at least ``failed_logins`` failed logins (:func:`is_failed_login`) of one user within
+        ``window_min`` minutes; and, for password spraying, as many from one address within
+        the window when they name more than one user (finding keyed by ``address``).
+    ``bulk_export``
+        more than ``bulk_exports`` exports (:func:`is_export`) by one user within
+        ``export_window_min`` minutes.
+    ``after_hours``
+        only when ``after_hours`` (a :class:`finlib.audit.monitor.AfterHours`) is given:
+        every access that let a user in (outcome ``ok``) at a local time outside the working
+        hours or on a day that is not a working day, one finding per user and local day.
+
+    Each finding: ``rule``, ``user`` (None for an address finding), ``address`` (the
+    addresses involved, comma-separated, or the one address), ``count``, ``from``, ``to``
+    (UTC), ``day`` (UTC day, local day for ``after_hours``) and ``limit``.
+    """
     found = []
-    by_user: dict[tuple[str, str], list[dt.datetime]] = {}
+    keyed: dict[tuple[str, str, str], list[dict]] = {}
     for r in records:
-        if r["kind"] != "access":
-            continue
-        if r["action"] == "login" and r["outcome"] != "ok":
-            by_user.setdefault(("failed_login", r["user"]), []).append(r["ts"])
-        if r["action"] == "export":
-            by_user.setdefault(("bulk_export", r["user"]), []).append(r["ts"])
-    for (rule, user), times in by_user.items():
-        limit, window = ((failed_logins, dt.timedelta(minutes=window_min)) if rule == "failed_login"
-                         else (bulk_exports + 1, dt.timedelta(hours=1)))
-        times.sort()
-        for i in range(len(times) - limit + 1):
-            if times[i + limit - 1] - times[i] <= window:
-                found.append({"rule": rule, "user": user, "count": limit, "from": times[i],
-                              "to": times[i + limit - 1]})
-                break
+        if is_failed_login(r):
+            keyed.setdefault(("failed_login", "user", r["user"]), []).append(r)
+            if r["address"]:
+                keyed.setdefault(("failed_login", "address", r["address"]), []).append(r)
+        elif is_export(r):
+            keyed.setdefault(("bulk_export", "user", r["user"]), []).append(r)
+    for (rule, by, who), recs in keyed.items():
+        if rule == "failed_login":
+            limit, window = failed_logins, dt.timedelta(minutes=window_min)
+            if by == "address" and len({r["user"] for r in recs}) < 2:
+                continue  # one user from one address: the user finding says it
+        else:
+            limit, window = bulk_exports + 1, dt.timedelta(minutes=export_window_min)
+        for day, b in bursts([r["ts"] for r in recs], limit, window).items():
+            inside = [r for r in recs if b["from"] <= r["ts"] <= b["to"]]
+            found.append({"rule": rule, "user": who if by == "user" else None,
+                          "address": who if by == "address" else
+                          ", ".join(sorted({r["address"] for r in inside if r["address"]})) or None,
+                          "users": sorted({r["user"] for r in inside}), "count": b["count"],
+                          "from": b["from"], "to": b["to"], "day": day, "limit": limit})
+    if after_hours is not None:
+        by_user_day: dict[tuple[str, dt.date], list[dict]] = {}
+        for r in records:
+            if (r["kind"] == "access" and r["outcome"] == "ok" and r["user"] not in after_hours.exempt_users
+                    and not after_hours.inside(r["ts"])):
+                by_user_day.setdefault((r["user"], after_hours.local_day(r["ts"])), []).append(r)
+        for (user, day), recs in by_user_day.items():
+            found.append({"rule": "after_hours", "user": user,
+                          "address": ", ".join(sorted({r["address"] for r in recs if r["address"]})) or None,
+                          "users": [user], "count": len(recs), "from": recs[0]["ts"], "to": recs[-1]["ts"],
+                          "day": day, "limit": 1,
+                          "actions": sorted({f"{r['action']} {r['target'] or ''}".strip() for r in recs})[:5]})
+    found.sort(key=lambda f: (f["day"], f["rule"], f["user"] or "", f["address"] or ""))
     return found

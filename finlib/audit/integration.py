@@ -1,4 +1,8 @@
-"""Outbound deliveries in the integration log: every ``Channel.send`` timed and recorded."""
+"""Outbound deliveries in the integration log: every ``Channel.send`` timed and recorded.
+
+A failed delivery recorded here is what the ``integration_failure`` monitoring rule
+(:mod:`finlib.audit.monitor`) turns into an alert; this module only records, so recording
+can never trigger another delivery."""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ log = logging.getLogger(__name__)
 
 def log_deliveries(channel):
     """Wrap ``channel.send`` so each call is recorded (channel type and name, outcome, alerts
-    sent and failed, duration) in ``access_log`` of the configured warehouse. Recording never
+    sent and failed, bytes handed to the outside (``channel.bytes_sent``), duration) in
+    ``access_log`` of the configured warehouse. Recording never
     changes the delivery's outcome or raises."""
     send = channel.send
     if getattr(send, "_finlib_logged", False):
@@ -24,6 +29,7 @@ def log_deliveries(channel):
     def logged(alerts):
         t = time.perf_counter()
         result, error = None, None
+        channel.bytes_sent = 0
         try:
             result = send(alerts)
             return result
@@ -48,7 +54,7 @@ def _record(channel, alerts, result, error, seconds) -> None:
             return
         record_integration(wh, source=f"{channel.cfg.type}:{channel.name}", action="deliver",
                            outcome="failed" if failed or error else "ok", rows=len(alerts),
-                           duration_s=round(seconds, 3), failed=len(failed),
+                           bytes=int(getattr(channel, "bytes_sent", 0) or 0), duration_s=round(seconds, 3), failed=len(failed),
                            error=redact(str(first))[:500] if first else None)
     except Exception as exc:  # noqa: BLE001 - the log must never break a delivery
         log.warning("integration log: could not record a delivery on %s: %s", getattr(channel, "name", "?"), exc)

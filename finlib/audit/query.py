@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
-import os
 from pathlib import Path
 
+from finlib import crypto
+from finlib.audit import sealed
+from finlib.audit.access import record_access
 from finlib.audit.chain import parse_when as _parse_when
 from finlib.audit.verify import read_entries, verify
 from finlib.warehouse.db import Warehouse
@@ -33,33 +34,41 @@ def entries(wh: Warehouse, since: str | None = None, until: str | None = None, a
     return out
 
 
-def _sha(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def export(wh: Warehouse, date_from: str, date_to: str, out: Path) -> dict:
-    """Write ``audit_log.jsonl``, ``audit_log.csv`` and ``verification.json`` (with the sha256
-    of both files and the result of a full verify) into ``out``."""
+    """Write ``audit_log.jsonl``, ``audit_log.csv`` and ``verification.json`` (the entries'
+    range, the sha256 of both files' content and the result of a full verify) into ``out``.
+
+    ``out`` is created private (0700) and every file is 0600. When ``FINLIB_ARCHIVE_KEY`` is
+    set the three files are encrypted under its newest key (:mod:`finlib.audit.sealed`: the
+    plaintext only ever exists in a private staging folder inside ``out``, removed at once);
+    ``verification.json`` then names the key id, and its digests are those of the plaintext
+    (what ``finlib archive decrypt`` gives back)."""
+    key = sealed.current_key()
     rows = entries(wh, since=date_from, until=date_to)
-    out.mkdir(parents=True, exist_ok=True)
-    jl, cv = out / "audit_log.jsonl", out / "audit_log.csv"
-    with open(jl, "w", encoding="utf-8") as f:
-        for e in rows:
-            f.write(json.dumps(e, default=str, sort_keys=True) + "\n")
-    cols = ["seq", "ts", "actor", "action", "target", "details", "digests", "prev_hash", "entry_hash"]
-    with open(cv, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(cols)
-        for e in rows:
-            w.writerow([json.dumps(e[c], sort_keys=True) if isinstance(e[c], dict) else e[c] for c in cols])
+    sealed.private_dir(out)
+    jl, cv = "audit_log.jsonl", "audit_log.csv"
+    files = {}
+    with sealed.staging(out) as st:
+        with open(st / jl, "w", encoding="utf-8") as f:
+            for e in rows:
+                f.write(json.dumps(e, default=str, sort_keys=True) + "\n")
+        cols = ["seq", "ts", "actor", "action", "target", "details", "digests", "prev_hash", "entry_hash"]
+        with open(st / cv, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for e in rows:
+                w.writerow([json.dumps(e[c], sort_keys=True) if isinstance(e[c], dict) else e[c] for c in cols])
+        for name in (jl, cv):
+            files[name] = sealed.seal(st / name, out / name, key)["sha256"]
     rep = verify(wh)
     summary = {"from": date_from, "to": date_to, "entries": len(rows),
                "first_seq": rows[0]["seq"] if rows else None, "last_seq": rows[-1]["seq"] if rows else None,
-               "verification": rep.as_dict(),
-               "files": {jl.name: _sha(jl), cv.name: _sha(cv)},
+               "verification": rep.as_dict(), "files": files,
+               "key_id": crypto.key_id(key) if key else None,
                "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    tmp = out / "verification.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    os.replace(tmp, out / "verification.json")
+    sealed.write_sealed(out / "verification.json", (json.dumps(summary, indent=2, default=str) + "\n").encode(), key)
+    # an export is an access: the access log records who took which entries where (the
+    # bulk-export rule of finlib.audit.monitor counts these)
+    record_access(wh, None, "export", target="audit_log", entries=len(rows), date_from=date_from,
+                  date_to=date_to, out=str(out), encrypted=bool(key))
     return summary

@@ -122,11 +122,11 @@ def duck_local_base() -> int:
     return _DUCK_LOCAL_BASE
 
 
-def written_predicate(conn: Connection) -> str:
-    """SQL condition (alias ``t``) true for rows the open transaction inserted."""
+def written_predicate(conn: Connection, alias: str = "t") -> str:
+    """SQL condition (on ``alias``) true for rows the open transaction inserted."""
     if conn.backend == "duckdb":
-        return f"t.rowid >= {duck_local_base()}"
-    return "CAST(CAST(t.xmin AS text) AS bigint) = txid_current() % 4294967296"
+        return f"{alias}.rowid >= {duck_local_base()}"
+    return f"CAST(CAST({alias}.xmin AS text) AS bigint) = txid_current() % 4294967296"
 
 
 # ------------------------------------------------------------------------------- state

@@ -45,14 +45,19 @@ def dashboards() -> None:
 @click.option("--certfile", default=None, help="PEM certificate: serve HTTPS only (or FINLIB_TLS_CERT).")
 @click.option("--keyfile", default=None, help="PEM private key (or FINLIB_TLS_KEY).")
 @click.option("--no-auth", is_flag=True, help="Development only, 127.0.0.1 only: no login (logged loudly).")
+@click.option("--unsafe-owner-db", is_flag=True,
+              help="Development only, 127.0.0.1 only: on PostgreSQL, kernels read with the owner's "
+                   "connection instead of FINLIB_DASHBOARD_DB_URL (logged loudly).")
 @click.option("--log-level", default=None, type=click.Choice(["DEBUG", "INFO", "WARN", "ERROR"]))
-def serve(port, ip, notebooks, pool_size, certfile, keyfile, no_auth, log_level) -> None:
+def serve(port, ip, notebooks, pool_size, certfile, keyfile, no_auth, unsafe_owner_db, log_level) -> None:
     """Serve the dashboards with Voilà (preheated kernels, idle culling, no tracebacks).
 
-    The warehouse is FINLIB_DB_URL, as for every command; the landing page lists the
-    dashboards. Stop with Ctrl-C.
+    The warehouse is FINLIB_DB_URL, as for every command; on PostgreSQL kernels connect
+    with FINLIB_DASHBOARD_DB_URL as the login role of their viewer's scope (docs/ACCESS.md).
+    The landing page lists the dashboards. Stop with Ctrl-C.
     """
-    opts = ServeOptions(ip=ip, pool_size=pool_size, log_level=log_level, no_auth=no_auth)
+    opts = ServeOptions(ip=ip, pool_size=pool_size, log_level=log_level, no_auth=no_auth,
+                        unsafe_owner_db=unsafe_owner_db)
     if port is not None:
         opts.port = port
     if notebooks is not None:
@@ -64,6 +69,8 @@ def serve(port, ip, notebooks, pool_size, certfile, keyfile, no_auth, log_level)
     opts.check()
     if no_auth:
         click.echo("dashboards: WARNING --no-auth: NO LOGIN, every visitor is an admin", err=True)
+    if unsafe_owner_db:
+        click.echo("dashboards: WARNING --unsafe-owner-db: kernels read with the OWNER's connection", err=True)
     click.echo(f"dashboards: {opts.url} serving {Path(opts.notebooks).resolve()}", err=True)
     run(opts)
 

@@ -26,8 +26,11 @@ What that line does depends on where the notebook runs, so no analysis cell has 
   - cell errors become short messages (:mod:`finlib.dashboards.errors`); a section that
     fails shows its message and the sections after it stay empty until the next change;
   - in a *preheated* kernel (started before anyone asks for the page) the line imports
-    the heavy modules and computes the view's default figures (``view.scraps``) ahead of
-    time, then waits for the viewer (:mod:`finlib.dashboards.query`); the address's
+    the heavy modules and, on a server without login only, computes the view's default
+    figures (``view.scraps``) ahead of time; then it waits for the viewer
+    (:mod:`finlib.dashboards.query`). With a login nothing is read before the viewer's grant
+    is verified, and on PostgreSQL the reads are made as the login role of the viewer's
+    scope (``query.bind``); the address's
     ``?period=``, ``?segment=``, ``?department=`` ... then override the parameters, and
     whatever was computed ahead of time is dropped if the warehouse (or the report archive)
     changed in between, so a viewer always sees the data as of the page view;
@@ -73,16 +76,22 @@ _version: tuple | None = None
 def page(view: Any, namespace: dict, interactive: bool = True) -> LivePage | None:
     """Make the notebook whose namespace is ``namespace`` a report or a live dashboard of
     ``view`` (see the module docstring). Returns None, so the cell shows only the controls
-    (or the data-as-of stamp)."""
+    (or the data-as-of stamp). Also defines ``scope`` in the namespace: the departments the
+    page may read (:func:`finlib.dashboards.query.scope`), which data functions that read
+    department figures require."""
     errors.install()  # under Voilà: cell errors as short messages
     names = list(inspect.signature(view.params).parameters)
     values = {n: namespace[n] for n in names if n in namespace}
     if query.preheated():
         preheat(view, values)
     values = {n: query.param(n, v) for n, v in values.items()}  # a preheated kernel waits here for its viewer
+    query.viewer()  # every page needs a genuine grant when the server requires a login
+    if "department" not in values:
+        query.bind(None)  # PostgreSQL: read as the login role of the viewer's scope
     revalidate()
     p = view.params(**values)
     namespace.update({n: p[n] for n in values})
+    namespace["scope"] = query.scope()  # the departments the page may read (every one outside a dashboard)
     if not interactive:
         display(HTML(widgets.as_of_html(data_as_of)))
         return None
@@ -202,6 +211,7 @@ class LivePage:
         if name == "department":
             try:
                 query.in_scope(value)
+                query.bind(value)  # PostgreSQL: the department's login role from now on
             except AccessDenied:
                 return
         values = {**self.params, name: value}
@@ -273,10 +283,21 @@ def preheat(view: Any, values: dict, compute: Callable[[dict], Any] | None = Non
             importlib.import_module(name)
         except ImportError:
             pass
+    if os.environ.get(query.AUTH_ENV) == "1" or os.environ.get(query.DB_TEMPLATE_ENV):
+        # the viewer is not known yet: read nothing before the grant (on PostgreSQL the
+        # kernel could not: it has no login role yet); the figures are read at page view
+        try:
+            viz.warm()
+        except Exception:  # noqa: BLE001 - a cold chart library only costs time
+            pass
+        return
+    if compute is None:
+        takes_scope = "scope" in inspect.signature(view.scraps).parameters
+        compute = (lambda p: view.scraps(p, scope=query.scope())) if takes_scope else view.scraps
     try:
         version = data_version()
         with capture_output():
-            (compute or view.scraps)(view.params(**values))
+            compute(view.params(**values))
             viz.warm()
         _version = version
     except Exception:  # noqa: BLE001 - no warehouse yet, bad defaults ...: compute at page view

@@ -19,6 +19,16 @@ over the websocket ``/voila/query/<VOILA_KERNEL_ID>``. This module does the same
 kernel (a second blocking wait would hang: the server sends the request only once), and
 also over TLS (Voilà's helper would verify the certificate against 127.0.0.1 and fail).
 
+The warehouse connection
+------------------------
+On PostgreSQL the dashboard server gives its kernels no connection of their own: only the
+template ``FINLIB_DASHBOARD_DB_URL`` (``postgresql://{role}@host/db``) and, until the viewer
+is known, a ``FINLIB_DB_URL`` naming a role that may not log in. :func:`bind` (called when the
+page's parameters are read and whenever the department control changes) verifies the grant
+and points ``FINLIB_DB_URL`` at the login role of the scope (:func:`db_role`), so every read
+of the views is made as that role, under row-level security. On DuckDB the kernel opens the
+file read-only and :func:`scope` is what the data functions are given.
+
 Consequence for notebook authors: in a preheated kernel everything *above* the first
 :func:`param` / :func:`wait_for_viewer` call runs ahead of time (put imports there) and
 everything below runs when the page is opened (read the warehouse there, so the data is
@@ -37,9 +47,11 @@ from urllib.parse import parse_qs
 
 from websockets.sync.client import connect
 
-from finlib.access.policy import User, departments_in_scope, scoped_departments
+from finlib.access import pg
+from finlib.access.policy import DEPARTMENT_EXTRAS, User, departments_in_scope, scoped_departments
 from finlib.access.session import verify_grant
 from finlib.errors import AccessDenied, ConfigError, FinlibError
+from finlib.warehouse.schema import DEPARTMENTS
 
 #: environment variables Voilà sets from the viewer's request
 REQUEST_KEYS = (
@@ -56,6 +68,10 @@ CONNECT_TIMEOUT = 10.0
 AUTH_ENV = "FINLIB_DASHBOARD_AUTH"
 #: the signed grant of the viewer (the server's ``X-Finlib-Grant`` request header)
 GRANT_KEY = "HTTP_X_FINLIB_GRANT"
+#: PostgreSQL: the kernels' connection, ``{role}`` standing for the login role (set by the server)
+DB_TEMPLATE_ENV = "FINLIB_DASHBOARD_DB_URL"
+#: the ``--prefix`` of ``finlib access pg-setup`` (default ``finlib``)
+ROLE_PREFIX_ENV = "FINLIB_DASHBOARD_ROLE_PREFIX"
 
 _request: dict[str, str] | None = None  # this kernel's request, once known
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
@@ -186,8 +202,8 @@ def param(
         if name == "department":
             user = viewer()
             if user is not None and user.restricted and default not in departments_in_scope(user):
-                return departments_in_scope(user)[0]  # a department head's own department
-            return in_scope(default)
+                default = departments_in_scope(user)[0]  # a department head's own department
+            bind(in_scope(default))
         return default
     raw = values[0]
     kind = cast or (type(default) if default is not None else str)
@@ -199,6 +215,7 @@ def param(
             raise ConfigError(f"Unknown {name} {raw!r}: choose one of {shown}.")
     if name == "department":
         in_scope(value)
+        bind(value)
     return value
 
 
@@ -225,6 +242,50 @@ def in_scope(department: Any) -> Any:
     if user is not None and department is not None:
         scoped_departments(user, department)
     return department
+
+
+def scope() -> tuple[str, ...]:
+    """The departments this kernel may read: the granted scope of its viewer; every
+    department where there is no viewer (papermill jobs, JupyterLab, a server without
+    login). What a notebook passes to the data functions' required ``scope`` argument."""
+    user = viewer()
+    return DEPARTMENTS if user is None else scoped_departments(user, None)
+
+
+def notebook() -> str:
+    """The name of the page's notebook (``department``); ``""`` outside Voilà."""
+    return PurePosixPath(request_info().get("SCRIPT_NAME", "")).stem
+
+
+def db_role(department: str | None = None) -> str:
+    """The PostgreSQL login role this kernel reads as (``finlib.access.pg.login_role``).
+
+    Decision: a viewer who may see every department (or no viewer: a server without login)
+    reads as ``<prefix>_dash_all``; a department head reads as the role of ``department``
+    (checked against the grant), or, when the page names none, of the department the page
+    is about (``product_roi``: Product, ``retention_roi``: Customer Success) or of their
+    first department. A head of several departments therefore holds one connection per
+    department shown, never one that sees all of them at once."""
+    user = viewer()
+    prefix = os.environ.get(ROLE_PREFIX_ENV) or pg.PREFIX
+    if user is None or not user.restricted:
+        return pg.login_role(None, prefix)
+    depts = scoped_departments(user, department)
+    if department is None:
+        about = [d for d in depts if notebook() in DEPARTMENT_EXTRAS.get(d, ())]
+        depts = (*about, *depts)
+    return pg.login_role(depts[0], prefix)
+
+
+def bind(department: str | None = None) -> None:
+    """Read the warehouse as the login role of ``department`` (:func:`db_role`) from now on.
+
+    A no-op unless the server gave this kernel a dashboard connection template (PostgreSQL).
+    Raises :class:`AccessDenied` without a genuine grant or for a department outside it."""
+    template = os.environ.get(DB_TEMPLATE_ENV)
+    if not template:
+        return
+    os.environ["FINLIB_DB_URL"] = template.replace("{role}", db_role(department))
 
 
 def _reset_for_tests() -> None:

@@ -10,7 +10,14 @@ line and never left in the environment that kernels inherit.
 Settings from the environment
 -----------------------------
 ``PORT``                           port (default 8866)
-``FINLIB_DB_URL``                  the warehouse, read by the notebooks (see finlib.config)
+``FINLIB_DB_URL``                  the warehouse of the server itself (logins, access log); kernels
+                                   never get it on PostgreSQL (see "Kernel environment")
+``FINLIB_DASHBOARD_DB_URL``        PostgreSQL only, required there: the kernels' connection with
+                                   ``{role}`` for the user name, e.g.
+                                   ``postgresql://{role}@db.internal:5432/finlib?sslmode=verify-full``
+``FINLIB_DASHBOARD_PGPASSFILE``    libpq password file with one line per dashboard login role;
+                                   kernels get it as ``PGPASSFILE`` (omit with certificate auth)
+``FINLIB_DASHBOARD_ROLE_PREFIX``   the ``--prefix`` given to ``finlib access pg-setup`` (``finlib``)
 ``FINLIB_SESSION_KEY``             key of the login cookies and kernel grants (else random per run)
 ``FINLIB_TLS_CERT``                PEM certificate (chain): serve HTTPS only
                                    (``FINLIB_DASHBOARD_CERTFILE`` is the older name)
@@ -18,20 +25,38 @@ Settings from the environment
 
 Every request needs a finlib login (``finlib users add``; ``finlib.dashboards.auth``) on every
 address; ``--no-auth`` (loopback only, logged loudly) is for development.
+
+Kernel environment
+------------------
+Every kernel (preheated or not) is started by :class:`ScopedKernelManager`, which replaces the
+environment Voilà hands it by :func:`kernel_environment`: no owner connection, no ``PG*``
+variable of the server, every warehouse connection read-only (``FINLIB_DB_READ_ONLY=1``).
+On PostgreSQL the kernel gets the dashboard URL template instead, and its ``FINLIB_DB_URL``
+names the reader role, which cannot log in: until :mod:`finlib.dashboards.query` has
+verified the viewer's grant and chosen the login role of its scope, the kernel cannot read
+anything. A server on PostgreSQL without ``FINLIB_DASHBOARD_DB_URL`` refuses to start, unless
+``--unsafe-owner-db`` (development only, logged loudly) hands kernels the owner connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
+from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
 from traitlets.config import Config
 
 from finlib import config
+from finlib.access import pg
 from finlib.dashboards.app import FinlibVoila
+from finlib.dashboards.query import DB_TEMPLATE_ENV, ROLE_PREFIX_ENV
 from finlib.errors import ConfigError
+from finlib.warehouse.db import READ_ONLY_ENV, get_warehouse
 
 CONFIG_DIR = Path(__file__).resolve().parent  # holds voila.json
 DEFAULT_PORT = 8866
@@ -43,6 +68,15 @@ CERTFILE_ENV = "FINLIB_TLS_CERT"
 KEYFILE_ENV = "FINLIB_TLS_KEY"
 OLD_CERTFILE_ENV = "FINLIB_DASHBOARD_CERTFILE"
 OLD_KEYFILE_ENV = "FINLIB_DASHBOARD_KEYFILE"
+DB_PASSFILE_ENV = "FINLIB_DASHBOARD_PGPASSFILE"
+#: set by ``--unsafe-owner-db``: kernels get the owner connection (development only)
+UNSAFE_OWNER_DB_ENV = "FINLIB_DASHBOARD_UNSAFE_OWNER_DB"
+#: variables of the server that never reach a kernel (besides every ``PG*`` variable)
+KERNEL_DROPPED = ("FINLIB_DB_URL", "DATABASE_URL", DB_PASSFILE_ENV, UNSAFE_OWNER_DB_ENV)
+#: a DuckDB file's key: kernels need it to read an encrypted file, never on PostgreSQL
+DB_KEY_ENV = "FINLIB_DB_KEY"
+
+log = logging.getLogger("finlib.dashboards.server")
 
 
 def default_port() -> int:
@@ -80,6 +114,7 @@ class ServeOptions:
         default_factory=lambda: os.environ.get(KEYFILE_ENV) or os.environ.get(OLD_KEYFILE_ENV) or None)
     log_level: str | None = None
     no_auth: bool = False
+    unsafe_owner_db: bool = False  # PostgreSQL: kernels get the owner connection (development only)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for any unsafe or impossible combination."""
@@ -98,6 +133,11 @@ class ServeOptions:
                 raise ConfigError(f"TLS {label} file {path} does not exist")
         if self.pool_size is not None and self.pool_size < 0:
             raise ConfigError("--pool-size must be 0 (no preheated kernels) or more")
+        if self.unsafe_owner_db and not is_loopback(self.ip):
+            raise ConfigError(f"Refusing --unsafe-owner-db on {self.ip or 'all interfaces'}: kernels would read "
+                              "with the owner's connection. --unsafe-owner-db is for 127.0.0.1 only.")
+        if not self.unsafe_owner_db:
+            check_kernel_database(os.environ)
 
     def argv(self) -> list[str]:
         """Voilà command-line options (no secrets: those go in :meth:`secret_config`)."""
@@ -138,11 +178,101 @@ def _scrub_environment() -> None:
         os.environ.pop(name, None)
 
 
+# -- what kernels get ------------------------------------------------------------------------
+
+
+def check_dashboard_url(template: str) -> str:
+    """``template`` if it is a usable kernel connection: ``postgresql://{role}@HOST[:PORT]/DB[?...]``
+    with ``{role}`` as the user name and no password (passwords go in the passfile)."""
+    shown = template.split("@", 1)[-1]
+    if not template.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise ConfigError(f"{DB_TEMPLATE_ENV} must be a postgresql:// URL (…@{shown})")
+    netloc = urlparse(template).netloc
+    user = netloc.rsplit("@", 1)[0] if "@" in netloc else ""
+    if user != "{role}":
+        raise ConfigError(f"{DB_TEMPLATE_ENV} must name the user as {{role}} and hold no password "
+                          f"(postgresql://{{role}}@{shown}); put the login roles' passwords in "
+                          f"{DB_PASSFILE_ENV}")
+    return template
+
+
+def check_kernel_database(env: Mapping[str, str]) -> None:
+    """Raise :class:`ConfigError` when kernels could not be given a connection of their scope:
+    the warehouse is PostgreSQL and ``FINLIB_DASHBOARD_DB_URL`` is missing or malformed, or
+    the passfile named is missing or readable by others (libpq would ignore it)."""
+    if get_warehouse(env.get("FINLIB_DB_URL") or config.db_url()).backend != "postgresql":
+        return
+    template = env.get(DB_TEMPLATE_ENV)
+    if not template:
+        raise ConfigError(
+            f"The warehouse is PostgreSQL, and dashboard kernels must not read it with the owner's "
+            f"connection: run `finlib access pg-setup --apply`, give the login roles passwords, and set "
+            f"{DB_TEMPLATE_ENV}=postgresql://{{role}}@HOST:PORT/DB (and {DB_PASSFILE_ENV}); see "
+            "docs/ACCESS.md. For development on 127.0.0.1 only: --unsafe-owner-db.")
+    check_dashboard_url(template)
+    pg.login_role(None, env.get(ROLE_PREFIX_ENV) or pg.PREFIX)  # a valid prefix
+    passfile = env.get(DB_PASSFILE_ENV)
+    if passfile:
+        path = Path(passfile)
+        if not path.is_file():
+            raise ConfigError(f"{DB_PASSFILE_ENV}={passfile}: no such file")
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{DB_PASSFILE_ENV}={passfile} is readable by others: chmod 600 it "
+                              "(libpq ignores such a file)")
+
+
+def kernel_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a dashboard kernel, from the one Voilà would give it (``env``: the
+    server's environment plus the request's variables).
+
+    * every connection the kernel opens is read-only (``FINLIB_DB_READ_ONLY=1``);
+    * no ``PG*`` variable of the server (its password, passfile, certificate) and no
+      ``DATABASE_URL``;
+    * DuckDB: ``FINLIB_DB_URL`` is the file (and ``FINLIB_DB_KEY`` its key, if encrypted);
+    * PostgreSQL: ``FINLIB_DASHBOARD_DB_URL`` (the template), ``PGPASSFILE`` (the dashboard
+      passfile, if any) and, until the grant chooses a login role, ``FINLIB_DB_URL`` as the
+      reader role, which may not log in (so nothing is read before the grant);
+    * with ``--unsafe-owner-db``: the owner's ``FINLIB_DB_URL`` (development only).
+    """
+    owner_url = env.get("FINLIB_DB_URL") or config.db_url()
+    out = {k: v for k, v in env.items() if k not in KERNEL_DROPPED and not k.startswith("PG")}
+    out[READ_ONLY_ENV] = "1"
+    if env.get(UNSAFE_OWNER_DB_ENV) == "1":
+        out["FINLIB_DB_URL"] = owner_url
+        return out
+    if get_warehouse(owner_url).backend != "postgresql":
+        out["FINLIB_DB_URL"] = owner_url
+        return out
+    check_kernel_database(env)
+    out.pop(DB_KEY_ENV, None)
+    prefix = env.get(ROLE_PREFIX_ENV) or pg.PREFIX
+    out[DB_TEMPLATE_ENV] = env[DB_TEMPLATE_ENV]
+    out["FINLIB_DB_URL"] = env[DB_TEMPLATE_ENV].replace("{role}", pg.reader_role(prefix))
+    if env.get(DB_PASSFILE_ENV):
+        out["PGPASSFILE"] = env[DB_PASSFILE_ENV]
+    return out
+
+
+class ScopedKernelManager(ServerKernelManager):
+    """Starts every dashboard kernel, preheated or not, with :func:`kernel_environment`
+    (configured as the kernel manager class in ``voila.json``)."""
+
+    async def start_kernel(self, **kw):
+        kw["env"] = kernel_environment(kw.get("env") or os.environ)
+        return await super().start_kernel(**kw)
+
+
 def serve(options: ServeOptions) -> int:
     """Run Voilà in this process until interrupted (SIGINT/SIGTERM). Returns an exit code."""
     options.check()
     _scrub_environment()
-    os.environ.setdefault("FINLIB_DB_URL", config.db_url())  # every kernel reads the same warehouse
+    os.environ.setdefault("FINLIB_DB_URL", config.db_url())  # the server's own warehouse
+    if options.unsafe_owner_db:
+        os.environ[UNSAFE_OWNER_DB_ENV] = "1"
+        log.warning("finlib dashboards: --unsafe-owner-db: KERNELS READ THE WAREHOUSE WITH THE OWNER'S "
+                    "CONNECTION (no row-level security)")
+    else:
+        os.environ.pop(UNSAFE_OWNER_DB_ENV, None)
     os.environ["FINLIB_DASHBOARD"] = "1"
     FinlibVoila.launch_instance(argv=options.argv(), config=options.secret_config())
     return 0

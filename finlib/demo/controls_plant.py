@@ -102,9 +102,9 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
         ORDER BY r.subscription_id LIMIT 2""", {"p": P, "e": E})
     s_fail, s_near = annual[0][0], annual[1][0]
     for sid, delta in ((s_fail, 40.00), (s_near, 0.60)):
-        b.execute("UPDATE revenue_recognized SET amount = amount + :d WHERE period = :p AND subscription_id = :s "
-                  "AND customer_id = (SELECT min(customer_id) FROM revenue_recognized WHERE period = :p "
-                  "AND subscription_id = :s)", {"d": delta, "p": P, "s": sid})
+        b.update("revenue_recognized", "amount = amount + :d", "period = :p AND subscription_id = :s "
+                 "AND customer_id = (SELECT min(customer_id) FROM revenue_recognized WHERE period = :p "
+                 "AND subscription_id = :s)", {"d": delta, "p": P, "s": sid})
     fail("revenue_schedule", f"subscription {s_fail}", "40.00 more revenue than the ratable schedule of its invoice")
     miss("revenue_schedule", f"subscription {s_near}", "0.60 more revenue than its schedule: inside the 1.00 tolerance")
 
@@ -116,10 +116,9 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
           AND (SELECT count(*) FROM invoices v WHERE v.subscription_id = i.subscription_id AND v.status = 'void') = 0
         ORDER BY i.subscription_id LIMIT 2""", {"p": P, "e": E, "a": s_fail, "b": s_near})
     (d_fail, d_inv), (d_near, _) = monthly[0], monthly[1]
-    b.execute("UPDATE invoices SET issued_on = :d WHERE invoice_id = :i", {"d": N + dt.timedelta(days=1), "i": d_inv})
-    b._count("invoices", 0)
-    b.execute("UPDATE revenue_recognized SET amount = amount + 0.50 WHERE period = :p AND subscription_id = :s",
-              {"p": P, "s": d_near})
+    b.update("invoices", "issued_on = :d", "invoice_id = :i", {"d": N + dt.timedelta(days=1), "i": d_inv})
+    b.update("revenue_recognized", "amount = amount + 0.50", "period = :p AND subscription_id = :s",
+             {"p": P, "s": d_near})
     fail("deferred_revenue", f"subscription {d_fail}", f"invoice {d_inv} for {month} issued after the month: "
          "its revenue was recognised before it was billed")
     miss("deferred_revenue", f"subscription {d_near}", "0.50 recognised ahead of billing: inside the tolerance")
@@ -145,10 +144,9 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
     f_fail = next(f for f in in_p if f not in near_f)
     feats = [f_fail, next(f for f in in_p if f != f_fail)]
     for fid, delta in ((feats[0], 300.00), (feats[1], 0.80)):
-        b.execute("UPDATE dev_costs SET cost = cost + :d WHERE period = :p AND feature_id = :f AND "
-                  "COALESCE(milestone_id, '') = (SELECT min(COALESCE(milestone_id, '')) FROM dev_costs "
-                  "WHERE period = :p AND feature_id = :f)", {"d": delta, "p": P, "f": fid})
-    b._count("dev_costs", 0)
+        b.update("dev_costs", "cost = cost + :d", "period = :p AND feature_id = :f AND "
+                 "COALESCE(milestone_id, '') = (SELECT min(COALESCE(milestone_id, '')) FROM dev_costs "
+                 "WHERE period = :p AND feature_id = :f)", {"d": delta, "p": P, "f": fid})
     fail("dev_cost_tie", f"feature {feats[0]}", "dev cost 300.00 above the feature's ledger lines")
     miss("dev_cost_tie", f"feature {feats[1]}", "dev cost 0.80 above its ledger lines: inside the tolerance")
 
@@ -158,8 +156,7 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
     running = _one(conn, "SELECT campaign_id FROM marketing_campaigns WHERE ended_on IS NULL AND product_id IS NULL "
                          "ORDER BY campaign_id")[0]
     for cid, delta in ((old[0], 500.00), (old[1], 0.90), (running, 5000.00)):
-        b.execute("UPDATE marketing_campaigns SET spend = spend + :d WHERE campaign_id = :c", {"d": delta, "c": cid})
-    b._count("marketing_campaigns", 0)
+        b.update("marketing_campaigns", "spend = spend + :d", "campaign_id = :c", {"d": delta, "c": cid})
     fail("campaign_spend_tie", f"campaign {old[0]}", "recorded spend 500.00 above its ledger lines")
     miss("campaign_spend_tie", f"campaign {old[1]}", "spend 0.90 above its ledger lines: inside the tolerance")
     miss("campaign_spend_tie", f"campaign {running}", "still running: spend booked as planned, not final")
@@ -173,9 +170,8 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
                AND g.account_id = b.account_id) > :floor * 5
         ORDER BY b.department_id, b.account_id""", {"p": P, "floor": MATERIALITY})
     dep, acc = next((d, a) for d, a in lines if (d, a) not in planted)
-    b.execute("UPDATE budgets SET period = :n WHERE period = :p AND department_id = :d AND account_id = :a",
-              {"n": N, "p": P, "d": dep, "a": acc})
-    b._count("budgets", 0)
+    b.update("budgets", "period = :n", "period = :p AND department_id = :d AND account_id = :a",
+             {"n": N, "p": P, "d": dep, "a": acc})
     fail("budget_coverage", f"department {dep} · account {acc}", "its budget line for the month was entered "
          "for the next month")
     for d, a in conn.query("""
@@ -204,7 +200,7 @@ def plant_controls(b, truth: dict, rows: dict[str, int] | None = None) -> dict:
     approved = [e for (e,) in conn.query(
         "SELECT entry_id FROM gl_entries WHERE period = :p AND is_manual AND approved_by IS NOT NULL "
         "AND approved_by <> created_by AND entry_id NOT LIKE 'GCTL-%' ORDER BY entry_id", {"p": P})]
-    b.execute("UPDATE gl_entries SET approved_by = NULL WHERE entry_id = :e", {"e": approved[0]})
+    b.update("gl_entries", "approved_by = NULL", "entry_id = :e", {"e": approved[0]})
     fail("segregation_of_duties", f"entry {approved[0]}", "a manual accrual with no approver")
     miss("segregation_of_duties", f"entry {approved[1]}", "a manual accrual approved by a colleague")
     miss("segregation_of_duties", "entry GCTL-REV-02", "a manual revenue line approved by a colleague")

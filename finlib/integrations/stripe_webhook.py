@@ -51,6 +51,7 @@ from limits.strategies import MovingWindowRateLimiter
 from tornado.web import RequestHandler
 
 from finlib.alerts import store as alert_store
+from finlib.audit import monitor
 from finlib.errors import FinlibError, IngestError, ValidationError
 from finlib.ingest.loader import ingest_file
 from finlib.ingest.mapping import load_mapping
@@ -217,12 +218,26 @@ def api_usage(wh: Warehouse, days: int = 30) -> list[dict]:
     return out
 
 
-SECURITY_RULE = "api_security"
+SECURITY_RULE = monitor.SECURITY_RULE
+
+
+def _security_channels() -> list[str]:
+    try:
+        return monitor.alert_channels("critical")
+    except FinlibError as exc:  # no or a broken alerts.yaml: stored, shown by `alerts list`
+        log.warning("api_security alert not routed to any channel: %s", exc)
+        return []
 
 
 def raise_security_alert(wh: Warehouse, kind: str, source: str, message: str) -> str:
     """Store (or refresh) a critical ``api_security`` alert for this source, kind and month
-    in the ``alerts`` table; ``finlib alerts list`` shows it, ``finlib alerts ack`` closes it."""
+    in the ``alerts`` table, with a pending delivery on every channel that
+    :func:`finlib.audit.monitor.alert_channels` names for a critical alert.
+
+    The request is not held up by the delivery: ``finlib audit watch`` (scheduled) and the
+    next ``finlib run`` batch send it, as they send every pending alert. A refresh (the same
+    source, kind and month again) updates the count and is not delivered again, so a flood
+    of bad requests from one source is one message. ``finlib alerts ack`` closes it."""
     today = dt.date.today()
     period = today.replace(day=1)
     entity = {"endpoint": ENDPOINT, "source": source, "kind": kind}
@@ -233,8 +248,8 @@ def raise_security_alert(wh: Warehouse, kind: str, source: str, message: str) ->
     alert_store.save(wh, period, [{
         "id": aid, "rule": SECURITY_RULE, "entity": entity, "severity": "critical", "value": float(seen or 1),
         "threshold": 0.0, "details": {"last": message, "on": today.isoformat()},
-        "message": f"Stripe webhook {kind.replace('_', ' ')} from {source} ({seen} this month)",
-        "report_link": None, "channels": []}], evaluated_rules=[])
+        "message": monitor.scrub(f"Stripe webhook {kind.replace('_', ' ')} from {source} ({seen} this month)"),
+        "report_link": None, "channels": _security_channels()}], evaluated_rules=[])
     return aid
 
 

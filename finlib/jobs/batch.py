@@ -11,7 +11,9 @@ day) are swept, and the alert rules are evaluated (and new alerts delivered) onc
 period; every run of the batch records that result in its manifest and report. The rules
 read only the warehouse, which runs never change, so evaluating them once instead of after
 each of the batch's runs gives the same alerts without holding the DuckDB write lock while
-other runs' kernels are reading.
+other runs' kernels are reading. Then the monitoring rules (unusual access, failed
+integrations, refused API calls: :mod:`finlib.audit.monitor`) are evaluated once per batch
+and every pending alert delivered, so a scheduler raises them without extra setup.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 from finlib import __version__, config
+from finlib.audit.monitor import watch_for_batch
 from finlib.jobs import archive
 from finlib.jobs.index import rebuild_index
 from finlib.jobs.kernel import choose_kernel
@@ -260,6 +263,8 @@ def execute(
                 display.event({"key": req["key"], "state": "alerts"})
                 evaluated[req["period"]] = evaluate_batch_alerts(req["db_url"], req["period"])
             req["alerts_shared"] = evaluated[req["period"]]
+    if requests:
+        watch_for_batch(requests[0]["db_url"])
 
     after = {item.job.name: list(item.job.spec.after) for item in items}
     groups = waves([r["job"] for r in requests], after)

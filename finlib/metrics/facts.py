@@ -45,7 +45,7 @@ from finlib import config
 from finlib.errors import ConfigError, FinlibError, WarehouseError
 from finlib.periods import add_months, month_end
 from finlib.periods import month_of as parse_period
-from finlib.warehouse.db import _PARAM_RE
+from finlib.warehouse.db import PARAM_RE
 from finlib.warehouse.schema import SEGMENTS, TABLES
 
 FAR_FUTURE = "9999-12-01"
@@ -62,7 +62,7 @@ def _used(sql: str, params: dict | None) -> dict | None:
     """Only the parameters the statement names (DuckDB rejects extra ones)."""
     if not params:
         return params
-    names = set(_PARAM_RE.findall(sql))
+    names = set(PARAM_RE.findall(sql))
     return {k: v for k, v in params.items() if k in names}
 
 
@@ -110,6 +110,13 @@ def _df(src, sql: str, params: dict | None = None, dates: tuple[str, ...] = ("pe
         if df[c].dtype == object and len(df) and _is_decimal(df[c]):
             df[c] = df[c].astype(float)
     return df
+
+
+def query_checked(src, sql: str, params: dict | None = None, dates: tuple[str, ...] = ("period",)):
+    """Run ``sql`` (which may use :func:`in_reporting_currency`) on ``src`` (a warehouse or
+    an open connection) as a DataFrame: a missing exchange rate raises
+    :class:`MissingRateError`, DECIMAL columns come back as float, ``dates`` as datetimes."""
+    return _df(src, sql, params, dates)
 
 
 def _is_decimal(s) -> bool:

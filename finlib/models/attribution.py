@@ -26,7 +26,15 @@ import pandas as pd
 
 from finlib.errors import ModelError
 from finlib.metrics.core import roi, roi_issue  # the house ROI: (return - cost) / cost, NaN if cost <= 0
-from finlib.metrics.facts import customer_mrr_cte, data_start, months_cte  # MRR per customer at month end
+from finlib.metrics.facts import (  # MRR per customer at month end; the one currency conversion
+    customer_mrr_cte,
+    data_start,
+    fx_cte,
+    fx_join,
+    in_reporting_currency,
+    months_cte,
+    query_checked,
+)
 
 sm = lazy.load("statsmodels.api", suppress_warning=True)  # statsmodels loads on first use
 
@@ -458,7 +466,7 @@ class CampaignUplift:
     data_issue: str | None = None
 
 
-_CAMPAIGN_MEMBERS_SQL = """
+_CAMPAIGN_MEMBERS_SQL_TEMPLATE = """
 WITH RECURSIVE months(period) AS (
     SELECT CAST(:start AS DATE)
     UNION ALL
@@ -473,11 +481,13 @@ members AS (
     FROM retention_campaign_members m
     WHERE m.campaign_id = :campaign_id
 ),
-at_start AS (
-    SELECT mb.customer_id, SUM(CAST(s.mrr AS DOUBLE PRECISION)) AS mrr_start
+{fx},
+at_start AS (   -- MRR at assignment, each subscription converted at the rate of that day
+    SELECT mb.customer_id, CAST(SUM({conv}) AS DOUBLE PRECISION) AS mrr_start
     FROM members mb
     JOIN subscriptions s ON s.customer_id = mb.customer_id
      AND s.start_date <= mb.assigned_on AND (s.end_date IS NULL OR s.end_date > mb.assigned_on)
+    {join}
     GROUP BY mb.customer_id
 ),
 paying_months AS (   -- window month ends at which the member pays
@@ -498,6 +508,13 @@ ORDER BY mb.customer_id
 """
 
 
+def _campaign_members_sql() -> str:
+    """The members query, with the reporting currency of now (configuration, not import time)."""
+    return _CAMPAIGN_MEMBERS_SQL_TEMPLATE.format(
+        fx=fx_cte(), conv=in_reporting_currency("s.mrr", "s.currency", "x.rate", "mb.assigned_on"),
+        join=fx_join("x", "s.currency", "mb.assigned_on"))
+
+
 def campaign_uplift(wh, campaign_id, window_months: int | None = None, alpha: float = 0.05,
                     method: str = "newcomb") -> CampaignUplift:
     """Retention-campaign uplift from the warehouse, with saved ARR and ROI.
@@ -511,7 +528,9 @@ def campaign_uplift(wh, campaign_id, window_months: int | None = None, alpha: fl
 
     * churn per arm = churned / members active at assignment;
     * uplift = control churn - treatment churn (:func:`proportion_uplift`, Newcombe CI);
-    * saved ARR = uplift x treated ARR (12 x treatment-arm MRR at assignment, USD/year);
+    * saved ARR = uplift x treated ARR (12 x treatment-arm MRR at assignment, reporting
+      currency a year; each subscription converted at the rate of its member's
+      ``assigned_on`` day, docs/CURRENCY.md);
     * ROI = (saved ARR - campaign cost) / campaign cost, CI from the uplift's CI.
     """
     campaign_id = str(campaign_id)
@@ -528,9 +547,9 @@ def campaign_uplift(wh, campaign_id, window_months: int | None = None, alpha: fl
             e = pd.Timestamp(ended_on)
             window_months = (e.year - start.year) * 12 + e.month - start.month + 1
         window_end = (start + pd.DateOffset(months=window_months)) - pd.Timedelta(days=1)
-        members = conn.query_df(_CAMPAIGN_MEMBERS_SQL, {"campaign_id": campaign_id,
-                                                        "start": str(start.date()),
-                                                        "window_months": int(window_months)})
+        members = query_checked(conn, _campaign_members_sql(), dates=(), params={"campaign_id": campaign_id,
+                                                              "start": str(start.date()),
+                                                              "window_months": int(window_months)})
     if members.empty:
         raise ModelError(f"campaign {campaign_id!r} has no members")
     members["mrr_start"] = members["mrr_start"].astype(float)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from finlib.errors import ModelError
+from finlib.metrics import facts
 
 scipy = lazy.load("scipy")  # scipy.stats and statsmodels load on first use
 sm = lazy.load("statsmodels.api", suppress_warning=True)
@@ -202,17 +203,26 @@ def _run_rate(s, period, future, actual_ytd, alpha, seed, repetitions) -> Revenu
 
 
 def revenue_series(wh, end, start=None):
-    """Recognised revenue per month from ``revenue_recognized`` (SQL sum; DOUBLE for
-    modelling), months ``start``..``end`` inclusive, as a pandas Series indexed by month."""
+    """Recognised revenue per month in the reporting currency, months ``start``..``end``
+    inclusive (``start`` defaults to the first month with recognised revenue), as a pandas
+    Series (float, for modelling) indexed by month.
+
+    The figures are :func:`finlib.metrics.facts.recognised_revenue`'s (each row in its
+    subscription's currency, converted at the period's rate: docs/CURRENCY.md), so the
+    forecast models the same series the executive chart shows. A month without any
+    ``revenue_recognized`` row is left out rather than read as 0, so :func:`forecast_revenue`
+    reports the gap instead of forecasting from a month that was never loaded.
+    """
     end = pd.Timestamp(end).to_period("M").to_timestamp()
-    sql = ("SELECT period, CAST(SUM(amount) AS DOUBLE PRECISION) AS revenue FROM revenue_recognized "
-           "WHERE period <= CAST(:end AS DATE)" + (" AND period >= CAST(:start AS DATE)" if start else "")
-           + " GROUP BY period ORDER BY period")
-    params = {"end": str(end.date())}
-    if start:
-        params["start"] = str(pd.Timestamp(start).date())
     with wh.connect(read_only=True) as conn:
-        df = conn.query_df(sql, params)
+        if start is None:
+            first = conn.scalar("SELECT MIN(period) FROM revenue_recognized WHERE period <= CAST(:end AS DATE)",
+                                {"end": str(end.date())})
+            if first is None:
+                raise ModelError(f"no recognised revenue up to {end.date()}")
+            start = first
+        df = facts.recognised_revenue(conn, pd.Timestamp(start).date(), end.date())
+    df = df[df["rows"] > 0]
     if df.empty:
         raise ModelError(f"no recognised revenue up to {end.date()}")
     return pd.Series(df["revenue"].astype(float).to_numpy(), index=pd.to_datetime(df["period"]), name="revenue")

@@ -1,6 +1,6 @@
 """What ``notebooks/department.ipynb`` shows: one department's figures.
 
-    frames = dv.load(period, department=department, segment=segment)
+    frames = dv.load(period, department=department, segment=segment, scope=scope)
     tables = dv.tables(frames)          # the department's own tables, by name
     dv.detail(frames, tables)           # its charts and tables
 
@@ -10,16 +10,26 @@
 * **Marketing**: campaign ROI and ROAS, CAC blended and by channel against target, CAC payback;
 * **Product**: the product development ROI block (:mod:`finlib.views.product_roi`);
 * **Customer Success**: the retention block (:mod:`finlib.views.retention_roi`), by segment.
+
+``scope`` (required) is the departments the reader may see: a dashboard kernel passes its
+viewer's granted scope (``scope``, set by ``live.page`` from ``finlib.dashboards.query.scope()``),
+a job or an analyst every department (what ``query.scope()`` returns outside a dashboard).
+A department outside it is refused, and a figure that needs another department's ledger
+(the magic number needs Marketing's cost, the blended CAC and its payback need Sales') is
+left out (``None``) unless that department is in the scope too: on PostgreSQL the kernel could not read that ledger
+anyway (row-level security), and on DuckDB the figure would let a head work it out.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import lazy_loader as lazy
 import pandas as pd
 
 from finlib import viz, widgets
 from finlib.alerts import rule_settings
-from finlib.errors import ConfigError, FinlibError
+from finlib.errors import AccessDenied, ConfigError, FinlibError
 from finlib.metrics.departments import magic_number as magic
 from finlib.views import common, data
 from finlib.views import product_roi as pr
@@ -74,12 +84,18 @@ def choices(p: dict) -> dict:
 # -- the month's figures ----------------------------------------------------------------
 
 
-def load(period: str, department: str = "Sales", segment: str = "all") -> Frames:
+def load(period: str, department: str, segment: str = "all", *, scope: Iterable[str]) -> Frames:
     """The figures of ``department`` for ``period`` (cached): Product and Customer Success
     load what ``product_roi.ipynb`` and ``retention_roi.ipynb`` load; Sales and Marketing
     ``metrics`` (:func:`finlib.metrics.kpis.period_metrics`), ``previous`` (last month's, or
-    None) and ``targets``. Every one also holds ``department`` and ``segment``."""
+    None) and ``targets``. Every one also holds ``department``, ``segment`` and ``scope``.
+
+    ``scope`` (required): the departments the reader may see; ``department`` must be one of
+    them, else :class:`~finlib.errors.AccessDenied`."""
+    scope = tuple(scope)
     p = params(period, department, segment)
+    if department not in scope:
+        raise AccessDenied(f"The figures of {department} are not in this page's scope ({', '.join(scope) or 'none'}).")
     if department == "Product":
         base = pr.load(p["period"])
     elif department == "Customer Success":
@@ -95,7 +111,7 @@ def load(period: str, department: str = "Sales", segment: str = "all") -> Frames
                           targets=data.targets(p["period"]))
 
         base = cached(("department_frames", p["period"]), compute)
-    return Frames(base, department=department, segment=segment)
+    return Frames(base, department=department, segment=segment, scope=scope)
 
 
 def magic_number(m: dict) -> float | None:
@@ -112,17 +128,23 @@ def magic_number(m: dict) -> float | None:
     return None if pd.isna(v) else float(v)
 
 
-def sales_kpis(m: dict) -> dict:
+def sales_kpis(m: dict, scope: Iterable[str]) -> dict:
+    """The Sales figures; the magic number only when Marketing is in ``scope`` (it needs
+    Marketing's cost)."""
     s = m["sales"]
     return jsonable({"new_arr_won": s.new_arr_won, "sales_cost": s.sales_cost, "arr_per_cost": s.arr_per_cost,
                      "sales_roi": s.roi, "won": s.won, "lost": s.lost, "win_rate": s.win_rate,
-                     "magic_number": magic_number(m)})
+                     "magic_number": magic_number(m) if "Marketing" in tuple(scope) else None})
 
 
-def marketing_kpis(m: dict) -> dict:
+def marketing_kpis(m: dict, scope: Iterable[str]) -> dict:
+    """The Marketing figures; the blended CAC and its payback only when Sales is in ``scope``
+    (they need Sales' cost)."""
     h, c = m["headline"], m["campaigns"]
     spend, ret = float(c["spend"].sum()), float(c["new_arr"].sum())
-    return jsonable({"cac": h["cac"], "cac_payback_months": h["cac_payback_months"],
+    with_sales = "Sales" in tuple(scope)
+    return jsonable({"cac": h["cac"] if with_sales else None,
+                     "cac_payback_months": h["cac_payback_months"] if with_sales else None,
                      "new_customers": h["new_customers"], "campaigns": int(len(c)), "campaign_spend": spend,
                      "campaign_new_arr": ret, "campaign_roi": (ret - spend) / spend if spend else None,
                      "campaign_roas": ret / spend if spend else None})
@@ -154,9 +176,9 @@ def kpis(frames: Frames) -> dict:
     elif dept == "Customer Success":
         k = rr.kpis(frames)
     elif dept == "Sales":
-        k = sales_kpis(frames.metrics)
+        k = sales_kpis(frames.metrics, frames.scope)
     else:
-        k = marketing_kpis(frames.metrics)
+        k = marketing_kpis(frames.metrics, frames.scope)
     return jsonable({"period": frames.period, "department": dept, **{x: v for x, v in k.items() if x != "period"}})
 
 
@@ -168,10 +190,11 @@ def headline_tiles(frames: Frames) -> widgets.Tiles:
     if dept == "Customer Success":
         return rr.headline_tiles(frames)
     pm = frames.previous
-    kpis = sales_kpis(frames.metrics) if dept == "Sales" else marketing_kpis(frames.metrics)
+    scope = frames.scope
+    kpis = sales_kpis(frames.metrics, scope) if dept == "Sales" else marketing_kpis(frames.metrics, scope)
     target = lambda k: data.target_in(frames.targets, k)  # noqa: E731
     if dept == "Sales":
-        prev = sales_kpis(pm) if pm else {}
+        prev = sales_kpis(pm, scope) if pm else {}
         return widgets.Tiles([
             widgets.Tile("New ARR won", kpis["new_arr_won"], "money", prev.get("new_arr_won"), key="new_arr_won"),
             widgets.Tile("Sales cost", kpis["sales_cost"], "money", prev.get("sales_cost"), higher_is_better=False,
@@ -182,7 +205,7 @@ def headline_tiles(frames: Frames) -> widgets.Tiles:
             widgets.Tile("Magic number (quarter)", kpis["magic_number"], "number", prev.get("magic_number"),
                          key="magic_number"),
         ])
-    prev = marketing_kpis(pm) if pm else {}
+    prev = marketing_kpis(pm, scope) if pm else {}
     return widgets.Tiles([
         widgets.Tile("CAC (blended)", kpis["cac"], "money", prev.get("cac"), target("cac"),
                      higher_is_better=False, key="cac"),
@@ -297,8 +320,9 @@ def alerts(period: str, department: str) -> list[dict]:
 # -- everything at once (jobs, tests, preheating) ----------------------------------------------
 
 
-def scraps(p: dict) -> dict:
-    """The scraps of department.ipynb (``docs/SCRAPS.md``) for parameters ``p``."""
-    frames = load(p["period"], p["department"], p["segment"])
+def scraps(p: dict, scope: Iterable[str]) -> dict:
+    """The scraps of department.ipynb (``docs/SCRAPS.md``) for parameters ``p``, read within
+    ``scope`` (required, as for :func:`load`)."""
+    frames = load(p["period"], p["department"], p["segment"], scope=scope)
     return {"kpis": kpis(frames), "tables": tables(frames), "alerts": alerts(frames.period, frames.department),
             "department": frames.department, "period": frames.period, "data_as_of": frames.data_as_of}

@@ -307,7 +307,7 @@ def launch_uplift_table(t: pd.DataFrame) -> widgets.Table:
     """The uplift, its return and ROI with their intervals; a launch without figures shows why."""
     shown = t[["product_id", "launch_period", "adopters", "comparison_customers", "uplift_mrr", "ci_low", "ci_high",
                "return", "cost", "roi", "roi_ci_low", "roi_ci_high"]]
-    shown = shown.assign(product_id=t["product_id"].astype(str) + " " + t["product_name"].fillna("").astype(str),
+    shown = shown.assign(product_id=t["product_id"].astype(str) + " " + t["product_name"].astype(object).fillna("").astype(str),
                          launch_period=pd.to_datetime(shown["launch_period"]).dt.strftime("%Y-%m"))
     issues = [str(x) for x in t["data_issue"].dropna().unique() if str(x).strip()]
     measured = t["uplift_mrr"].notna().any()

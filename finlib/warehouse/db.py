@@ -19,6 +19,7 @@ Example
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -34,7 +35,9 @@ from finlib import config
 from finlib.errors import ConfigError, WarehouseBusyError, WarehouseError
 from finlib.warehouse import encryption
 
-_PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+#: set (to ``1``) in a dashboard kernel's environment: every connection it opens is read-only
+READ_ONLY_ENV = "FINLIB_DB_READ_ONLY"
 
 # Loaded on first use: `import finlib.warehouse.db` stays cheap (no pandas, no drivers).
 duckdb = lazy.load("duckdb")
@@ -49,9 +52,9 @@ def translate_params(sql: str, backend: str) -> str:
     ``::`` casts are left alone. For psycopg, literal ``%`` is escaped.
     """
     if backend == "duckdb":
-        return _PARAM_RE.sub(r"$\1", sql)
+        return PARAM_RE.sub(r"$\1", sql)
     sql = sql.replace("%", "%%")
-    return _PARAM_RE.sub(r"%(\1)s", sql)
+    return PARAM_RE.sub(r"%(\1)s", sql)
 
 
 class Connection:
@@ -128,10 +131,19 @@ class Warehouse:
     backend: str  # 'duckdb' | 'postgresql'
     path: Path | None = None  # DuckDB file
     dsn: str | None = None  # PostgreSQL conninfo for psycopg
+    read_only: bool = False  # every connection read-only, even a transaction (dashboard kernels)
 
     @classmethod
     def from_url(cls, url: str | None = None) -> Warehouse:
-        url = url or config.db_url()
+        """The warehouse at ``url`` (default ``FINLIB_DB_URL``); read-only when
+        ``FINLIB_DB_READ_ONLY=1`` (what the dashboard server sets for its kernels)."""
+        wh = cls._from_url(url or config.db_url())
+        if os.environ.get(READ_ONLY_ENV) == "1":
+            wh = cls(url=wh.url, backend=wh.backend, path=wh.path, dsn=wh.dsn, read_only=True)
+        return wh
+
+    @classmethod
+    def _from_url(cls, url: str) -> Warehouse:
         if url.startswith("duckdb://"):
             # duckdb:///abs/path (like file:///), duckdb://rel/path (relative to the project)
             raw = url[len("duckdb://"):]
@@ -163,6 +175,7 @@ class Warehouse:
 
     # -- connecting ----------------------------------------------------------------
     def _open(self, read_only: bool, timeout: float | None = None):
+        read_only = read_only or self.read_only
         if self.backend == "duckdb":
             assert self.path is not None
             if str(self.path) != ":memory:":

@@ -31,7 +31,7 @@ import lazy_loader as lazy
 
 from finlib.audit import trail as audit_trail
 from finlib.audit.identity import current_actor
-from finlib.warehouse.db import Connection, Warehouse
+from finlib.warehouse.db import PARAM_RE, Connection, Warehouse
 from finlib.warehouse.schema import CANONICAL_TABLES, TABLES
 
 # PostgreSQL COPY needs pyarrow: loaded when a batch first writes to PostgreSQL.
@@ -120,6 +120,38 @@ class Batch:
         self.rows_deleted[table] = self.rows_deleted.get(table, 0) + int(n)
         return n
 
+    def update(self, table: str, assignments: str, where: str = "TRUE", params: dict | None = None) -> int:
+        """``UPDATE table SET assignments WHERE where`` that keeps the rows as they were.
+
+        The matching rows go to ``<table>_history`` (removed by this batch, as
+        :meth:`delete` does) and their updated copies are written back, so the audit trail
+        records them as deleted and written and ``finlib audit history`` shows both versions.
+        ``assignments`` may name the table's columns unqualified (``amount = amount + :d``);
+        ``where`` is evaluated against the table. Rows this batch wrote itself are changed in
+        place (they never existed outside it). Returns the rows updated."""
+        cols = TABLES[table].column_names if table in TABLES else None
+        if cols is None:
+            raise ValueError(f"{table}: not a finlib table")
+        collist = ", ".join(cols)
+        fresh = audit_trail.written_predicate(self.conn, alias=table)
+        # rows this batch wrote itself never existed outside it: changed in place
+        in_place = self.conn.scalar(f"SELECT count(*) FROM {table} WHERE ({where}) AND {fresh}",
+                                    _used_params(where, params)) or 0
+        if in_place:
+            self.conn.execute(f"UPDATE {table} SET {assignments} WHERE ({where}) AND {fresh}", params)
+        where = f"({where}) AND NOT ({fresh})"
+        self.conn.execute("DROP TABLE IF EXISTS _finlib_update")
+        self.conn.execute(f"CREATE TEMP TABLE _finlib_update AS SELECT {collist} FROM {table} WHERE {where}",
+                          _used_params(where, params))
+        try:
+            self.conn.execute(f"UPDATE _finlib_update SET {assignments}", _used_params(assignments, params))
+            n = self.delete(table, where, _used_params(where, params))
+            self.conn.execute(f"INSERT INTO {table} ({collist}) SELECT {collist} FROM _finlib_update")
+            self._count(table, n)
+        finally:
+            self.conn.execute("DROP TABLE IF EXISTS _finlib_update")
+        return n + int(in_place)
+
     def append_stream(self, table: str, columns: list[str], batches) -> int:
         """Append an iterable of pyarrow RecordBatches (e.g. a ``RecordBatchReader``) without
         holding them all in memory: ``INSERT`` per batch on DuckDB, one streamed ``COPY`` on
@@ -138,9 +170,16 @@ class Batch:
 
         The table an ``INSERT``, ``UPDATE``, ``DELETE``, ``MERGE``, ``COPY ... FROM`` or
         ``TRUNCATE`` changes is recorded (:attr:`changed_by_sql`), so its statistics are
-        refreshed like those of a table written with :meth:`append`."""
-        self.conn.execute(sql, params)
+        refreshed like those of a table written with :meth:`append`.
+
+        An ``UPDATE``, ``DELETE``, ``MERGE`` or ``TRUNCATE`` of a canonical table is refused
+        (:class:`ValueError`): it would lose the rows as they were. Use :meth:`update` or
+        :meth:`delete`, which keep them in ``<table>_history``."""
         m = _CHANGES_RE.match(sql)
+        if m and m.group(1).lower() in CANONICAL_TABLES and not re.match(r"\s*(INSERT|COPY)\b", sql, re.I):
+            raise ValueError(f"{m.group(1)} is a canonical table: change its rows with Batch.update or "
+                             "Batch.delete, which keep the old rows in history (not with a free statement)")
+        self.conn.execute(sql, params)
         if m:
             self.changed_by_sql.add(m.group(1).lower())
 
@@ -149,6 +188,12 @@ class Batch:
         """Every table this batch inserted into, deleted from or otherwise changed, sorted."""
         counted = {t for d in (self.rows_written, self.rows_deleted) for t, n in d.items() if n}
         return sorted(counted | self.changed_by_sql)
+
+
+def _used_params(sql: str, params: dict | None) -> dict | None:
+    """The ``params`` that ``sql`` names (``:name``); a driver refuses unused ones."""
+    names = set(PARAM_RE.findall(sql))
+    return {k: v for k, v in (params or {}).items() if k in names} or None
 
 
 _CHANGES_RE = re.compile(

@@ -73,11 +73,11 @@ def test_evaluate_reports_stored_states(wh, tmp_path):
     f1, f2 = check(wh, "2024-05", config=cfg)
     acknowledge(wh, f1["id"], user="ana")
     with write_batch(wh, action="test", target="dev_costs") as b:  # f2 stops firing
-        b.execute("UPDATE dev_costs SET cost = 100 WHERE feature_id = 'f2'")
+        b.update("dev_costs", "cost = 100", "feature_id = 'f2'")
     check(wh, "2024-05", config=cfg)
     assert {a["id"]: a["state"] for a in list_alerts(wh)}[f2["id"]] == "resolved"
     with write_batch(wh, action="test", target="dev_costs") as b:  # and fires again
-        b.execute("UPDATE dev_costs SET cost = 400 WHERE feature_id = 'f2'")
+        b.update("dev_costs", "cost = 400", "feature_id = 'f2'")
     got = {a["id"]: a for a in evaluate(wh, "2024-05", config=cfg)}
     assert got[f1["id"]]["state"] == "acknowledged" and got[f1["id"]]["acknowledged_by"] == "ana"
     assert got[f2["id"]]["state"] == "open" and got[f2["id"]]["value"] == 400  # check re-opens

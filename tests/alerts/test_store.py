@@ -65,14 +65,14 @@ def test_an_alert_that_stops_firing_is_resolved_and_reopens_without_redelivery(w
     cfg = config(tmp_path)
     [f1, f2] = check(wh, "2024-05", config=cfg)
     with write_batch(wh, action="test", target="dev_costs") as b:  # a correction
-        b.execute("UPDATE dev_costs SET cost = 100 WHERE feature_id = 'f1'")
+        b.update("dev_costs", "cost = 100", "feature_id = 'f1'")
     after = check(wh, "2024-05", config=cfg)
     assert [a["id"] for a in after] == [f2["id"]]
     states = {a["id"]: a["state"] for a in list_alerts(wh)}
     assert states == {f1["id"]: "resolved", f2["id"]: "open"}
     assert [a["id"] for a in list_alerts(wh, state="resolved")] == [f1["id"]]
     with write_batch(wh, action="test", target="dev_costs") as b:
-        b.execute("UPDATE dev_costs SET cost = 500 WHERE feature_id = 'f1'")
+        b.update("dev_costs", "cost = 500", "feature_id = 'f1'")
     again = check(wh, "2024-05", config=cfg)
     reopened = next(a for a in again if a["id"] == f1["id"])
     assert reopened["state"] == "open" and reopened["value"] == 500
@@ -109,7 +109,7 @@ def test_a_resolved_alert_cannot_be_acknowledged(duck, tmp_path):
     cfg = config(tmp_path)
     [f1, _] = check(duck, "2024-05", config=cfg)
     with write_batch(duck, action="test", target="dev_costs") as b:
-        b.execute("DELETE FROM dev_costs WHERE feature_id = 'f1'")
+        b.delete("dev_costs", "feature_id = 'f1'")
     check(duck, "2024-05", config=cfg)
     with pytest.raises(AlertError, match="resolved"):
         acknowledge(duck, f1["id"], "ana")

@@ -49,6 +49,10 @@ def test_export_writes_jsonl_csv_and_a_verification_summary(duckdb_url, tmp_path
     assert [json.loads(x)["seq"] for x in lines] == [int(r["seq"]) for r in rows] == list(range(1, len(rows) + 1))
     for name in ("audit_log.jsonl", "audit_log.csv"):
         assert summary["files"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+    # the export itself is an access: who took which entries where
+    (rec,) = [r for r in read(wh, kind="access") if r["action"] == "export"]
+    assert rec["target"] == "audit_log" and rec["outcome"] == "ok"
+    assert rec["details"]["entries"] == len(lines) and rec["details"]["out"] == str(out)
 
 
 def test_every_delivery_is_an_integration_record(duckdb_url, tmp_path):

@@ -85,4 +85,23 @@ def test_policy_errors_name_the_file_and_key(tmp_path):
     p.write_text("tabels: {}\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_policy(p)
+    p.write_text("reports: {years: 0}\n")
+    with pytest.raises(ConfigError, match=r"retention.yaml: reports.years must be a whole number"):
+        load_policy(p)
+    p.write_text("reports: {keep: 7}\n")
+    with pytest.raises(ConfigError, match=r"retention.yaml: reports: give"):
+        load_policy(p)
     assert load_policy().rules["gl_entries"].years == 7  # the project's default policy
+    assert load_policy().report_years == 7
+
+
+def test_importing_retention_leaves_pandas_parquet_working(tmp_path):
+    """A lazy placeholder for ``pyarrow.parquet`` in this module used to make pandas'
+    ``to_parquet``/``read_parquet`` fail later in the same process (notebooks import both)."""
+    import subprocess
+    import sys
+
+    code = ("import finlib.audit.retention, pandas as pd, sys; p = sys.argv[1]; "
+            "pd.DataFrame({'a': [1, 2]}).to_parquet(p); print(pd.read_parquet(p)['a'].sum())")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.parquet")], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr[-400:]

@@ -167,6 +167,37 @@ def test_replace_keeps_old_rows_in_history(demo, tmp_path):
     assert main(["audit", "history", "gl_entries", "R1", "--json"]) == 0
 
 
+def test_an_update_inside_a_batch_keeps_the_row_as_it_was(demo):
+    """Batch.update keeps the old version in history (both versions in ``audit history``, the
+    chain and the fingerprints still verify); a free UPDATE or DELETE of a canonical table is
+    refused before it runs."""
+    from finlib.audit.history import row_history
+    from finlib.warehouse.load import write_batch
+
+    with demo.connect(read_only=True) as conn:
+        entry, amount = conn.query("SELECT entry_id, CAST(amount AS DOUBLE PRECISION) FROM gl_entries "
+                                   "ORDER BY entry_id LIMIT 1")[0]
+    with acting_as("dora", kind="user", via="session"), because("reclassified after review"):
+        with write_batch(demo, action="correction", target="gl_entries", actor="dora") as b:
+            assert b.update("gl_entries", "amount = amount + :d", "entry_id = :e", {"d": 7.25, "e": entry}) == 1
+    versions = row_history(demo, "gl_entries", entry)
+    assert [v["state"] for v in versions] == ["removed", "current"]
+    old, new = versions
+    assert float(old["row"]["amount"]) == pytest.approx(amount)
+    assert float(new["row"]["amount"]) == pytest.approx(amount + 7.25)
+    assert new["added_by"]["reason"] == "reclassified after review" and old["removed_seq"] == new["added_seq"]
+    assert verify(demo).ok
+    for sql in (f"UPDATE gl_entries SET amount = 0 WHERE entry_id = '{entry}'",
+                f"DELETE FROM gl_entries WHERE entry_id = '{entry}'", "TRUNCATE gl_entries"):
+        with pytest.raises(ValueError, match="keep the old rows in history"):
+            with write_batch(demo, action="correction", target="gl_entries") as b:
+                b.execute(sql)
+    with demo.connect(read_only=True) as conn:
+        assert float(conn.scalar("SELECT amount FROM gl_entries WHERE entry_id = :e", {"e": entry})) == \
+            pytest.approx(amount + 7.25)
+    assert verify(demo).ok
+
+
 def test_as_of_reproduces_kpis_after_the_data_changed(demo, tmp_path, capsys):
     from finlib.ingest.loader import ingest_file
     from finlib.metrics.kpis import headline_kpis

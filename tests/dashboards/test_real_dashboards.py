@@ -137,12 +137,12 @@ def test_the_department_comes_from_the_address(real_server, page, demo_env, depa
     period = control_value(page, "period")
     m = data.metrics(period)
     if department == "Sales":
-        k = view.sales_kpis(m)
+        k = view.sales_kpis(m, scope=view.DEPARTMENTS)
         assert tile_value(page, "new_arr_won") == pytest.approx(k["new_arr_won"], abs=1e-4)
         assert tile_value(page, "sales_cost") == pytest.approx(k["sales_cost"], abs=1e-4)
         assert page.locator(f'{KPI_SELECTOR}[data-kpi="cac"]').count() == 0
     else:
-        k = view.marketing_kpis(m)
+        k = view.marketing_kpis(m, scope=view.DEPARTMENTS)
         assert tile_value(page, "cac") == pytest.approx(k["cac"], abs=1e-4)
         assert page.locator(f'{KPI_SELECTOR}[data-kpi="new_arr_won"]').count() == 0
     assert_no_python_error(page)

@@ -25,9 +25,13 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
+from finlib.governance.config import load_config
+from finlib.governance.runner import evaluate_controls
 from finlib.metrics import facts
 from finlib.metrics.facts import MissingRateError
 from finlib.metrics.kpis import headline_kpis
+from finlib.models.attribution import campaign_uplift
+from finlib.models.forecast import revenue_series
 from finlib.warehouse.create import init_db
 from finlib.warehouse.db import get_warehouse
 from finlib.warehouse.load import write_batch
@@ -210,3 +214,37 @@ def test_large_amounts_convert_without_overflow(eur_wh):
          "end_date": None, "mrr": 900_000_000.0, "currency": "EUR", "billing_period": "monthly"}])
     got = facts.mrr_by_customer(eur_wh, "2024-02").set_index("customer_id")["mrr"]
     assert got["big"] == 900_000_000 * 1.25
+
+
+def test_the_revenue_forecast_models_converted_revenue(eur_wh):
+    """February: 100 EUR at February's rate 1.20 plus 50 USD = 170 USD (the raw sum, 150,
+    added euros to dollars); the series is the executive chart's."""
+    s = revenue_series(eur_wh, "2024-02-01")
+    assert list(s.index) == [pd.Timestamp("2024-02-01")]
+    assert s.iloc[0] == pytest.approx(170.0)
+    assert s.iloc[0] == pytest.approx(float(facts.recognised_revenue(eur_wh, "2024-02")["revenue"].iloc[0]))
+
+
+def test_campaign_arr_converts_each_members_mrr_at_the_assignment_rate(eur_wh):
+    """The treatment member pays 100 EUR; assigned on 20 February, after the 15 February rate
+    1.25: treated ARR = 12 x 125 = 1500 USD (1200 when euros were added as dollars)."""
+    _put(eur_wh, "retention_campaigns", [
+        {"campaign_id": "rc1", "name": "save", "started_on": date(2024, 2, 1), "ended_on": date(2024, 3, 31),
+         "cost": 100.0, "target_segment": None}])
+    _put(eur_wh, "retention_campaign_members", [
+        {"campaign_id": "rc1", "customer_id": "e1", "arm": "treatment", "assigned_on": date(2024, 2, 20)},
+        {"campaign_id": "rc1", "customer_id": "u1", "arm": "control", "assigned_on": date(2024, 2, 20)}])
+    got = campaign_uplift(eur_wh, "rc1")
+    assert got.members.set_index("customer_id")["mrr_start"].to_dict() == pytest.approx({"e1": 125.0, "u1": 50.0})
+    assert got.treated_arr == pytest.approx(1500.0)
+
+
+def test_the_revenue_ledger_tie_compares_converted_figures(eur_wh):
+    """February: sub-ledger 100 EUR x 1.20 + 50 USD = 170 USD; ledger revenue 100 EUR x 1.20 =
+    120 USD. The control reports 170 against 120 (not the raw 150)."""
+    (r,) = [x for x in evaluate_controls(eur_wh, date(2024, 2, 1), ["revenue_ledger_tie"], load_config(None), None)
+            if x["control"] == "revenue_ledger_tie"]
+    assert r["status"] == "fail"
+    assert (r["value"], r["expected"]) == (pytest.approx(170.0), pytest.approx(120.0))
+    sub = {(e["product_id"], e["currency"]): e["amount"] for e in r["evidence"] if e["source"] == "revenue_recognized"}
+    assert sub == {("(no subscription)", "USD"): 50.0, ("p1", "EUR"): 100.0}

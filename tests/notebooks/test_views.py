@@ -294,12 +294,31 @@ def test_executive_reads_the_kpis_the_runner_copies_into_each_manifest(tmp_path)
 def test_views_scraps_for_every_department(nb_env):
     from finlib.views import department
     from finlib.views.common import jsonable
+    from finlib.warehouse.schema import DEPARTMENTS
 
     for dept, key in (("Sales", "new_arr_won"), ("Marketing", "cac"), ("Product", "product_roi"),
                       ("Customer Success", "nrr")):
-        s = jsonable(department.scraps(department.params(PERIOD, department=dept)))
+        s = jsonable(department.scraps(department.params(PERIOD, department=dept), scope=DEPARTMENTS))
         assert s["kpis"]["department"] == dept and s["kpis"][key] is not None
         assert s["tables"] and all(isinstance(v, list) and v for v in s["tables"].values())
+
+
+def test_the_department_view_reads_only_within_its_required_scope(nb_env):
+    from finlib.errors import AccessDenied
+    from finlib.views import department
+
+    with pytest.raises(TypeError):
+        department.load(PERIOD, "Sales")  # the scope is a required argument
+    with pytest.raises(AccessDenied, match="Marketing are not in this page's scope"):
+        department.load(PERIOD, "Marketing", scope=("Sales",))
+    both = department.scraps(department.params(PERIOD, department="Sales"), scope=("Sales", "Marketing"))
+    sales = department.scraps(department.params(PERIOD, department="Sales"), scope=("Sales",))
+    assert both["kpis"]["magic_number"] is not None  # it needs Marketing's cost ...
+    assert sales["kpis"]["magic_number"] is None  # ... so a Sales-only reader does not get it
+    assert sales["kpis"]["new_arr_won"] == both["kpis"]["new_arr_won"]
+    mkt = department.scraps(department.params(PERIOD, department="Marketing"), scope=("Marketing",))
+    assert mkt["kpis"]["cac"] is None and mkt["kpis"]["cac_payback_months"] is None  # they need Sales' cost
+    assert mkt["kpis"]["campaign_spend"] > 0
 
 
 def test_unknown_department_or_segment_is_a_short_config_error():

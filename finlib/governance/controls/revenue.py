@@ -27,6 +27,7 @@ from finlib.governance.registry import (
     query,
     records,
 )
+from finlib.metrics import facts
 
 
 class ToleranceSettings(ControlSettings):
@@ -200,26 +201,29 @@ def revenue_ledger_tie(ctx: Context, cfg: ToleranceSettings) -> Outcome:
     .. math:: \Big|\sum_{P} \text{revenue\_recognized.amount} - \sum_{P,\ \text{revenue accounts}}
               \text{gl\_entries.amount}\Big| > \text{tolerance}
 
-    Ledger amounts in the reporting currency (:func:`~finlib.governance.money.ledger_money`).
+    Both sides in the reporting currency: the sub-ledger by
+    :func:`finlib.metrics.facts.recognised_revenue` (each row in its subscription's currency,
+    converted at the period's rate), the ledger by :func:`~finlib.governance.money.ledger_money`.
+    The evidence rows of the sub-ledger are per product *and currency*, in that currency.
     ``value`` = the sub-ledger total, ``expected`` = the ledger total. Evidence: both sides
     by account / product, and the revenue lines not posted by the billing sync.
     """
     m = ledger_money("g")
-    sub, led = query(ctx.conn, f"""
+    sub = float(facts.recognised_revenue(ctx.conn, ctx.period)["revenue"].iloc[0])
+    (led,) = query(ctx.conn, f"""
         WITH {m.with_prefix()}x AS (SELECT 1 AS one)
-        SELECT (SELECT CAST(COALESCE(SUM(amount), 0) AS DOUBLE PRECISION) FROM revenue_recognized
-                WHERE period = :p) AS subledger,
-               (SELECT CAST(COALESCE(SUM({m.amount}), 0) AS DOUBLE PRECISION)
+        SELECT (SELECT CAST(COALESCE(SUM({m.amount}), 0) AS DOUBLE PRECISION)
                 FROM gl_entries g {m.join} JOIN accounts a ON a.account_id = g.account_id
                 WHERE a.account_type = 'revenue' AND g.period = :p) AS ledger
         FROM x""", {**ctx.params, **m.params})[0]
     if abs(sub - led) <= cfg.tolerance:
         return Outcome([], 1)
-    evidence = [{"source": "revenue_recognized", **r} for r in records(ctx.conn, """
+    evidence = [{"source": "revenue_recognized", **r} for r in records(ctx.conn, f"""
         SELECT COALESCE(s.product_id, '(no subscription)') AS product_id,
+               {facts.recognised_currency_sql("s")} AS currency,
                CAST(SUM(r.amount) AS DOUBLE PRECISION) AS amount, count(*) AS rows
         FROM revenue_recognized r LEFT JOIN subscriptions s ON s.subscription_id = r.subscription_id
-        WHERE r.period = :p GROUP BY 1 ORDER BY 1""", ctx.params)]
+        WHERE r.period = :p GROUP BY 1, 2 ORDER BY 1, 2""", ctx.params)]
     evidence += [{"source": "gl_entries", **r} for r in records(ctx.conn, f"""
         WITH {m.with_prefix()}x AS (SELECT 1 AS one)
         SELECT g.account_id, g.currency, COALESCE(g.source_system, '') AS source_system,
