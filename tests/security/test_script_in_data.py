@@ -71,7 +71,7 @@ def hostile(tmp_path_factory):
     logins.add_users(wh)
     with write_batch(wh, action="test", target="names", actor="test") as b:
         for table, name in NAMES.items():
-            b.execute(f"UPDATE {table} SET name = :n", {"n": name})  # noqa: S608 - fixed table names
+            b.update(table, "name = :n", params={"n": name})
     env = {"FINLIB_DB_URL": url, "FINLIB_REPORTS": str(reports), "FINLIB_DASHBOARD_LOG": str(base / "dash.log"),
            "FINLIB_STRIPE_WEBHOOK_SECRET": SECRET}
     # the real job: papermill, nbconvert, the archive (as `make run` does, for two domain jobs)
