@@ -19,6 +19,12 @@ Each request is, in order:
    by :func:`finlib.ingest.ingest_file` (the same validation and the same audited write path
    as a CSV ingest, ``--replace keys``): 422 when the data breaks a rule, the claim released.
 
+An accepted invoice event changes billings (:func:`finlib.metrics.facts.invoiced`, the
+executive page's Billings tile, :func:`finlib.views.executive.billings`) at once. It posts no
+recognised revenue: that is earned over the invoice's service period and comes from the
+revenue schedule (``revenue_recognized``), so booking it from single invoice events would
+recognise a year paid in advance in the month it was billed.
+
 Every request is recorded in the ``api_calls`` system table (endpoint, source, status,
 latency, whether the signature was valid); refusals are logged on ``finlib.security`` and a
 signature failure or a burst is logged at WARNING as a security alert. Nothing from the

@@ -7,6 +7,7 @@ Layout (README.md, "Archive layout")::
       runs.json                  the same catalogue for machines (rebuilt incrementally)
       _static/plotly.min.js      plotly.js, once, referenced by every report
       _static/report-<hash>.css  the reports' stylesheet, once (content-addressed: never changes)
+      _static/finlib-charts.js   draws the charts of every report (reports carry no inline script)
       .locks/                    file locks (scheduler: job+variant+period; the index)
       <job>/<period>/<run_id>/   report.html, notebook.ipynb, manifest.json
       <job>/<period>/.tmp-<run_id>/   a run being written (never listed, renamed when done)
@@ -35,7 +36,7 @@ import lazy_loader as lazy
 
 from finlib.audit.manifest import stamp_manifest
 from finlib.errors import JobError
-from finlib.jobs.report import stylesheet
+from finlib.jobs.report import CHARTS_JS, CHARTS_JS_NAME, stylesheet
 
 plotly = lazy.load("plotly")  # only for its version and bundled plotly.js
 
@@ -122,8 +123,12 @@ def sha256_file(path: Path) -> str:
 
 def ensure_static(reports: Path) -> Path:
     """Copy plotly.js from the plotly package into ``reports/_static/`` once, and write
-    the reports' shared stylesheet (:func:`ensure_stylesheet`)."""
+    the reports' shared stylesheet (:func:`ensure_stylesheet`) and chart script
+    (``finlib-charts.js``, :data:`finlib.jobs.report.CHARTS_JS`)."""
     ensure_stylesheet(reports)
+    charts = reports / STATIC / CHARTS_JS_NAME
+    if not charts.exists() or charts.read_text(encoding="utf-8") != CHARTS_JS:
+        write_atomic(charts, CHARTS_JS)
     target = reports / STATIC / PLOTLY_JS
     stamp = reports / STATIC / "plotly.version"
     version = plotly.__version__

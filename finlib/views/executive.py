@@ -78,8 +78,9 @@ def load(period: str) -> Frames:
     (:func:`finlib.metrics.kpis.period_metrics`), ``headline`` (its headline figures),
     ``previous`` (last month's headline figures), ``targets``, ``revenue`` and
     ``revenue_targets`` (24 months, targets to year end), ``forecast``
-    (:func:`finlib.models.forecast.revenue_forecast`, None with too little history) and
-    ``budget`` (the month's costs against budget, as in ``budget_variance.ipynb``)."""
+    (:func:`finlib.models.forecast.revenue_forecast`, None with too little history),
+    ``budget`` (the month's costs against budget, as in ``budget_variance.ipynb``) and
+    ``billings`` (:func:`billings`: invoiced this month and last)."""
     period = month(period)
 
     def compute():
@@ -92,7 +93,8 @@ def load(period: str) -> Frames:
         budget = budget_view.budget_kpis(m, period, budget_view.tolerance())
         return Frames(period=period, data_as_of=data_as_of(), metrics=m, headline=m["headline"],
                       previous=data.headline(month_before(period)) or {}, targets=data.targets(period),
-                      revenue=revenue, revenue_targets=revenue_targets, forecast=fc, budget=budget)
+                      revenue=revenue, revenue_targets=revenue_targets, forecast=fc, budget=budget,
+                      billings=billings(period))
 
     return cached(("executive_frames", period), compute)
 
@@ -109,17 +111,47 @@ def _revenue_history(period: str, months: int = 24):
     return rev[["period", "revenue"]], tg
 
 
+def billings(period: str) -> dict:
+    """Billings of ``period`` and of the month before, in the reporting currency.
+
+    Billings = Σ ``invoices.amount`` of the invoices *issued* in the month
+    (``issued_on``), ``void`` ones excluded (a voided invoice leaves billings; a credit note,
+    negative, reduces them), each converted at the rate of its issue month
+    (:func:`finlib.metrics.facts.invoiced`). ``{"billings", "invoices", "previous"}``
+    (``previous``: last month's billings; None when last month has no invoice, e.g. before the
+    books begin).
+
+    Billings are not revenue. Recognised revenue follows the service period (ASC 606 /
+    IFRS 15: a subscription's fee is earned over the months it covers), so an invoice for a
+    year of service moves recognised revenue by a twelfth a month, and an invoice event
+    moves recognised revenue only when the revenue schedule (``revenue_recognized``) is
+    posted. Billings move the moment an invoice is issued, which is what a Stripe
+    ``invoice.finalized`` event reports: the executive page shows both, side by side.
+    """
+    p = parse_period(period)
+    with warehouse().connect(read_only=True) as conn:
+        df = facts.invoiced(conn, add_months(p, -1), p)
+    by = {format_period(pd.Timestamp(r.period).date()): r for r in df.itertuples()}
+    this, before = by.get(format_period(p)), by.get(format_period(add_months(p, -1)))
+    return {"billings": float(this.invoiced) if this is not None else 0.0,
+            "invoices": int(this.invoices) if this is not None else 0,
+            "previous": float(before.invoiced) if before is not None and before.invoices else None}
+
+
 # -- headline ------------------------------------------------------------------------------
 
 
 def kpis(frames: Frames) -> dict:
     """The ``kpis`` scrap: headline figures of the month (``headline_kpis``) plus costs,
-    each domain's ROI and the forecast."""
+    billings (:func:`billings`: ``billings``, ``billings_invoices``), each domain's ROI and
+    the forecast."""
     h = dict(frames.headline)
     h["period"] = h["period"][:7]
     b = frames.budget
     h.update({k: b[k] for k in ("opex_actual", "opex_budget", "opex_variance", "opex_variance_pct",
                                 "ytd_utilisation")})
+    h["billings"] = frames.billings["billings"]
+    h["billings_invoices"] = frames.billings["invoices"]
     cd = frames.metrics["cross_domain_roi"].set_index("domain")["roi"]
     for dom in cd.index:
         h[f"roi_{dom.lower().replace(' ', '_')}"] = cd[dom]
@@ -130,13 +162,16 @@ def kpis(frames: Frames) -> dict:
 
 
 def headline_tiles(frames: Frames) -> widgets.Tiles:
-    """The month's key figures against last month and, where set, the target."""
+    """The month's key figures against last month and, where set, the target. Billings
+    (invoiced in the month, :func:`billings`) stand beside recognised revenue: an invoice
+    moves billings at once and revenue over its service period."""
     kpis = {**frames.headline, **frames.budget}
     prev, t = frames.previous, frames.targets
     target = lambda k: data.target_in(t, k)  # noqa: E731
     return widgets.Tiles([
         widgets.Tile("Recognised revenue", kpis["recognised_revenue"], "money", prev.get("recognised_revenue"),
                      kpis["revenue_target"], key="revenue"),
+        widgets.Tile("Billings", frames.billings["billings"], "money", frames.billings["previous"], key="billings"),
         widgets.Tile("MRR (month end)", kpis["mrr"], "money", prev.get("mrr"), target("mrr"), key="mrr"),
         widgets.Tile("ARR", kpis["arr"], "money", prev.get("arr"), key="arr"),
         widgets.Tile("Net revenue retention", kpis["nrr"], "pct", prev.get("nrr"), target("nrr"), key="nrr"),

@@ -172,7 +172,11 @@ def test_html_report_hides_code_is_small_and_uses_the_shared_plotly(batch):
     assert 'class="jp-InputPrompt' not in html and 'class="jp-InputArea-editor' not in html and "The cell that failed" not in html
     assert '<script src="../../../_static/plotly.min.js"></script>' in html
     assert len(html.encode()) < 60_000  # the JupyterLab styles are shared too, not inlined
-    assert html.count("Plotly.newPlot") == 1  # one chart, and no plotly.js library inside
+    # one chart, drawn by the shared script from a JSON block: no plotly.js library, no inline script
+    assert html.count('class="finlib-chart-data"') == 1 and "Plotly.newPlot" not in html
+    assert '<script defer="" src="../../../_static/finlib-charts.js"></script>' in html
+    assert (p.reports / "_static" / "finlib-charts.js").is_file()
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html)  # no inline script
     css = re.search(r'<link href="\.\./\.\./\.\./_static/(report-[0-9a-f]{10}\.css)" rel="stylesheet"', html)
     assert css and (p.reports / "_static" / css.group(1)).is_file()
     assert "require.min.js" not in html and "mathjax" not in html.lower()
