@@ -51,7 +51,8 @@ def render_index(rows: list[dict[str, Any]], generated_at: str | None = None) ->
     template = resources.files("finlib.jobs").joinpath("templates/index.html").read_text("utf-8")
     generated_at = generated_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     data = json.dumps(_compact(rows), separators=(",", ":"), ensure_ascii=False)
-    data = data.replace("</", "<\\/")  # never close the script element early
+    # no string in the data can end the script element or open a comment inside it
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return template.replace("__GENERATED_AT__", generated_at).replace("__RUNS_JSON__", data)
 
 

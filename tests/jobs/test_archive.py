@@ -148,3 +148,19 @@ def test_progress_lines_show_the_matrix_variant():
         display.event({"key": key, "state": "running", "cell": 3, "cells": 9})
         display.event({"key": key, "state": "done", "status": "succeeded"})
     assert "department[department=Sales]@2026-10" in out.getvalue()
+
+
+def test_the_index_data_block_cannot_be_ended_by_a_run_error():
+    """A run's error text is data: it can neither close the JSON block nor open a comment in
+    it, and it reads back exactly."""
+    import json as _json
+    import re as _re
+
+    from finlib.jobs.index import render_index
+
+    hostile = 'boom <!--<script>alert(1)</script> & "x" </script><img src=x onerror=alert(2)>'
+    html = render_index([{"run_id": "r1", "job": "j", "period": "2026-10", "variant": "",
+                          "status": "failed", "duration_s": 1.0, "alerts": 0, "error": hostile}])
+    block = _re.search(r'<script type="application/json" id="runs-data">(.*?)</script>', html, _re.S).group(1)
+    assert "<" not in block and ">" not in block
+    assert _json.loads(block)["rows"][0][-1] == hostile[:80]  # the index keeps 80 characters of an error
