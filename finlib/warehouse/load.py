@@ -176,8 +176,9 @@ class Batch:
         (:class:`ValueError`): it would lose the rows as they were. Use :meth:`update` or
         :meth:`delete`, which keep them in ``<table>_history``."""
         m = _CHANGES_RE.match(sql)
-        if m and m.group(1).lower() in CANONICAL_TABLES and not re.match(r"\s*(INSERT|COPY)\b", sql, re.I):
-            raise ValueError(f"{m.group(1)} is a canonical table: change its rows with Batch.update or "
+        hit = _rewrites_canonical(sql)
+        if hit:
+            raise ValueError(f"{hit} is a canonical table: change its rows with Batch.update or "
                              "Batch.delete, which keep the old rows in history (not with a free statement)")
         self.conn.execute(sql, params)
         if m:
@@ -194,6 +195,33 @@ def _used_params(sql: str, params: dict | None) -> dict | None:
     """The ``params`` that ``sql`` names (``:name``); a driver refuses unused ones."""
     names = set(PARAM_RE.findall(sql))
     return {k: v for k, v in (params or {}).items() if k in names} or None
+
+
+#: a statement that changes or replaces rows of the table it names, anywhere in the text
+#: (after a WITH, a comment or another statement too), schema-qualified or quoted
+_REWRITES_RE = re.compile(
+    r"\b(?:UPDATE|DELETE\s+FROM|MERGE\s+INTO|TRUNCATE(?:\s+TABLE)?|INSERT\s+OR\s+(?:REPLACE|IGNORE)\s+INTO"
+    r"|INSERT\s+INTO)\s+(?:ONLY\s+)?(?:\"?\w+\"?\.)?\"?([A-Za-z_]\w*)\"?", re.IGNORECASE)
+
+
+def _rewrites_canonical(sql: str) -> str | None:
+    """The canonical table ``sql`` would change other than by appending rows, else None.
+
+    Appending (``INSERT INTO t ...``, ``COPY``) loses nothing; anything that updates, deletes
+    or replaces rows of a canonical table does: ``UPDATE``, ``DELETE``, ``MERGE``,
+    ``TRUNCATE``, ``INSERT OR REPLACE`` and an ``INSERT ... ON CONFLICT ... DO UPDATE``,
+    wherever they stand in the text (behind a ``WITH``, a comment or a ``;``). Text inside
+    string literals is ignored."""
+    text = re.sub(r"'(?:[^']|'')*'", "''", sql)  # no table name inside a literal counts
+    upsert = re.search(r"\bON\s+CONFLICT\b.*\bDO\s+UPDATE\b", text, re.IGNORECASE | re.DOTALL)
+    for m in _REWRITES_RE.finditer(text):
+        table = m.group(1).lower()
+        if table not in CANONICAL_TABLES:
+            continue
+        plain_insert = re.match(r"INSERT\s+INTO", m.group(0), re.IGNORECASE)
+        if not plain_insert or upsert:
+            return table
+    return None
 
 
 _CHANGES_RE = re.compile(

@@ -188,7 +188,14 @@ def test_an_update_inside_a_batch_keeps_the_row_as_it_was(demo):
     assert new["added_by"]["reason"] == "reclassified after review" and old["removed_seq"] == new["added_seq"]
     assert verify(demo).ok
     for sql in (f"UPDATE gl_entries SET amount = 0 WHERE entry_id = '{entry}'",
-                f"DELETE FROM gl_entries WHERE entry_id = '{entry}'", "TRUNCATE gl_entries"):
+                f"DELETE FROM gl_entries WHERE entry_id = '{entry}'", "TRUNCATE gl_entries",
+                # the same hidden behind a WITH, a comment, a schema, quotes, another statement, an upsert
+                f"WITH x AS (SELECT 1 AS one) DELETE FROM gl_entries WHERE entry_id = '{entry}'",
+                f"/* note */ DELETE FROM gl_entries WHERE entry_id = '{entry}'",
+                f'UPDATE "gl_entries" SET amount = 0 WHERE entry_id = \'{entry}\'',
+                f"SELECT 1; DELETE FROM gl_entries WHERE entry_id = '{entry}'",
+                "INSERT OR REPLACE INTO gl_entries SELECT * FROM gl_entries",
+                "INSERT INTO gl_entries SELECT * FROM gl_entries ON CONFLICT (entry_id) DO UPDATE SET amount = 0"):
         with pytest.raises(ValueError, match="keep the old rows in history"):
             with write_batch(demo, action="correction", target="gl_entries") as b:
                 b.execute(sql)
