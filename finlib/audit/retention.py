@@ -53,7 +53,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import lazy_loader as lazy
 import pyarrow as pa
@@ -583,9 +583,22 @@ def open_archive(path: Path, keys: list[str] | None = None) -> Iterator[tuple[di
         yield opened
 
 
+def _check_member_name(path: Path, name: str) -> None:
+    """A manifest names files *inside* its archive: a relative path without ``..``, no
+    absolute path, no backslash, nothing that resolves outside ``path``. An archive is
+    checked because it may have been changed: its manifest is not trusted to name a path."""
+    pure = PurePosixPath(name)
+    if (not name or pure.is_absolute() or "\\" in name or any(part in ("..", "") for part in pure.parts)
+            or not (path / name).resolve().is_relative_to(path.resolve())):
+        raise FinlibError(f"{path / 'manifest.json'}: names a file outside the archive ({name!r}): "
+                          "the archive was changed")
+
+
 def _check_archive(path: Path, keys: list[str] | None, stack: contextlib.ExitStack) -> tuple[dict, Path, dict]:
     m = _load_manifest(path, keys)
     kind = m.get("kind") or "table"
+    for name in m["files"]:
+        _check_member_name(path, name)
     encrypted = [n for n in m["files"] if (path / n).is_file() and crypto.is_encrypted(path / n)]
     plain = path
     if encrypted:

@@ -394,3 +394,25 @@ def test_a_run_changed_while_it_is_archived_does_not_verify_and_nothing_is_delet
     assert all(p.exists() for p in runs) and not list(reports.glob("*/*/.retention-*"))
     assert _entries(wh, "reports") == [] and not [p for p in (setup / "archive").rglob("*") if p.is_file()]
     assert verify(wh).ok
+
+
+@pytest.mark.parametrize("name", ["../../outside.txt", "/etc/passwd", "sub/../../x", "a\\..\\b"])
+def test_a_manifest_naming_a_file_outside_its_archive_is_refused(duckdb_url, setup, capsys, name):
+    """The manifest is checked because the archive may have been changed: a name that leaves
+    the archive is refused before any file is read or written."""
+    wh = get_warehouse()
+    init_db(wh)
+    _seed(wh)
+    assert main(["retention", "apply", "--today", str(TODAY)]) == 0
+    [inv] = _entries(wh, "invoices")
+    arch = Path(inv["archive"])
+    manifest = json.loads((arch / "manifest.json").read_text())
+    first = next(iter(manifest["files"].values()))
+    manifest["files"][name] = dict(first)
+    (arch / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FinlibError, match="outside the archive"):
+        read_archive(arch)
+    capsys.readouterr()
+    assert main(["retention", "verify", str(arch), "--out", str(setup / "plain")]) == 1
+    assert "outside the archive" in capsys.readouterr().err
+    assert not (setup / "plain").exists()
