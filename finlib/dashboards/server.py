@@ -43,6 +43,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,11 @@ DB_PASSFILE_ENV = "FINLIB_DASHBOARD_PGPASSFILE"
 UNSAFE_OWNER_DB_ENV = "FINLIB_DASHBOARD_UNSAFE_OWNER_DB"
 #: variables of the server that never reach a kernel (besides every ``PG*`` variable)
 KERNEL_DROPPED = ("FINLIB_DB_URL", "DATABASE_URL", DB_PASSFILE_ENV, UNSAFE_OWNER_DB_ENV)
+#: a variable whose name says it holds a secret (the archive and audit keys, a new database
+#: key, the Stripe endpoint secret, alert channels' passwords, tokens and webhook URLs, ...)
+#: never reaches a kernel, except the two below, which kernels need
+SECRET_NAME_RE = re.compile(r"KEY|SECRET|TOKEN|PASSW|CREDENTIAL|WEBHOOK|PRIVATE|DSN", re.IGNORECASE)
+KERNEL_SECRETS_KEPT = ("FINLIB_SESSION_KEY", "FINLIB_DB_KEY")
 #: a DuckDB file's key: kernels need it to read an encrypted file, never on PostgreSQL
 DB_KEY_ENV = "FINLIB_DB_KEY"
 
@@ -228,6 +234,9 @@ def kernel_environment(env: Mapping[str, str]) -> dict[str, str]:
     * every connection the kernel opens is read-only (``FINLIB_DB_READ_ONLY=1``);
     * no ``PG*`` variable of the server (its password, passfile, certificate) and no
       ``DATABASE_URL``;
+    * no variable whose name says it holds a secret (:data:`SECRET_NAME_RE`: the archive and
+      audit keys, the Stripe secret, alert channels' credentials ...) but the session key (to
+      verify grants) and ``FINLIB_DB_KEY`` (to read an encrypted DuckDB file);
     * DuckDB: ``FINLIB_DB_URL`` is the file (and ``FINLIB_DB_KEY`` its key, if encrypted);
     * PostgreSQL: ``FINLIB_DASHBOARD_DB_URL`` (the template), ``PGPASSFILE`` (the dashboard
       passfile, if any) and, until the grant chooses a login role, ``FINLIB_DB_URL`` as the
@@ -235,7 +244,8 @@ def kernel_environment(env: Mapping[str, str]) -> dict[str, str]:
     * with ``--unsafe-owner-db``: the owner's ``FINLIB_DB_URL`` (development only).
     """
     owner_url = env.get("FINLIB_DB_URL") or config.db_url()
-    out = {k: v for k, v in env.items() if k not in KERNEL_DROPPED and not k.startswith("PG")}
+    out = {k: v for k, v in env.items() if k not in KERNEL_DROPPED and not k.startswith("PG")
+           and (k in KERNEL_SECRETS_KEPT or not SECRET_NAME_RE.search(k))}
     out[READ_ONLY_ENV] = "1"
     if env.get(UNSAFE_OWNER_DB_ENV) == "1":
         out["FINLIB_DB_URL"] = owner_url

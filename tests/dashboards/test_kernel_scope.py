@@ -53,6 +53,21 @@ def test_a_duckdb_kernel_gets_the_file_read_only_and_no_postgres_secret(tmp_path
     assert not any(k.startswith("PG") for k in env) and env["HOME"] == "/home/x"
 
 
+def test_no_other_secret_of_the_server_reaches_a_kernel(tmp_path):
+    """Keys, tokens, passwords and webhook URLs of the server stay out of every kernel; the
+    session key (grants) and the database key (an encrypted file) are the two it needs."""
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    secrets = {n: f"sentinel-{i}-{n}" for i, n in enumerate((
+        "FINLIB_ARCHIVE_KEY", "FINLIB_AUDIT_KEY", "FINLIB_DB_NEW_KEY", "FINLIB_STRIPE_WEBHOOK_SECRET",
+        "FINLIB_SMTP_PASSWORD", "FINLIB_ALERT_WEBHOOK_URL", "FINLIB_WEBHOOK_SIGNING_SECRET", "SLACK_TOKEN",
+        "AWS_SECRET_ACCESS_KEY", "SENTRY_DSN", "GITHUB_TOKEN", "TLS_PRIVATE_PEM"))}
+    env = srv_mod.kernel_environment({"FINLIB_DB_URL": url, "FINLIB_SESSION_KEY": "s" * 32,
+                                      "FINLIB_DB_KEY": "k" * 32, "HOME": "/home/x", **secrets})
+    assert not set(secrets) & set(env)
+    assert not any(v in json.dumps(env) for v in secrets.values())
+    assert env["FINLIB_SESSION_KEY"] == "s" * 32 and env["FINLIB_DB_KEY"] == "k" * 32 and env["HOME"] == "/home/x"
+
+
 def test_a_postgres_kernel_gets_the_template_and_no_owner_credential(tmp_path):
     passfile = tmp_path / "dash.pgpass"
     passfile.write_text("*:*:*:finlib_dash_sales:x\n")
