@@ -209,13 +209,14 @@ def authenticate_token(wh: Warehouse, token: str, address: str | None = None, *,
 
 
 def authenticate_proxy(wh: Warehouse, name: str, address: str | None = None, *, record_ok: bool = True,
-                       clock: Clock = utcnow) -> User:
+                       record_denied: bool = True, clock: Clock = utcnow) -> User:
     """The user ``name`` as a trusted single sign-on proxy named it: it must exist and be enabled.
 
     The caller has checked that the request came from a trusted proxy (the proxy authenticated
     the person; finlib decides the role and departments). A refusal (unknown or disabled) is
     logged as ``denied``; a success is logged (``ok``, ``method`` ``proxy``) when ``record_ok``
-    (the server logs a proxy user's first request, not every one). No ``login_attempts`` row:
+    (the server logs a proxy user's first request, not every one); a refusal is logged when
+    ``record_denied`` (the server rate-limits them per name and address). No ``login_attempts`` row:
     the lockout counts password guesses, and there is no password here."""
     now = clock()
     name = str(name or "").strip()
@@ -225,7 +226,7 @@ def authenticate_proxy(wh: Warehouse, name: str, address: str | None = None, *, 
             found = _load(conn, name)
     user = found[0] if found else None
     reason = "unknown" if user is None else "disabled" if user.disabled else None
-    if reason is not None or record_ok:
+    if (reason is not None and record_denied) or (reason is None and record_ok):
         shown = name[:64] or "anonymous"
         with write_batch(wh, action="user-login", target=shown, actor=shown, details={"method": "proxy"}) as b:
             append_access(b, shown, "login", None, address, "denied" if reason else "ok", ts=now,

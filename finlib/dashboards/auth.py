@@ -216,7 +216,10 @@ async def _proxy_user(handler, name: str) -> User | None:
     last = State.proxy_logged.get(name)
     record_ok = last is None or time.monotonic() - last > State.proxy_log_hours * 3600
     try:
-        user = await run_blocking(authenticate_proxy, warehouse(), name, address, record_ok=record_ok)
+        # a refusal (unknown or disabled name) is one write: at most REFUSALS_LOGGED_PER_MINUTE
+        # per name and address, so a signed-in non-user cannot flood the logs or the writers
+        user = await run_blocking(authenticate_proxy, warehouse(), name, address, record_ok=record_ok,
+                                  record_denied=_may_log_refusal(f"proxy:{name[:64]}@{address}"))
     except AccessDenied as exc:
         handler.finlib_refusal = str(exc)
         return None

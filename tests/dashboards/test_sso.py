@@ -203,6 +203,15 @@ def test_an_unknown_or_disabled_proxy_user_is_refused_and_logged(sso_server, nam
     assert rows[-1]["details"] == {"method": "proxy", "reason": reason}
 
 
+def test_a_flood_of_refused_proxy_names_is_refused_but_logged_at_most_twenty_a_minute(sso_server):
+    """A person signed in at the identity provider but no finlib user cannot fill the logs (each
+    refusal is a write): every request is refused, the first 20 a minute are logged."""
+    name = "flood@example.com"
+    for _ in range(30):
+        assert fetch(sso_server, "api/kernels", user=name)[0] == 403
+    assert len(records(sso_server.wh, name, action="login", outcome="denied")) == 20
+
+
 def test_a_refused_proxy_user_cannot_fall_back_on_a_cookie(sso_server):
     cookie = sso_server.login("exec", password("exec"))
     assert fetch(sso_server, "", cookie=cookie)[0] == 200
