@@ -85,6 +85,8 @@ DROPPED_PARAMS = ("token", "theme", "template")
 PUBLIC = re.compile(r"^/(login|logout|favicon\.ico|voila/static/.*|voila/templates/[^/]+/static/.*"
                     r"|voila/labextensions/.*|voila/api/themes/.*|webhooks/stripe)$")
 RENDER = re.compile(r"^/voila/render/(?P<nb>[A-Za-z0-9_]+)\.ipynb$")
+#: headers a reverse proxy adds to what it forwards (a kernel's own request carries none)
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip")
 KERNEL = re.compile(r"^/(api/kernels|voila/api/shutdown|voila/query)/(?P<kid>[0-9a-f-]{36})(/channels)?$")
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://cdnjs.cloudflare.com https://unpkg.com; "
@@ -379,8 +381,12 @@ async def gate(handler) -> bool:
     m = KERNEL.match(path)
     if m and path.startswith("/voila/query/"):
         # the kernel's own connection back to the server (it fetches its viewer's request):
-        # only from this machine, only for a kernel this server started
-        if is_loopback(client_address(handler)) and m.group("kid") in handler.settings["kernel_manager"]:
+        # only from this machine, only for a kernel this server started, and never a request
+        # a proxy forwarded (a sign-on proxy on this host connects from loopback too)
+        proxied = handler._finlib_proxy_user is not None or any(
+            h in handler.request.headers for h in FORWARDING_HEADERS)
+        if (not proxied and is_loopback(client_address(handler))
+                and m.group("kid") in handler.settings["kernel_manager"]):
             return True
         raise web.HTTPError(403)
     user = await identify(handler)

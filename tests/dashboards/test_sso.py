@@ -239,6 +239,13 @@ def test_a_proxy_user_reaches_their_own_kernel_and_no_other(sso_server):
         with pytest.raises(InvalidStatus) as err, connect(ws, additional_headers={HEADER: other}, open_timeout=30):
             pass
         assert err.value.response.status_code == 403
+    # the kernel's own way back to the server (its viewer's request, with the signed grant) is
+    # for the kernel only: a request the proxy forwarded from loopback does not get it
+    query = sso_server.url.replace("http", "ws") + f"voila/query/{kid}"
+    for headers in ({HEADER: "sales_head"}, {HEADER: "exec"}, {"X-Forwarded-For": "203.0.113.9"}):
+        with pytest.raises(InvalidStatus) as err, connect(query, additional_headers=headers, open_timeout=30):
+            pass
+        assert err.value.response.status_code == 403
 
 
 # -- from any other address ---------------------------------------------------------------------
