@@ -43,6 +43,7 @@ reported by :func:`plan`. ``today`` is injectable everywhere (tests and ``--toda
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -465,6 +466,12 @@ def _apply_reports(wh: Warehouse, item: Item, policy: Policy, today: dt.date, st
                 gone = run.path.parent / f"{PENDING}{run.run_id}"
                 os.rename(run.path, gone)
                 hidden.append((gone, run.path))
+                # what is deleted is what was archived: a file added or changed since it was
+                # hashed (before the rename hid the folder) stops the batch, nothing is deleted
+                now = _run_files(dataclasses.replace(run, path=gone))
+                if now != files[f"{run.name}.tar"]["members"]:
+                    raise FinlibError(f"{run.path}: changed while it was archived; nothing was deleted "
+                                      "(run `finlib retention apply` again)")
             b.details.update({"archive": str(out), "cutoff": str(c), "manifest_sha256": msha,
                               "runs": {f["run"]: {"sha256": f["sha256"], "files": len(f["members"])}
                                        for f in files.values()},

@@ -160,20 +160,24 @@ def read_manifest(run_path: Path) -> dict[str, Any]:
 
 
 def iter_run_dirs(reports: Path) -> Iterator[tuple[str, str, str, Path]]:
-    """``(job, period, run_id, path)`` of every published run (temporary folders skipped)."""
+    """``(job, period, run_id, path)`` of every published run (temporary folders skipped).
+
+    Symbolic links are not followed at any level: the workbench writes none, and a linked
+    job, period or run folder would take the catalogue (and retention, which deletes what it
+    lists) outside the archive."""
     if not reports.is_dir():
         return
     with os.scandir(reports) as jobs:
         for j in jobs:
-            if not j.is_dir() or j.name.startswith((".", "_")):
+            if not j.is_dir(follow_symlinks=False) or j.name.startswith((".", "_")):
                 continue
             with os.scandir(j.path) as periods:
                 for p in periods:
-                    if not p.is_dir() or p.name.startswith("."):
+                    if not p.is_dir(follow_symlinks=False) or p.name.startswith("."):
                         continue
                     with os.scandir(p.path) as runs:
                         for r in runs:
-                            if r.is_dir() and not r.name.startswith("."):
+                            if r.is_dir(follow_symlinks=False) and not r.name.startswith("."):
                                 yield j.name, p.name, r.name, Path(r.path)
 
 

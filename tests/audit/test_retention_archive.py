@@ -416,3 +416,47 @@ def test_a_manifest_naming_a_file_outside_its_archive_is_refused(duckdb_url, set
     assert main(["retention", "verify", str(arch), "--out", str(setup / "plain")]) == 1
     assert "outside the archive" in capsys.readouterr().err
     assert not (setup / "plain").exists()
+
+
+def test_a_file_added_after_the_archive_verified_stops_the_deletion(duckdb_url, setup, monkeypatch, capsys):
+    """A writer adds a file to a run after its archive was checked and before it is hidden:
+    the folder is walked again once hidden, it no longer matches, nothing is deleted."""
+    from finlib.audit import retention
+
+    wh = get_warehouse()
+    init_db(wh)
+    reports = setup / "reports"
+    runs = [_publish(reports, "executive", "2018-04"), _publish(reports, "executive", "2018-05")]
+    real_verified = retention._verified
+
+    def then_a_writer(out):
+        got = real_verified(out)
+        (runs[0] / "late.txt").write_text("written after the archive was checked")
+        return got
+
+    monkeypatch.setattr(retention, "_verified", then_a_writer)
+    capsys.readouterr()
+    assert main(["retention", "apply", "--today", str(TODAY)]) == 1
+    err = capsys.readouterr().err
+    assert "changed while it was archived" in err and "nothing was deleted" in err
+    assert all(p.exists() for p in runs) and (runs[0] / "late.txt").exists()
+    assert not list(reports.glob("*/*/.retention-*")) and _entries(wh, "reports") == []
+    assert verify(wh).ok
+
+
+def test_linked_report_folders_are_not_followed(duckdb_url, setup, capsys):
+    """A job or period folder that is a symbolic link is not the archive's: its runs are
+    neither archived nor deleted (they live outside the report archive)."""
+    wh = get_warehouse()
+    init_db(wh)
+    reports = setup / "reports"
+    outside = setup / "elsewhere"
+    kept = _publish(outside, "executive", "2018-04")
+    (reports).mkdir(parents=True, exist_ok=True)
+    (reports / "linked_job").symlink_to(outside / "executive", target_is_directory=True)
+    own = _publish(reports, "executive", "2018-05")
+    (reports / "executive" / "2018-06").symlink_to(kept.parent, target_is_directory=True)
+    assert main(["retention", "apply", "--today", str(TODAY)]) == 0
+    assert kept.exists() and not own.exists()
+    [entry] = _entries(wh, "reports")
+    assert list(entry["runs"]) == [f"executive/2018-05/{own.name}"]
