@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib
 import json
 import re
 import uuid
@@ -120,7 +121,9 @@ def stylesheet() -> tuple[str, str]:
         (static / "index.css").read_text(encoding="utf-8"),
         (static / "theme-light.css").read_text(encoding="utf-8"),
         _LAB_EXTRA_CSS,
-        HtmlFormatter(style=nbconvert.preprocessors.csshtmlheader.JupyterStyle).get_style_defs(".highlight"),
+        # imported by name: the submodule is an attribute of its package only once imported
+        HtmlFormatter(style=importlib.import_module("nbconvert.preprocessors.csshtmlheader").JupyterStyle)
+        .get_style_defs(".highlight"),
     ]
     css = "\n".join(parts)
     digest = hashlib.sha256(css.encode("utf-8")).hexdigest()[:10]
