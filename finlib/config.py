@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -103,3 +104,13 @@ def reporting_currency() -> str:
     if len(code) != 3 or not code.isalpha():
         raise ValueError(f"FINLIB_REPORTING_CURRENCY must be a three-letter ISO 4217 code, not {code!r}")
     return code
+
+
+def check_time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone (``UTC``, ``Europe/Berlin``); else ValueError with a
+    message fit for a validation error (a settings validator's use)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed, too long
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Berlin)") from None
+    return name
