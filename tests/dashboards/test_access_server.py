@@ -24,7 +24,7 @@ from websockets.sync.client import connect
 from finlib.access.log import read_access_log
 from finlib.warehouse.db import get_warehouse
 from tests.dashboards.conftest import FIXTURE_NOTEBOOKS
-from tests.dashboards.fixtures.warehouse import PERIODS, expected_revenue
+from tests.dashboards.fixtures.warehouse import PERIODS, printed_figures
 from tests.dashboards.logins import password
 
 pytestmark = [pytest.mark.browser]
@@ -37,13 +37,6 @@ SESSION_KEY = "access-test-session-key-" + "k" * 24  # the server's key: it must
 MARKS = {"r_sales": "SALES-FIGURE-111", "r_mkt": "MARKETING-FIGURE-222", "r_exec": "EXEC-FIGURE-333"}
 
 
-def figures(department: str) -> list[str]:
-    """How the fixture notebook would print ``department``'s revenue figures."""
-    out = []
-    for p in PERIODS:
-        v = expected_revenue(department, p)
-        out += [f"{v:,.2f}", f"{float(v)}"]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +102,7 @@ def refusals(wh, user: str) -> list[dict]:
 
 def assert_clean(body: str, *departments: str) -> None:
     for d in departments:
-        for f in figures(d):
+        for f in printed_figures(d):
             assert f not in body, f"{d}'s figure {f} in the response"
     assert "Traceback" not in body and "/work/" not in body and "site-packages" not in body
 
@@ -414,28 +407,11 @@ def _kernel_message(msg_type: str, content: dict, session: str) -> str:
     {"comm_id": 12, "target_name": None},
 ])
 def test_a_malformed_comm_open_sends_no_traceback_to_the_browser(access_server, sessions, content):
-    import uuid
-
     status, _, body = fetch(access_server, "voila/render/executive.ipynb", sessions["exec"])
     assert status == 200
     kid = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", body).group(0)
-    session = uuid.uuid4().hex
-    ws = access_server.url.replace("http", "ws") + f"api/kernels/{kid}/channels?session_id={session}"
-    received = []
-    with connect(ws, additional_headers={"Cookie": f"finlib_session={sessions['exec']}"}, open_timeout=30) as conn:
-        conn.send(_kernel_message("comm_open", content, session))
-        conn.send(_kernel_message("kernel_info_request", {}, session))  # the reply marks "done"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                raw = conn.recv(timeout=5)
-            except TimeoutError:
-                break
-            received.append(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
-            if '"kernel_info_reply"' in received[-1]:
-                deadline = min(deadline, time.monotonic() + 2)  # iopub may trail the reply
-    text = "\n".join(received)
-    assert received, "the kernel answered nothing"
+    text = _exchange(access_server, kid, sessions["exec"], [("comm_open", content, "shell")], v1=False)
+    assert text, "the kernel answered nothing"
     for marker in ("Traceback", "site-packages", "/work/", "File \""):
         assert marker not in text, marker
     assert_clean(text, "Marketing", "Product")
