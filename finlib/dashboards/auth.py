@@ -388,6 +388,8 @@ async def gate(handler) -> bool:
         if (not proxied and is_loopback(client_address(handler))
                 and m.group("kid") in handler.settings["kernel_manager"]):
             return True
+        reason = "forwarded by a proxy" if proxied else "not a kernel of this server on this machine"
+        await _log_refusal(None, "request", path, client_address(handler), reason)
         raise web.HTTPError(403)
     user = await identify(handler)
     if user is None and getattr(handler, "finlib_refusal", None):

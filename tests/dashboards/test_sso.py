@@ -27,7 +27,7 @@ from finlib.errors import ConfigError
 from finlib.warehouse.db import get_warehouse
 from tests.dashboards.conftest import FIXTURE_NOTEBOOKS, ROOT
 from tests.dashboards.fixtures import warehouse
-from tests.dashboards.fixtures.warehouse import PERIODS, expected_revenue
+from tests.dashboards.fixtures.warehouse import printed_figures
 from tests.dashboards.logins import add_users, password
 
 PROBE_USER = "sso.probe@example.com"
@@ -52,17 +52,11 @@ def _probe_notebook() -> str:
                        "nbformat": 4, "nbformat_minor": 5})
 
 
-def figures(department: str) -> list[str]:
-    out = []
-    for p in PERIODS:
-        v = expected_revenue(department, p)
-        out += [f"{v:,.2f}", f"{float(v)}"]
-    return out
 
 
 def assert_clean(body: str, *departments: str) -> None:
     for d in departments:
-        for f in figures(d):
+        for f in printed_figures(d):
             assert f not in body, f"{d}'s figure {f} in the response"
     assert "Traceback" not in body and "site-packages" not in body
 
@@ -242,10 +236,13 @@ def test_a_proxy_user_reaches_their_own_kernel_and_no_other(sso_server):
     # the kernel's own way back to the server (its viewer's request, with the signed grant) is
     # for the kernel only: a request the proxy forwarded from loopback does not get it
     query = sso_server.url.replace("http", "ws") + f"voila/query/{kid}"
+    before = len(records(sso_server.wh, "anonymous", target=f"/voila/query/{kid}", outcome="denied"))
     for headers in ({HEADER: "sales_head"}, {HEADER: "exec"}, {"X-Forwarded-For": "203.0.113.9"}):
         with pytest.raises(InvalidStatus) as err, connect(query, additional_headers=headers, open_timeout=30):
             pass
         assert err.value.response.status_code == 403
+    refused = records(sso_server.wh, "anonymous", target=f"/voila/query/{kid}", outcome="denied")
+    assert len(refused) == before + 3 and refused[-1]["details"]["reason"] == "forwarded by a proxy"
 
 
 # -- from any other address ---------------------------------------------------------------------
